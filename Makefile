@@ -1,0 +1,44 @@
+# The two commands of the README's Quick start are `make demo` and `make test`.
+# Both install what they need first (scripts/bootstrap.sh) and are safe to run again.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= out
+
+.PHONY: demo test lint unit bench assets wheel clean help
+
+help:
+	@echo "make demo    install, then render the sample plant (headless snapshot when there is no display)"
+	@echo "make test    install, then run the whole test suite, ruff and mypy"
+	@echo "make lint    ruff + mypy only"
+	@echo "make bench   run the benchmarks in benchmarks/ (prints figures)"
+	@echo "make assets  regenerate assets/*.glb and scenes/demo-plant.toml"
+
+demo:
+	@scripts/bootstrap.sh dev,scan
+	$(VENV)/bin/xrclient demo --out $(OUT)/demo-plant.png
+
+test:
+	@scripts/bootstrap.sh dev,scan
+	$(PY) -m pytest
+	$(MAKE) --no-print-directory lint
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench:
+	@scripts/bootstrap.sh dev,scan
+	$(PY) benchmarks/run_all.py
+
+assets:
+	@scripts/bootstrap.sh dev,scan
+	$(PY) scripts/make_assets.py
+
+wheel:
+	@scripts/bootstrap.sh dev,scan
+	$(PY) -m build --wheel --outdir dist .
+
+clean:
+	rm -rf $(OUT) dist build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,233 @@
+"""Renderer figures: draw calls and CPU preparation per frame, and headless frame time.
+
+1. Draw calls per view and CPU time of our own frame preparation (everything in
+   Renderer.draw except the clear and draw calls; the machine-state upload included) for
+   synthetic plants of 50, 500 and 2,000 machines.
+2. Headless frame time at 1280x720 (draw + glFinish, read-back reported apart) for the demo
+   plant and the large plant, side by side in the same run with
+   (a) a minimal moderngl instanced draw of the same meshes (the floor: position-only
+       shader, one instanced draw per mesh, same framebuffer and samples), and
+   (b) open3d's OffscreenRenderer drawing the same meshes merged into one mesh per type.
+
+usage: python benchmarks/bench_render.py [--frames 20] [--skip-open3d]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line
+from xrclient.scene.loaders import LoadLimits
+from xrclient.scene.synthetic import write_large_plant
+
+from xrclient.app import load_geometry
+from xrclient.backends.headless import HeadlessBackend
+from xrclient.core.visuals import MachineVisuals
+from xrclient.render.camera import view_for_viewpoint
+from xrclient.render.renderer import Renderer
+from xrclient.resources import scene_path
+from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.model import Scene
+from xrclient.scene.schema import load_scene
+
+SIZE = (1280, 720)
+
+FLOOR_VERT = """
+#version 330
+in vec3 in_position;
+in mat4 in_model;
+uniform mat4 u_view_projection;
+void main() { gl_Position = u_view_projection * in_model * vec4(in_position, 1.0); }
+"""
+FLOOR_FRAG = """
+#version 330
+out vec4 f_color;
+void main() { f_color = vec4(0.6, 0.6, 0.6, 1.0); }
+"""
+
+
+class MinimalDraw:
+    """The floor: same meshes, same instances, no lighting, no per-machine state."""
+
+    def __init__(self, ctx: moderngl.Context, geometry: SceneGeometry) -> None:
+        self.ctx = ctx
+        self.prog = ctx.program(vertex_shader=FLOOR_VERT, fragment_shader=FLOOR_FRAG)
+        self.vaos = []
+        for batch in geometry.batches:
+            if batch.mesh.primitive != "triangles" or batch.mesh.triangle_count == 0:
+                continue
+            vbo = ctx.buffer(np.ascontiguousarray(batch.mesh.positions, dtype="f4"))
+            ibo = ctx.buffer(np.ascontiguousarray(batch.mesh.indices, dtype="u4"))
+            inst = ctx.buffer(np.ascontiguousarray(batch.matrices.transpose(0, 2, 1), dtype="f4"))
+            vao = ctx.vertex_array(
+                self.prog,
+                [(vbo, "3f", "in_position"), (inst, "16f/i", "in_model")],
+                index_buffer=ibo,
+                index_element_size=4,
+            )
+            self.vaos.append((vao, batch.instance_count))
+
+    def draw(self, fbo: moderngl.Framebuffer, view_projection: np.ndarray) -> None:
+        fbo.use()
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        fbo.clear(0.6, 0.7, 0.8, 1.0, depth=1.0)
+        self.prog["u_view_projection"].write(view_projection.T.astype("f4").tobytes())
+        for vao, n in self.vaos:
+            vao.render(instances=n)
+
+
+def frame_times(fn, frames: int) -> float:  # type: ignore[no-untyped-def]
+    fn()
+    samples = []
+    for _ in range(frames):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def prep_figures(tmp: Path, frames: int) -> None:
+    print("\n## Draw calls per view and CPU preparation per frame")
+    print(
+        f"{'machines':>9} {'instances':>10} {'triangles':>11} {'draw calls':>11} "
+        f"{'prep median':>12} {'prep p95':>9}"
+    )
+    with HeadlessBackend((320, 180), samples=0) as backend:
+        for n in (50, 500, 2000):
+            scene = load_scene(write_large_plant(tmp / f"p{n}", machines=n))
+            geometry, _ = load_geometry(scene, LoadLimits())
+            renderer = Renderer(backend.ctx, geometry, scene.lights)
+            visuals = MachineVisuals(len(scene.machines))
+            view = view_for_viewpoint(scene.viewpoints[0], (320, 180), geometry.bounds)
+            preps = []
+            stats = None
+            for i in range(frames * 5):
+                visuals.tint[:, 0] = (i % 7) / 7.0  # state changes every frame
+                stats = backend.render(renderer, [view], visuals)
+                preps.append(stats.prepare_s)
+            backend.ctx.finish()
+            renderer.release()
+            assert stats is not None
+            preps.sort()
+            print(
+                f"{n:>9} {stats.instances:>10} {stats.triangles:>11,} {stats.draw_calls:>11} "
+                f"{statistics.median(preps) * 1e3:>9.3f} ms "
+                f"{preps[int(len(preps) * 0.95)] * 1e3:>6.3f} ms"
+            )
+
+
+def open3d_frame(geometry: SceneGeometry, eye, target, fov: float, frames: int) -> float | None:  # type: ignore[no-untyped-def]
+    try:
+        import open3d as o3d
+    except ImportError:
+        return None
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    render = o3d.visualization.rendering.OffscreenRenderer(*SIZE)
+    for i, batch in enumerate(geometry.batches):
+        mesh = batch.mesh
+        if mesh.primitive != "triangles" or not mesh.triangle_count:
+            continue
+        mats = batch.matrices
+        pos = np.einsum("nij,vj->nvi", mats[:, :3, :3], mesh.positions) + mats[:, None, :3, 3]
+        tris = mesh.indices[None] + (np.arange(len(mats)) * mesh.vertex_count)[:, None, None]
+        merged = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(pos.reshape(-1, 3).astype(np.float64)),
+            o3d.utility.Vector3iVector(tris.reshape(-1, 3).astype(np.int32)),
+        )
+        merged.vertex_colors = o3d.utility.Vector3dVector(
+            np.tile(mesh.colors[:, :3], (len(mats), 1)).astype(np.float64)
+        )
+        merged.compute_vertex_normals()
+        material = o3d.visualization.rendering.MaterialRecord()
+        material.shader = "defaultLit"
+        render.scene.add_geometry(f"b{i}", merged, material)
+    render.setup_camera(fov, np.asarray(target, "f8"), np.asarray(eye, "f8"), np.array([0.0, 1, 0]))
+    return frame_times(render.render_to_image, max(3, frames // 4))
+
+
+def measure_headless(
+    scene: Scene, geometry: SceneGeometry, samples: int, frames: int
+) -> tuple[float, float, float]:
+    """Median seconds per frame: ours, the minimal instanced draw, and the read-back."""
+    with HeadlessBackend(SIZE, samples=samples) as backend:
+        view = view_for_viewpoint(scene.viewpoints[0], SIZE, geometry.bounds)
+        renderer = Renderer(backend.ctx, geometry, scene.lights)
+        visuals = MachineVisuals(len(scene.machines))
+
+        def ours() -> None:
+            backend.render(renderer, [view], visuals)
+            backend.ctx.finish()
+
+        t_ours = frame_times(ours, frames)
+        t_read = frame_times(backend.read_rgb, 5)
+        floor = MinimalDraw(backend.ctx, geometry)
+
+        def minimal() -> None:
+            floor.draw(backend.fbo, view.view_projection)
+            backend.ctx.finish()
+
+        t_floor = frame_times(minimal, frames)
+        renderer.release()
+    return t_ours, t_floor, t_read
+
+
+def frame_figures(tmp: Path, frames: int, with_open3d: bool) -> None:
+    print("\n## Headless frame time at 1280x720 (median; draw + finish, read-back apart)")
+    scenes = {
+        "demo plant": scene_path("demo-plant"),
+        "large plant (2,000 machines)": write_large_plant(tmp / "large", machines=2000),
+    }
+    rows = []
+    for label, file in scenes.items():
+        scene = load_scene(file)
+        geometry, _ = load_geometry(scene, LoadLimits())
+        vp = scene.viewpoints[0]
+        for samples in (4, 0):
+            t_ours, t_floor, t_read = measure_headless(scene, geometry, samples, frames)
+            rows.append((label, samples, geometry.triangle_count, t_ours, t_floor, t_read))
+        if with_open3d:
+            t_o3d = open3d_frame(geometry, vp.position, vp.target, vp.fov_deg, frames)
+            rows.append((label, "open3d", geometry.triangle_count, t_o3d, None, None))
+    print(
+        f"{'scene':<30} {'MSAA':>6} {'triangles':>11} {'xrclient':>10} {'minimal':>10} "
+        f"{'ratio':>6} {'read-back':>9}"
+    )
+    for label, samples, tris, t_ours, t_floor, t_read in rows:
+        if samples == "open3d":
+            text = f"{t_ours * 1e3:8.1f}ms" if t_ours is not None else "n/a"
+            print(
+                f"{label:<30} {'open3d':>6} {tris:>11,} {'':>10} {'':>10} {'':>6} {'':>9}  "
+                f"open3d OffscreenRenderer: {text}"
+            )
+            continue
+        print(
+            f"{label:<30} {samples:>5}x {tris:>11,} {t_ours * 1e3:>8.1f}ms {t_floor * 1e3:>8.1f}ms "
+            f"{t_ours / t_floor:>5.2f}x {t_read * 1e3:>7.1f}ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--skip-open3d", action="store_true")
+    parser.add_argument("--only", choices=("prep", "frame"), default=None)
+    args = parser.parse_args()
+    print(f"machine: {machine_line()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "prep"):
+            prep_figures(Path(tmp), args.frames)
+        if args.only in (None, "frame"):
+            frame_figures(Path(tmp), args.frames, not args.skip_open3d)
+
+
+if __name__ == "__main__":
+    main()

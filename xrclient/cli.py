@@ -1,0 +1,239 @@
+"""The ``xrclient`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from xrclient import __version__
+from xrclient.errors import AssetError, SceneError, XRClientError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w_text, h_text = text.lower().split("x")
+        width, height = int(w_text), int(h_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, e.g. 1280x720, got {text!r}"
+        ) from None
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"size must be between 16x16 and 8192x8192, got {text}")
+    return width, height
+
+
+def _positive_mib(text: str) -> int:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a size in MiB > 0")
+    return int(value * 2**20)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected an integer > 0")
+    return value
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits for untrusted files")
+    group.add_argument(
+        "--max-file-mb",
+        type=_positive_mib,
+        default=None,
+        metavar="MIB",
+        help="largest mesh or scan file accepted (default 256)",
+    )
+    group.add_argument(
+        "--max-triangles",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="most triangles accepted in one mesh file (default 5000000)",
+    )
+
+
+def _limits(args: argparse.Namespace) -> object:
+    from dataclasses import replace
+
+    from xrclient.scene.loaders import LoadLimits
+
+    limits = LoadLimits()
+    if args.max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=args.max_file_mb)
+    if args.max_triangles is not None:
+        limits = replace(limits, max_triangles=args.max_triangles)
+    return limits
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xrclient",
+        description="Immersive client for industrial digital twins: plant scenes with live "
+        "machine state, rendered headless, on the desktop or in an OpenXR headset.",
+    )
+    parser.add_argument("--version", action="version", version=f"xrclient {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    snap = sub.add_parser(
+        "snapshot",
+        help="render a scene to a PNG file without a display",
+        description="Render a scene headlessly (EGL, no display or GPU needed) to a PNG file.",
+    )
+    snap.add_argument(
+        "scene",
+        metavar="SCENE",
+        help="scene file (.toml), or the name of a shipped scene such as demo-plant",
+    )
+    snap.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="PNG to write")
+    snap.add_argument(
+        "--size",
+        type=_size,
+        default=(1280, 720),
+        metavar="WxH",
+        help="image size (default 1280x720)",
+    )
+    snap.add_argument(
+        "--view",
+        metavar="NAME",
+        help="named viewpoint from the scene (default: the scene's first, else a fitted overview)",
+    )
+    snap.add_argument(
+        "--samples",
+        type=int,
+        default=4,
+        choices=(0, 2, 4, 8),
+        help="multisampling (anti-aliasing) samples; 0 turns it off (default 4)",
+    )
+    _add_limits(snap)
+
+    insp = sub.add_parser(
+        "inspect",
+        help="show what mesh, scan or scene files hold, or why they are rejected",
+        description="Print what each file holds (vertex/triangle or point counts, bounds, "
+        "materials, machines) or the precise reason it is rejected. Exits 1 if any file is "
+        "rejected.",
+    )
+    insp.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help=".glb .gltf .obj .stl .ply .pcd .xyz or .toml scene files",
+    )
+    insp.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per file (keys: file, ok, error or counts)",
+    )
+    _add_limits(insp)
+
+    demo = sub.add_parser(
+        "demo",
+        help="render the sample plant (headless snapshot) and say where it was written",
+        description="Render the shipped sample plant headlessly and print the PNG's path.",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/demo-plant.png"),
+        metavar="FILE.png",
+        help="PNG to write (default out/demo-plant.png)",
+    )
+    demo.add_argument(
+        "--size",
+        type=_size,
+        default=(1600, 900),
+        metavar="WxH",
+        help="image size (default 1600x900)",
+    )
+    demo.add_argument("--view", metavar="NAME", help="named viewpoint (default: overview)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "snapshot":
+            return _snapshot(args)
+        if args.command == "inspect":
+            return _inspect(args)
+        if args.command == "demo":
+            return _demo(args)
+    except (SceneError, AssetError, XRClientError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"xrclient: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("xrclient: interrupted", file=sys.stderr)
+        return 130
+    return 2  # unreachable: argparse requires a command
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
+
+    settings = Settings(
+        scene=resolve_scene(args.scene),
+        size=args.size,
+        view=args.view,
+        samples=args.samples,
+        limits=_limits(args),  # type: ignore[arg-type]
+    )
+    report = render_snapshot(settings, args.out, stderr_progress)
+    print(
+        f"wrote {report.out} ({report.size[0]}x{report.size[1]}, view '{report.view}', "
+        f"{report.machines} machines, {report.triangles:,} triangles, "
+        f"{report.draw_calls} draw calls, {report.seconds:.2f} s)"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
+    from xrclient.resources import DEMO_SCENE
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        print(
+            "no display found: rendering the sample plant headlessly instead of opening a window",
+            file=sys.stderr,
+        )
+    settings = Settings(scene=resolve_scene(DEMO_SCENE), size=args.size, view=args.view)
+    report = render_snapshot(settings, args.out, stderr_progress)
+    print(
+        f"wrote {report.out.resolve()}  ({report.machines} machines, view '{report.view}', "
+        f"{report.seconds:.1f} s)"
+    )
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from xrclient.inspection import describe
+
+    limits = _limits(args)
+    failures = 0
+    for file in args.files:
+        record = describe(file, limits)  # type: ignore[arg-type]
+        if not record["ok"]:
+            failures += 1
+        if args.json:
+            print(json.dumps(record, sort_keys=False), flush=True)
+        else:
+            print(_format_record(record), flush=True)
+    return 1 if failures else 0
+
+
+def _format_record(record: dict[str, object]) -> str:
+    if not record["ok"]:
+        return f"{record['file']}: REJECTED ({record.get('reason', 'invalid')}): {record['error']}"
+    kind = record.get("kind")
+    head = f"{record['file']}: {kind}"
+    details = [
+        f"  {key}: {value}" for key, value in record.items() if key not in ("file", "ok", "kind")
+    ]
+    return "\n".join([head, *details])

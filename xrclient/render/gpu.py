@@ -1,0 +1,126 @@
+"""GPU resources built once per scene: programs, instanced batches, the visuals texture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from xrclient.core.visuals import MachineVisuals
+from xrclient.resources import shader_source
+from xrclient.scene.geometry import Batch
+
+#: alpha below this marks a batch as translucent (drawn blended, after the opaque ones)
+OPAQUE_ALPHA = 0.999
+
+
+def load_program(ctx: moderngl.Context, name: str) -> moderngl.Program:
+    """Compile ``shaders/<name>.vert`` + ``shaders/<name>.frag`` into a ``moderngl.Program``."""
+    return ctx.program(
+        vertex_shader=shader_source(f"{name}.vert"),
+        fragment_shader=shader_source(f"{name}.frag"),
+    )
+
+
+@dataclass(slots=True, eq=False)
+class GpuBatch:
+    """One asset on the GPU: static vertex, index and per-instance buffers and their VAO."""
+
+    asset: str
+    vao: moderngl.VertexArray
+    buffers: tuple[moderngl.Buffer, ...]
+    points: bool
+    translucent: bool
+    instances: int
+    triangles: int  # per instance
+
+    def render(self) -> None:
+        self.vao.render(instances=self.instances)
+
+    def release(self) -> None:
+        self.vao.release()
+        for buf in self.buffers:
+            buf.release()
+
+
+def upload_batch(
+    ctx: moderngl.Context,
+    batch: Batch,
+    mesh_program: moderngl.Program,
+    points_program: moderngl.Program,
+) -> GpuBatch | None:
+    """Buffers and VAO for ``batch``; ``None`` when there is nothing to draw."""
+    mesh = batch.mesh
+    points = mesh.primitive == "points"
+    if batch.instance_count == 0 or mesh.vertex_count == 0:
+        return None
+    if not points and mesh.triangle_count == 0:
+        return None
+    vbo = ctx.buffer(mesh.interleaved())
+    # GLSL reads a mat4 attribute as four column vec4s: upload the transposed (column-major)
+    # matrices.
+    model = ctx.buffer(np.ascontiguousarray(batch.matrices.transpose(0, 2, 1), dtype=np.float32))
+    machine = ctx.buffer(np.ascontiguousarray(batch.machine, dtype=np.int32))
+    instanced = [(model, "16f/i", "in_model"), (machine, "i/i", "in_machine")]
+    buffers: tuple[moderngl.Buffer, ...]
+    if points:
+        content = [(vbo, "3f 12x 4f", "in_position", "in_color"), *instanced]
+        vao = ctx.vertex_array(points_program, content, mode=moderngl.POINTS)
+        buffers = (vbo, model, machine)
+    else:
+        ibo = ctx.buffer(np.ascontiguousarray(mesh.indices, dtype=np.uint32))
+        content = [(vbo, "3f 3f 4f", "in_position", "in_normal", "in_color"), *instanced]
+        vao = ctx.vertex_array(
+            mesh_program,
+            content,
+            index_buffer=ibo,
+            index_element_size=4,
+            mode=moderngl.TRIANGLES,
+        )
+        buffers = (vbo, ibo, model, machine)
+    translucent = bool(mesh.colors.shape[0] and float(mesh.colors[:, 3].min()) < OPAQUE_ALPHA)
+    return GpuBatch(
+        asset=batch.asset,
+        vao=vao,
+        buffers=buffers,
+        points=points,
+        translucent=translucent,
+        instances=batch.instance_count,
+        triangles=mesh.triangle_count,
+    )
+
+
+class VisualsTexture:
+    """RGBA32F texture holding a :class:`MachineVisuals` array, sampled with ``texelFetch``."""
+
+    def __init__(self, ctx: moderngl.Context, machine_count: int) -> None:
+        self._blank = MachineVisuals(machine_count)
+        self.size = self._blank.texture_size
+        self.texture = ctx.texture(self.size, 4, dtype="f4")
+        self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.texture.repeat_x = self.texture.repeat_y = False
+        self.texture.write(self._blank.data)
+        self._blank_on_gpu = True
+
+    def upload(self, visuals: MachineVisuals | None) -> None:
+        """One write of ``visuals.data`` (no copy); ``None`` restores the all-zero state."""
+        if visuals is None:
+            if not self._blank_on_gpu:
+                self.texture.write(self._blank.data)
+                self._blank_on_gpu = True
+            return
+        data = visuals.data
+        if data.shape != self._blank.data.shape or data.dtype != np.float32:
+            raise ValueError(
+                f"visuals for {visuals.count} machines do not fit this renderer's "
+                f"{self._blank.count} machines"
+            )
+        self.texture.write(data)
+        self._blank_on_gpu = False
+
+    def use(self, location: int = 0) -> None:
+        self.texture.use(location)
+
+    def release(self) -> None:
+        self.texture.release()

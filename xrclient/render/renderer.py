@@ -1,0 +1,227 @@
+"""The one renderer: instanced, lit scene geometry drawn into any number of views.
+
+Per frame the CPU work is one upload of the machine visuals and, per view, two uniform
+writes; everything else (buffers, VAOs, lights) is built in ``__init__``. Each batch (asset)
+is one instanced draw call per view, whatever the machine count.
+
+Translucent assets (any vertex alpha < 1) are drawn after the opaque ones with alpha
+blending and depth writes off; they are not sorted, which suits a few glass guards but not
+nested transparency (and with ``srgb_output`` blending mixes encoded values). Back faces
+are not culled (assets come with mixed winding): lighting is two-sided instead.
+
+``background`` is a display (sRGB-encoded) colour: with ``srgb_output`` the shaders encode
+linear light to sRGB and the background is cleared as given; without it (an sRGB swapchain
+that encodes on write) the shaders write linear light and the background is cleared linear.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import moderngl
+import numpy as np
+
+from xrclient.backends.base import View
+from xrclient.core.visuals import MachineVisuals
+from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_batch
+from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.model import Light
+
+#: directional + point lights the mesh shader takes (mesh.frag MAX_LIGHTS)
+MAX_LIGHTS = 8
+
+#: used when the scene has no lights: sky/ground hemisphere, a warm key and a cool fill
+DEFAULT_LIGHTS: tuple[Light, ...] = (
+    Light("hemisphere", color=(0.80, 0.88, 1.0), ground=(0.38, 0.33, 0.28), intensity=1.2),
+    Light("directional", color=(1.0, 0.94, 0.84), intensity=2.2, direction=(-0.45, -1.0, -0.35)),
+    Light("directional", color=(0.75, 0.85, 1.0), intensity=0.6, direction=(0.5, -0.4, 0.6)),
+)
+
+_VISUALS_UNIT = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FrameStats:
+    """What one ``Renderer.draw`` did. Counts are per view; ``views`` says how many."""
+
+    views: int
+    draw_calls: int
+    instances: int
+    triangles: int
+    prepare_s: float  # CPU time in draw() outside clears and draw calls
+
+
+def srgb_to_linear(c: Sequence[float]) -> tuple[float, ...]:
+    a = np.asarray(c, dtype=np.float64)
+    lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+    return tuple(float(x) for x in lin)
+
+
+def _light_uniforms(lights: Sequence[Light]) -> dict[str, Any]:
+    ambient = np.zeros(3)
+    sky = np.zeros(3)
+    ground = np.zeros(3)
+    vecs = np.zeros((MAX_LIGHTS, 4), dtype=np.float32)
+    colors = np.zeros((MAX_LIGHTS, 3), dtype=np.float32)
+    count = 0
+    for light in lights or DEFAULT_LIGHTS:
+        radiance = np.asarray(light.color, dtype=np.float64) * light.intensity
+        if light.kind == "ambient":
+            ambient += radiance
+        elif light.kind == "hemisphere":
+            sky += radiance
+            ground += np.asarray(light.ground, dtype=np.float64) * light.intensity
+        elif count < MAX_LIGHTS:  # directional / point; extra ones are ignored
+            if light.kind == "directional":
+                d = -np.asarray(light.direction, dtype=np.float64)
+                norm = float(np.linalg.norm(d))
+                if norm == 0.0:
+                    continue
+                vecs[count] = (*(d / norm), 0.0)
+            else:
+                vecs[count] = (*light.position, 1.0)
+            colors[count] = radiance
+            count += 1
+    return {
+        "u_ambient": tuple(ambient),
+        "u_sky": tuple(sky),
+        "u_ground": tuple(ground),
+        "u_light_count": count,
+        "u_light_vec": vecs.tobytes(),
+        "u_light_color": colors.tobytes(),
+    }
+
+
+def _uniform(program: moderngl.Program, name: str) -> moderngl.Uniform | None:
+    """The uniform ``name``, or ``None`` where the compiler dropped it."""
+    member = program[name] if name in program else None
+    return member if isinstance(member, moderngl.Uniform) else None
+
+
+def _set(program: moderngl.Program, name: str, value: Any) -> None:
+    """Set a uniform if the compiler kept it; ``bytes`` are written raw."""
+    member = _uniform(program, name)
+    if member is None:
+        return
+    if isinstance(value, bytes):
+        member.write(value)
+    else:
+        member.value = value
+
+
+class Renderer:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        geometry: SceneGeometry,
+        lights: Sequence[Light] = (),
+        *,
+        background: Sequence[float] = (0.62, 0.70, 0.78),
+        srgb_output: bool = True,
+        point_size: float = 3.0,
+        highlight_color: Sequence[float] = (1.0, 0.72, 0.2),
+    ) -> None:
+        self.ctx = ctx
+        self.geometry = geometry
+        self._mesh = load_program(ctx, "mesh")
+        self._points = load_program(ctx, "points")
+        self._programs = (self._mesh, self._points)
+        self._visuals = VisualsTexture(ctx, geometry.machine_count)
+        self._background = tuple(float(c) for c in background)[:3]
+
+        uploaded = [upload_batch(ctx, b, self._mesh, self._points) for b in geometry.batches]
+        ready = [g for g in uploaded if g is not None]
+        self._opaque: tuple[GpuBatch, ...] = tuple(g for g in ready if not g.translucent)
+        self._translucent: tuple[GpuBatch, ...] = tuple(g for g in ready if g.translucent)
+        self._all = self._opaque + self._translucent
+        self._instances = sum(g.instances for g in self._all)
+        self._triangles = sum(g.instances * g.triangles for g in self._all)
+
+        for name, value in _light_uniforms(lights).items():
+            _set(self._mesh, name, value)
+        for prog in self._programs:
+            _set(prog, "u_visuals", _VISUALS_UNIT)
+            _set(prog, "u_highlight_color", tuple(float(c) for c in highlight_color))
+        _set(self._points, "u_point_size", float(point_size))
+        self.srgb_output = srgb_output
+
+        uses_points = any(g.points for g in self._all)
+        uses_mesh = any(not g.points for g in self._all)
+        self._vp_uniforms = tuple(
+            u
+            for prog, used in ((self._mesh, uses_mesh), (self._points, uses_points))
+            if used and (u := _uniform(prog, "u_view_proj")) is not None
+        )
+        self._eye_uniform = _uniform(self._mesh, "u_eye") if uses_mesh else None
+
+    @property
+    def srgb_output(self) -> bool:
+        return self._srgb_output
+
+    @srgb_output.setter
+    def srgb_output(self, value: bool) -> None:
+        self._srgb_output = bool(value)
+        for prog in self._programs:
+            _set(prog, "u_srgb", self._srgb_output)
+        bg = self._background if value else srgb_to_linear(self._background)
+        self._clear_color = (bg[0], bg[1], bg[2], 1.0)
+
+    @property
+    def clear_color(self) -> tuple[float, float, float, float]:
+        """The RGBA the views are cleared to, as stored in the framebuffer."""
+        return self._clear_color
+
+    def draw(self, views: Sequence[View], visuals: MachineVisuals | None = None) -> FrameStats:
+        """Clear each view's viewport and draw every batch into it."""
+        start = time.perf_counter()
+        gl_s = 0.0
+        ctx = self.ctx
+        self._visuals.upload(visuals)
+        self._visuals.use(_VISUALS_UNIT)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.PROGRAM_POINT_SIZE)
+        ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+        default_target = ctx.fbo
+        for view in views:
+            target = view.framebuffer if view.framebuffer is not None else default_target
+            if target is None:
+                raise RuntimeError("no framebuffer bound and the view names none")
+            target.use()
+            ctx.viewport = view.viewport
+            vp = view.view_projection.T.tobytes()
+            for uniform in self._vp_uniforms:
+                uniform.write(vp)
+            if self._eye_uniform is not None:
+                self._eye_uniform.value = view.eye_position
+            t0 = time.perf_counter()
+            target.clear(color=self._clear_color, depth=1.0, viewport=view.viewport)
+            for batch in self._opaque:
+                batch.render()
+            gl_s += time.perf_counter() - t0
+            if self._translucent:
+                ctx.enable(moderngl.BLEND)
+                ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+                target.depth_mask = False
+                t0 = time.perf_counter()
+                for batch in self._translucent:
+                    batch.render()
+                gl_s += time.perf_counter() - t0
+                target.depth_mask = True
+                ctx.disable(moderngl.BLEND)
+        return FrameStats(
+            views=len(views),
+            draw_calls=len(self._all),
+            instances=self._instances,
+            triangles=self._triangles,
+            prepare_s=time.perf_counter() - start - gl_s,
+        )
+
+    def release(self) -> None:
+        for batch in self._all:
+            batch.release()
+        self._visuals.release()
+        for prog in self._programs:
+            prog.release()
+        self._opaque = self._translucent = self._all = ()

@@ -1,0 +1,1 @@
+"""Scene files and assets: schema (validated), loaders, and the GPU-ready scene geometry."""

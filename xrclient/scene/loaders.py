@@ -1,0 +1,509 @@
+"""Load untrusted mesh and scan files into :class:`MeshData`.
+
+Meshes (glTF 2.0 ``.glb``/``.gltf``, OBJ, STL, PLY with faces) are read with trimesh as a
+scene and flattened: node transforms baked into positions and normals, ``scale`` applied,
+each part's base colour baked into per-vertex linear RGBA colours. Scans (PLY without
+faces, PCD, XYZ) are read with open3d and voxel down-sampled, see
+:mod:`xrclient.scene.pointclouds`.
+
+Every file is untrusted. Its size is checked first, then its header is pre-validated by
+:mod:`xrclient.scene.guards` / :mod:`xrclient.scene.guards_gltf` before any parser sees
+it, and the parsed result is validated again (finite positions, indices in range, limits).
+Whatever goes wrong surfaces as an :class:`~xrclient.errors.AssetError` subclass naming
+the file and the reason.
+
+Colours: glTF ``baseColorFactor`` and ``COLOR_0`` are linear and used as they are; 8-bit
+colours from PLY/OBJ (vertex or face colours, OBJ ``Kd``) are sRGB and converted to
+linear. A base colour texture contributes its mean colour (averaged in linear space over a
+64x64 box-filtered copy), multiplied with the factor, so a textured part keeps its overall
+tint rather than turning white. Parts without any material are a neutral grey.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from trimesh.resolvers import Resolver
+
+from xrclient.errors import (
+    AssetError,
+    AssetLimitError,
+    MalformedAssetError,
+    UnsupportedAssetError,
+)
+from xrclient.scene.guards import (
+    DEFAULT_LIMITS,
+    MAX_HEADER_BYTES,
+    LoadLimits,
+    check_file,
+    check_obj,
+    check_ply,
+    check_stl,
+    parse_ply_header,
+    read_bytes,
+)
+from xrclient.scene.guards_gltf import check_glb, check_gltf, check_image_bytes, side_file
+from xrclient.scene.mesh import MeshData
+from xrclient.scene.pointclouds import SCAN_SUFFIXES, load_point_cloud, read_scan, srgb_to_linear
+
+__all__ = [
+    "MESH_SUFFIXES",
+    "SCAN_SUFFIXES",
+    "AssetCache",
+    "LoadLimits",
+    "describe_file",
+    "load_asset",
+    "load_mesh",
+    "load_point_cloud",
+]
+
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply")
+AssetKind = Literal["mesh", "pointcloud"]
+
+_F32 = npt.NDArray[np.float32]
+_GREY = np.array([0.5, 0.5, 0.5, 1.0], dtype=np.float32)
+_SRGB_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+_FORMAT_NAMES = {".glb": "GLB", ".gltf": "glTF", ".obj": "OBJ", ".stl": "STL", ".ply": "PLY"}
+
+
+def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.0) -> MeshData:
+    """Read a mesh file into one flattened triangle :class:`MeshData` (see module doc)."""
+    path = Path(path)
+    _check_scale(scale)
+    check_file(path, limits)
+    suffix = path.suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise UnsupportedAssetError(
+            path, f"'{suffix}' is not a mesh format (expected one of {', '.join(MESH_SUFFIXES)})"
+        )
+    data = read_bytes(path, limits)
+    if suffix == ".glb":
+        check_glb(path, data, limits)
+    elif suffix == ".gltf":
+        check_gltf(path, data, limits)
+    elif suffix == ".obj":
+        check_obj(path, data, limits)
+    elif suffix == ".stl":
+        check_stl(path, data, limits)
+    else:
+        header = parse_ply_header(path, data[:MAX_HEADER_BYTES])
+        check_ply(path, header, len(data), limits, as_points=False)
+        if header.face_count == 0:
+            raise UnsupportedAssetError(
+                path, "PLY file has no faces: it is a point cloud, load it as kind 'pointcloud'"
+            )
+    scene = _parse(path, suffix, data, limits)
+    return _flatten(path, scene, suffix in (".glb", ".gltf"), limits, scale)
+
+
+def load_asset(
+    path: Path,
+    kind: AssetKind | None = None,
+    limits: LoadLimits = DEFAULT_LIMITS,
+    scale: float = 1.0,
+    point_budget: int = 500_000,
+) -> MeshData:
+    """A mesh or a scan; ``kind=None`` decides by extension (PLY: by whether it has faces)."""
+    path = Path(path)
+    resolved = _kind_of(path, kind, limits)
+    if resolved == "mesh":
+        return load_mesh(path, limits, scale)
+    return load_point_cloud(path, limits, point_budget, scale)
+
+
+def describe_file(path: Path, limits: LoadLimits = DEFAULT_LIMITS) -> dict[str, object]:
+    """What ``xrclient inspect`` reports about one mesh or scan; raises AssetError if rejected.
+
+    Scans are down-sampled to the default point budget; ``points_in_file`` is the count
+    read from the file before down-sampling.
+    """
+    path = Path(path)
+    kind = _kind_of(path, None, limits)
+    in_file = 0
+    if kind == "mesh":
+        mesh = load_mesh(path, limits)
+    else:
+        mesh, in_file = read_scan(path, limits, 500_000, 1.0)
+    bounds = mesh.bounds.astype(np.float64).round(6).tolist()
+    return {
+        "file": str(path),
+        "ok": True,
+        "kind": kind,
+        "vertices": mesh.vertex_count,
+        "triangles": mesh.triangle_count,
+        "points": mesh.vertex_count if mesh.primitive == "points" else 0,
+        "points_in_file": in_file,
+        "parts": mesh.parts,
+        "materials": list(mesh.materials),
+        "bounds": bounds,
+    }
+
+
+class AssetCache:
+    """Loads each distinct (file, kind, scale, budget) once; meshes are shared read-only."""
+
+    def __init__(self, limits: LoadLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self.loads = 0
+        self._meshes: dict[tuple[Path, str | None, float, int], MeshData] = {}
+
+    def get(
+        self,
+        path: Path,
+        kind: AssetKind | None = None,
+        scale: float = 1.0,
+        point_budget: int = 500_000,
+    ) -> MeshData:
+        path = Path(path)
+        suffix = path.suffix.lower()
+        effective: str | None = kind
+        if kind is None and suffix != ".ply":
+            effective = "pointcloud" if suffix in SCAN_SUFFIXES else "mesh"
+        budget = 0 if effective == "mesh" else int(point_budget)
+        key = (path.resolve(), effective, float(scale), budget)
+        mesh = self._meshes.get(key)
+        if mesh is None:
+            mesh = load_asset(path, kind, self.limits, scale, point_budget)
+            self.loads += 1
+            self._meshes[key] = mesh
+        return mesh
+
+    def __len__(self) -> int:
+        return len(self._meshes)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _check_scale(scale: float) -> None:
+    if not (isinstance(scale, int | float) and np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite positive number, got {scale!r}")
+
+
+def _kind_of(path: Path, kind: AssetKind | None, limits: LoadLimits) -> AssetKind:
+    if kind is not None:
+        if kind not in ("mesh", "pointcloud"):
+            raise ValueError(f"kind must be 'mesh', 'pointcloud' or None, got {kind!r}")
+        return kind
+    suffix = path.suffix.lower()
+    if suffix == ".ply":
+        size = check_file(path, limits)
+        header = parse_ply_header(path, read_bytes(path, limits, MAX_HEADER_BYTES))
+        check_ply(path, header, size, limits, as_points=header.face_count == 0)
+        return "mesh" if header.face_count else "pointcloud"
+    if suffix in SCAN_SUFFIXES:
+        return "pointcloud"
+    if suffix in MESH_SUFFIXES:
+        return "mesh"
+    check_file(path, limits)  # archives and missing files get their specific errors
+    raise UnsupportedAssetError(
+        path,
+        f"'{suffix}' is not a known mesh or scan format "
+        f"(expected one of {', '.join(sorted(set(MESH_SUFFIXES + SCAN_SUFFIXES)))})",
+    )
+
+
+def _parse(path: Path, suffix: str, data: bytes, limits: LoadLimits) -> Any:
+    import trimesh
+
+    resolver = _FolderResolver(path, limits)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            scene = trimesh.load_scene(
+                io.BytesIO(data), file_type=suffix[1:], resolver=resolver, process=False
+            )
+    except AssetError:
+        raise
+    except MemoryError:
+        raise AssetLimitError(path, "ran out of memory while parsing") from None
+    except Exception as exc:
+        raise MalformedAssetError(
+            path,
+            f"{_FORMAT_NAMES[suffix]} parser rejected the file: "
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+        ) from None
+    if resolver.error is not None:
+        raise resolver.error
+    return scene
+
+
+class _FolderResolver(Resolver):
+    """Serves side files (.bin, .mtl, textures) from the asset's own folder, nothing else."""
+
+    def __init__(self, asset: Path, limits: LoadLimits) -> None:
+        self.asset = asset
+        self.limits = limits
+        self.total = 0
+        self.error: AssetError | None = None
+
+    def get(self, name: str) -> bytes:
+        try:
+            try:
+                target = side_file(self.asset, str(name), "referenced file")
+            except MalformedAssetError:
+                # a missing .mtl or texture is tolerated, as the parsers do
+                raise FileNotFoundError(name) from None
+            self.total += target.stat().st_size
+            if self.total > self.limits.max_file_bytes:
+                raise AssetLimitError(
+                    self.asset,
+                    f"side files add up to {self.total:,} bytes, above the limit "
+                    f"of {self.limits.max_file_bytes:,}",
+                )
+            data = target.read_bytes()
+            if target.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp"):
+                check_image_bytes(self.asset, data, f"texture {target.name!r}", self.limits)
+            return data
+        except AssetError as exc:
+            if self.error is None:
+                self.error = exc
+            raise
+
+    def __getitem__(self, name: str) -> bytes:
+        return self.get(name)
+
+    def namespaced(self, namespace: str) -> _FolderResolver:
+        # keeps the same root: names below stay confined to the asset's folder
+        return self
+
+    def keys(self) -> list[str]:
+        return []
+
+    def write(self, name: str, data: object) -> None:
+        raise UnsupportedAssetError(self.asset, "loaders never write side files")
+
+
+# --------------------------------------------------------------------------- flattening
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    positions: _F32
+    normals: _F32
+    colors: _F32
+    faces: npt.NDArray[np.int64]
+    material: str | None
+
+
+def _flatten(path: Path, scene: Any, gltf: bool, limits: LoadLimits, scale: float) -> MeshData:
+    import trimesh
+
+    instances: list[tuple[npt.NDArray[np.float64], str]] = []
+    for node in scene.graph.nodes_geometry:
+        matrix, name = scene.graph[node]
+        if isinstance(scene.geometry.get(name), trimesh.Trimesh):
+            instances.append((np.asarray(matrix, dtype=np.float64), name))
+    triangles = sum(len(scene.geometry[name].faces) for _, name in instances)
+    if triangles == 0:
+        raise MalformedAssetError(path, "file contains no triangle geometry")
+    if triangles > limits.max_triangles:
+        raise AssetLimitError(
+            path, f"mesh holds {triangles:,} triangles, above the limit of {limits.max_triangles:,}"
+        )
+    parts: dict[str, _Part] = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for _, name in instances:
+            if name not in parts:
+                parts[name] = _prepare(path, name, scene.geometry[name], gltf)
+    vertices = sum(len(parts[name].positions) for _, name in instances)
+    if vertices > limits.max_vertices:
+        raise AssetLimitError(
+            path, f"mesh holds {vertices:,} vertices, above the limit of {limits.max_vertices:,}"
+        )
+    positions = np.empty((vertices, 3), dtype=np.float32)
+    normals = np.empty((vertices, 3), dtype=np.float32)
+    colors = np.empty((vertices, 4), dtype=np.float32)
+    indices = np.empty((triangles, 3), dtype=np.uint32)
+    v0 = t0 = 0
+    materials: list[str] = []
+    for matrix, name in instances:
+        part = parts[name]
+        v1, t1 = v0 + len(part.positions), t0 + len(part.faces)
+        _place(part, matrix, positions[v0:v1], normals[v0:v1])
+        colors[v0:v1] = part.colors
+        faces = part.faces[:, ::-1] if np.linalg.det(matrix[:3, :3]) < 0 else part.faces
+        np.add(faces, v0, out=indices[t0:t1], casting="unsafe")
+        if part.material and part.material not in materials:
+            materials.append(part.material)
+        v0, t0 = v1, t1
+    if scale != 1.0:
+        positions *= np.float32(scale)
+    if not np.isfinite(positions).all():
+        raise MalformedAssetError(path, "node transforms produce non-finite positions")
+    return MeshData(
+        name=path.stem,
+        positions=positions,
+        normals=normals,
+        colors=colors,
+        indices=indices,
+        primitive="triangles",
+        parts=len(instances),
+        materials=tuple(materials),
+    )
+
+
+def _place(part: _Part, matrix: npt.NDArray[np.float64], pos: _F32, nrm: _F32) -> None:
+    """Write the part's positions/normals transformed by ``matrix`` into the output slices."""
+    if np.array_equal(matrix, np.eye(4)):
+        pos[:] = part.positions
+        nrm[:] = part.normals
+        return
+    linear = matrix[:3, :3]
+    pos[:] = part.positions @ linear.T.astype(np.float32) + matrix[:3, 3].astype(np.float32)
+    try:
+        normal_matrix = np.linalg.inv(linear).T
+    except np.linalg.LinAlgError:
+        normal_matrix = linear
+    nrm[:] = _unit(part.normals @ normal_matrix.T.astype(np.float32))
+
+
+def _prepare(path: Path, name: str, geom: Any, gltf: bool) -> _Part:
+    vertices = np.asarray(geom.vertices)
+    faces = np.asarray(geom.faces, dtype=np.int64).reshape(-1, 3)
+    label = f"part {name[:60]!r}"
+    if not np.isfinite(vertices).all():
+        raise MalformedAssetError(path, f"{label} has non-finite vertex positions (NaN or inf)")
+    if faces.size:
+        low, high = int(faces.min()), int(faces.max())
+        if low < 0 or high >= len(vertices):
+            bad = high if high >= len(vertices) else low
+            raise MalformedAssetError(
+                path, f"{label}: triangle index {bad} is out of range ({len(vertices)} vertices)"
+            )
+    positions = vertices.astype(np.float32)
+    normals = None
+    if "vertex_normals" in geom._cache:
+        given = np.asarray(geom.vertex_normals, dtype=np.float32)
+        if given.shape == positions.shape and np.isfinite(given).all():
+            normals = _unit(given, fallback=_face_normals_at(positions, faces))
+    if normals is None:
+        normals = _unit(_face_normals_at(positions, faces))
+    colors, per_face = _part_colors(path, geom, len(positions), len(faces), gltf)
+    material = getattr(getattr(geom.visual, "material", None), "name", None)
+    if per_face:
+        # unshare vertices so each triangle keeps its own colour
+        flat = faces.reshape(-1)
+        positions, normals = positions[flat], normals[flat]
+        colors = np.repeat(colors, 3, axis=0)
+        faces = np.arange(len(flat), dtype=np.int64).reshape(-1, 3)
+    return _Part(positions, normals, colors, faces, str(material) if material else None)
+
+
+def _face_normals_at(positions: _F32, faces: npt.NDArray[np.int64]) -> _F32:
+    """Area-weighted vertex normals: each face's cross product summed onto its corners."""
+    a, b, c = (positions[faces[:, k]] for k in range(3))
+    cross = np.cross(b - a, c - a)
+    out = np.zeros(positions.shape, dtype=np.float64)
+    n = len(positions)
+    for k in range(3):
+        for axis in range(3):
+            out[:, axis] += np.bincount(faces[:, k], weights=cross[:, axis], minlength=n)
+    return out.astype(np.float32)
+
+
+def _unit(vectors: _F32, fallback: _F32 | None = None) -> _F32:
+    length = np.linalg.norm(vectors, axis=1, keepdims=True)
+    ok = (length > 1e-12) & np.isfinite(length)
+    out = np.where(ok, vectors / np.where(ok, length, 1.0), 0.0).astype(np.float32)
+    bad = ~ok[:, 0]
+    if bad.any():
+        if fallback is not None:
+            out[bad] = _unit(fallback[bad])
+        else:
+            out[bad] = (0.0, 1.0, 0.0)
+    return out
+
+
+# --------------------------------------------------------------------------- colours
+
+
+def _part_colors(
+    path: Path, geom: Any, n_vertices: int, n_faces: int, gltf: bool
+) -> tuple[_F32, bool]:
+    """Linear RGBA per vertex, or per face (second item True) when faces differ in colour."""
+    from trimesh.visual import ColorVisuals, TextureVisuals
+
+    visual = geom.visual
+    if isinstance(visual, TextureVisuals):
+        base = _material_color(path, visual.material)
+        attrs = getattr(visual, "vertex_attributes", {})
+        color = attrs.get("color") if hasattr(attrs, "get") else None
+        if color is not None and len(color) == n_vertices:
+            return _unit_rgba(np.asarray(color), linear=gltf) * base, False
+        return np.broadcast_to(base, (n_vertices, 4)), False
+    if isinstance(visual, ColorVisuals):
+        if visual.kind == "vertex":
+            return _unit_rgba(np.asarray(visual.vertex_colors), linear=gltf), False
+        if visual.kind == "face":
+            face = np.asarray(visual.face_colors)
+            if len(face) == n_faces and not (face == face[:1]).all():
+                return _unit_rgba(face, linear=gltf), True
+            if len(face):
+                uniform = _unit_rgba(face[:1], linear=gltf)[0]
+                return np.broadcast_to(uniform, (n_vertices, 4)), False
+    return np.broadcast_to(_GREY, (n_vertices, 4)), False
+
+
+def _unit_rgba(values: npt.NDArray[Any], linear: bool) -> _F32:
+    """Colours of any integer or float dtype as float32 RGBA in 0..1, linearised if sRGB."""
+    values = values.reshape(len(values), -1)
+    if values.dtype == np.uint8 and not linear:
+        rgb = _SRGB_LUT[values[:, :3]]
+        alpha = values[:, 3:4] / np.float32(255) if values.shape[1] > 3 else None
+    else:
+        if np.issubdtype(values.dtype, np.integer):
+            scaled = values / np.float32(np.iinfo(values.dtype).max)
+        else:
+            scaled = values
+        scaled = np.clip(np.nan_to_num(scaled.astype(np.float32)), 0.0, 1.0)
+        rgb = scaled[:, :3] if linear else srgb_to_linear(scaled[:, :3])
+        alpha = scaled[:, 3:4] if values.shape[1] > 3 else None
+    if rgb.shape[1] < 3:
+        rgb = np.repeat(rgb[:, :1], 3, axis=1)
+    if alpha is None:
+        alpha = np.ones((len(values), 1), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=1), dtype=np.float32)
+
+
+def _material_color(path: Path, material: Any) -> _F32:
+    from trimesh.visual.material import PBRMaterial, SimpleMaterial
+
+    if isinstance(material, PBRMaterial):
+        factor = material.baseColorFactor
+        color = (
+            _unit_rgba(np.asarray(factor).reshape(1, -1), linear=True)[0]
+            if factor is not None
+            else np.ones(4, dtype=np.float32)
+        )
+        texture = material.baseColorTexture
+    elif isinstance(material, SimpleMaterial):
+        color = _unit_rgba(np.asarray(material.diffuse).reshape(1, -1), linear=False)[0]
+        texture = getattr(material, "image", None)
+    else:
+        return _GREY.copy()
+    if texture is not None:
+        color = color * _texture_mean(path, texture)
+    return color.astype(np.float32)
+
+
+def _texture_mean(path: Path, image: Any) -> _F32:
+    from PIL import Image
+
+    try:
+        image.draft("RGB", (64, 64))  # JPEG: decode at reduced resolution
+        small = image.convert("RGBA").resize((64, 64), Image.Resampling.BOX)
+    except Exception as exc:
+        raise MalformedAssetError(
+            path, f"base colour texture cannot be decoded: {type(exc).__name__}: {str(exc)[:120]}"
+        ) from None
+    pixels = np.asarray(small, dtype=np.uint8).reshape(-1, 4)
+    mean: _F32 = _unit_rgba(pixels, linear=False).mean(axis=0).astype(np.float32)
+    return mean

@@ -1,0 +1,127 @@
+"""The scene as plain, frozen data: what a scene file describes once validated.
+
+Positions are in metres in the renderer's frame (right-handed, Y up), whatever units and
+up axis the file used: the schema converts on load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from xrclient.core import math3d
+
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+
+AssetKind = Literal["mesh", "pointcloud"]
+LightKind = Literal["directional", "ambient", "hemisphere", "point"]
+
+#: metres per unit for the ``units`` keys of scene files and assets
+UNIT_SCALE: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    position: Vec3 = (0.0, 0.0, 0.0)
+    rotation: Quat = (0.0, 0.0, 0.0, 1.0)  # quaternion x, y, z, w
+    scale: Vec3 = (1.0, 1.0, 1.0)
+
+    def matrix(self) -> math3d.F32:
+        return math3d.compose(self.position, self.rotation, self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Plant:
+    name: str
+    site: str = ""
+    description: str = ""
+    units: str = "m"
+    up_axis: Literal["y", "z"] = "y"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    name: str
+    path: Path  # resolved, absolute
+    kind: AssetKind = "mesh"
+    scale: float = 1.0  # metres per file unit, times the asset's own scale
+    point_budget: int = 500_000  # point clouds: voxel down-sample to at most this many points
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    id: str  # binds to the twin stream
+    name: str
+    type: str
+    asset: str
+    line: str
+    cell: str
+    transform: Transform
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    """Static geometry not bound to the twin stream: floor, walls, racks."""
+
+    id: str
+    asset: str
+    transform: Transform
+
+
+@dataclass(frozen=True, slots=True)
+class Viewpoint:
+    name: str
+    position: Vec3
+    target: Vec3
+    fov_deg: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    kind: LightKind
+    color: Vec3 = (1.0, 1.0, 1.0)
+    intensity: float = 1.0
+    direction: Vec3 = (-0.4, -1.0, -0.3)  # directional: where the light travels
+    position: Vec3 = (0.0, 5.0, 0.0)  # point
+    ground: Vec3 = (0.3, 0.3, 0.3)  # hemisphere: colour from below (``color`` is the sky)
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    source: Path
+    plant: Plant
+    assets: dict[str, Asset]
+    lines: tuple[Line, ...]
+    machines: tuple[Machine, ...]
+    fixtures: tuple[Fixture, ...] = ()
+    viewpoints: tuple[Viewpoint, ...] = ()
+    lights: tuple[Light, ...] = ()
+    format: int = 1
+    machine_index: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.machine_index:
+            self.machine_index.update({m.id: i for i, m in enumerate(self.machines)})
+
+    def viewpoint(self, name: str) -> Viewpoint:
+        for vp in self.viewpoints:
+            if vp.name == name:
+                return vp
+        known = ", ".join(vp.name for vp in self.viewpoints) or "none"
+        raise KeyError(f"{self.source}: no viewpoint named '{name}' (known: {known})")
+
+    def machine_matrices(self) -> math3d.F32:
+        """Model matrices of all machines, shape (N, 4, 4)."""
+        if not self.machines:
+            return np.zeros((0, 4, 4), dtype=np.float32)
+        return np.stack([m.transform.matrix() for m in self.machines])

@@ -1,0 +1,454 @@
+"""Validate a scene file (TOML) into a :class:`~xrclient.scene.model.Scene`.
+
+Every error names the file, the key path and what was expected, e.g.
+``scenes/x.toml: machines[3].transform.position: expected 3 numbers, got 2``.
+Unknown keys are errors. The format is documented in ``docs/scene-format.md``.
+
+The checks are written out here rather than delegated to a schema library: the exact,
+path-qualified messages are part of the user interface, and the format is small.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from xrclient.core import math3d
+from xrclient.errors import SceneError
+from xrclient.scene.model import (
+    UNIT_SCALE,
+    Asset,
+    AssetKind,
+    Fixture,
+    Light,
+    LightKind,
+    Line,
+    Machine,
+    Plant,
+    Scene,
+    Transform,
+    Vec3,
+    Viewpoint,
+)
+
+FORMAT_VERSION = 1
+MAX_SCENE_BYTES = 16 * 2**20
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+POINTCLOUD_SUFFIXES = (".pcd", ".xyz")
+ASSET_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply", ".pcd", ".xyz")
+LIGHT_KINDS: tuple[LightKind, ...] = ("directional", "ambient", "hemisphere", "point")
+
+T = TypeVar("T")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+class _Reader:
+    """Walks a parsed TOML document, keeping the key path for error messages."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, path: str, message: str) -> SceneError:
+        return SceneError(self.file, path, message)
+
+    def table(
+        self, value: object, path: str, required: set[str], optional: set[str]
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {_describe(value)}")
+        unknown = sorted(set(value) - required - optional)
+        if unknown:
+            allowed = ", ".join(sorted(required | optional))
+            where = f"{path}.{unknown[0]}" if path else unknown[0]
+            raise self.fail(where, f"unknown key (allowed here: {allowed})")
+        for key in sorted(required):
+            if key not in value:
+                where = f"{path}.{key}" if path else key
+                raise self.fail(where, "required key is missing")
+        return cast(dict[str, Any], value)
+
+    def string(self, value: object, path: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {_describe(value)}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(
+                path, f"expected an id of 1-64 letters, digits or . _ : -, got {value!r}"
+            )
+        return value
+
+    def choice(self, value: object, path: str, options: tuple[str, ...]) -> str:
+        text = self.string(value, path)
+        if text not in options:
+            raise self.fail(path, f"expected one of {', '.join(options)}, got {text!r}")
+        return text
+
+    def number(
+        self, value: object, path: str, minimum: float | None = None, positive: bool = False
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, got {_describe(value)}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.fail(path, f"expected a finite number, got {value}")
+        if positive and number <= 0:
+            raise self.fail(path, f"expected a number > 0, got {value}")
+        if minimum is not None and number < minimum:
+            raise self.fail(path, f"expected a number >= {minimum:g}, got {value}")
+        return number
+
+    def integer(self, value: object, path: str, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {_describe(value)}")
+        if value < minimum:
+            raise self.fail(path, f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    def numbers(self, value: object, path: str, count: int) -> tuple[float, ...]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected {count} numbers, got {_describe(value)}")
+        if len(value) != count:
+            raise self.fail(path, f"expected {count} numbers, got {len(value)}")
+        return tuple(self.number(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+    def vec3(self, value: object, path: str) -> Vec3:
+        x, y, z = self.numbers(value, path, 3)
+        return (x, y, z)
+
+    def colour(self, value: object, path: str) -> Vec3:
+        rgb = self.vec3(value, path)
+        for i, c in enumerate(rgb):
+            if not 0.0 <= c <= 1.0:
+                raise self.fail(f"{path}[{i}]", f"expected a colour component in 0..1, got {c:g}")
+        return rgb
+
+    def array_of_tables(self, value: object, path: str) -> list[object]:
+        if not isinstance(value, list):
+            raise self.fail(
+                path, f"expected an array of tables ([[{path}]]), got {_describe(value)}"
+            )
+        return value
+
+    def unique(self, items: list[T], key: Callable[[T], str], path: str, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            k = key(item)
+            if k in seen:
+                raise self.fail(
+                    f"{path}[{i}].{what}", f"duplicate {what} {k!r} (first at {path}[{seen[k]}])"
+                )
+            seen[k] = i
+
+
+def load_scene(path: str | Path, max_bytes: int = MAX_SCENE_BYTES) -> Scene:
+    """Read and validate a scene file. Raises :class:`SceneError` with a precise message."""
+    file = Path(path)
+    shown = os.fspath(path)
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise SceneError(shown, "", f"file is {size} bytes, over the {max_bytes}-byte limit")
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise SceneError(shown, "", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SceneError(shown, "", f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SceneError(shown, "", f"TOML syntax error: {exc}") from exc
+    return parse_scene(document, file.resolve().parent, shown, source=file)
+
+
+def parse_scene(
+    document: dict[str, Any], base_dir: Path, shown: str, source: Path | None = None
+) -> Scene:
+    """Validate an already-parsed document; asset paths resolve against ``base_dir``."""
+    r = _Reader(shown)
+    top = r.table(
+        document,
+        "",
+        {"format", "plant", "assets", "lines", "machines"},
+        {"fixtures", "viewpoints", "lights"},
+    )
+    version = r.integer(top["format"], "format", 1)
+    if version != FORMAT_VERSION:
+        raise r.fail(
+            "format", f"expected {FORMAT_VERSION} (the version this client reads), got {version}"
+        )
+    plant = _plant(r, top["plant"])
+    unit = UNIT_SCALE[plant.units]
+    up_fix = _up_axis_fix(plant.up_axis)
+    assets = _assets(r, top["assets"], base_dir)
+    lines = _lines(r, top["lines"])
+    line_ids = {line.id for line in lines}
+    machines = tuple(
+        _machine(r, item, f"machines[{i}]", assets, line_ids, unit, up_fix)
+        for i, item in enumerate(r.array_of_tables(top["machines"], "machines"))
+    )
+    r.unique(list(machines), lambda m: m.id, "machines", "id")
+    fixtures = tuple(
+        _fixture(r, item, f"fixtures[{i}]", assets, unit, up_fix)
+        for i, item in enumerate(r.array_of_tables(top.get("fixtures", []), "fixtures"))
+    )
+    r.unique(list(fixtures), lambda f: f.id, "fixtures", "id")
+    viewpoints = tuple(
+        _viewpoint(r, item, f"viewpoints[{i}]", unit, up_fix)
+        for i, item in enumerate(r.array_of_tables(top.get("viewpoints", []), "viewpoints"))
+    )
+    r.unique(list(viewpoints), lambda v: v.name, "viewpoints", "name")
+    lights = tuple(
+        _light(r, item, f"lights[{i}]", unit, up_fix)
+        for i, item in enumerate(r.array_of_tables(top.get("lights", []), "lights"))
+    )
+    return Scene(
+        source=source if source is not None else base_dir / "scene.toml",
+        plant=plant,
+        assets=assets,
+        lines=lines,
+        machines=machines,
+        fixtures=fixtures,
+        viewpoints=viewpoints,
+        lights=lights,
+        format=version,
+    )
+
+
+def _plant(r: _Reader, value: object) -> Plant:
+    t = r.table(value, "plant", {"name"}, {"site", "description", "units", "up_axis"})
+    units = r.choice(t.get("units", "m"), "plant.units", tuple(UNIT_SCALE))
+    up = r.choice(t.get("up_axis", "y"), "plant.up_axis", ("y", "z"))
+    return Plant(
+        name=r.string(t["name"], "plant.name"),
+        site=r.string(t.get("site", ""), "plant.site"),
+        description=r.string(t.get("description", ""), "plant.description"),
+        units=units,
+        up_axis="z" if up == "z" else "y",
+    )
+
+
+def _assets(r: _Reader, value: object, base_dir: Path) -> dict[str, Asset]:
+    if not isinstance(value, dict):
+        raise r.fail("assets", f"expected a table of named assets, got {_describe(value)}")
+    assets: dict[str, Asset] = {}
+    for name, item in value.items():
+        path = f"assets.{name}"
+        r.string(name, path, ID_PATTERN)
+        t = r.table(item, path, {"path"}, {"kind", "units", "scale", "point_budget"})
+        rel = r.string(t["path"], f"{path}.path")
+        suffix = Path(rel).suffix.lower()
+        if suffix not in ASSET_SUFFIXES:
+            raise r.fail(
+                f"{path}.path",
+                f"expected a file ending in {', '.join(ASSET_SUFFIXES)}, got {rel!r}",
+            )
+        default_kind = "pointcloud" if suffix in POINTCLOUD_SUFFIXES else "mesh"
+        kind = r.choice(t.get("kind", default_kind), f"{path}.kind", ("mesh", "pointcloud"))
+        if kind == "mesh" and suffix in POINTCLOUD_SUFFIXES:
+            raise r.fail(f"{path}.kind", f"a {suffix} file holds points, not a mesh")
+        if kind == "pointcloud" and suffix not in (*POINTCLOUD_SUFFIXES, ".ply"):
+            raise r.fail(f"{path}.kind", f"a {suffix} file is a mesh, not a point cloud")
+        if "point_budget" in t and kind != "pointcloud":
+            raise r.fail(f"{path}.point_budget", "only point-cloud assets have a point budget")
+        units = r.choice(t.get("units", "m"), f"{path}.units", tuple(UNIT_SCALE))
+        scale = r.number(t.get("scale", 1.0), f"{path}.scale", positive=True)
+        budget = r.integer(t.get("point_budget", 500_000), f"{path}.point_budget", 1)
+        resolved = (base_dir / rel).resolve()
+        if not resolved.is_file():
+            raise r.fail(f"{path}.path", f"file not found: {resolved}")
+        assets[name] = Asset(
+            name=name,
+            path=resolved,
+            kind=cast(AssetKind, kind),
+            scale=scale * UNIT_SCALE[units],
+            point_budget=budget,
+        )
+    return assets
+
+
+def _lines(r: _Reader, value: object) -> tuple[Line, ...]:
+    lines = []
+    for i, item in enumerate(r.array_of_tables(value, "lines")):
+        t = r.table(item, f"lines[{i}]", {"id"}, {"name"})
+        line_id = r.string(t["id"], f"lines[{i}].id", ID_PATTERN)
+        lines.append(Line(id=line_id, name=r.string(t.get("name", line_id), f"lines[{i}].name")))
+    r.unique(lines, lambda line: line.id, "lines", "id")
+    return tuple(lines)
+
+
+def _ref(
+    r: _Reader, value: object, path: str, known: dict[str, Asset] | set[str], what: str
+) -> str:
+    name = r.string(value, path)
+    if name not in known:
+        options = ", ".join(sorted(known)) or "none declared"
+        raise r.fail(path, f"unknown {what} {name!r} (declared: {options})")
+    return name
+
+
+def _up_axis_fix(up_axis: str) -> math3d.F32 | None:
+    """Rotation taking a Z-up frame to the renderer's Y-up frame (None when already Y up)."""
+    if up_axis == "y":
+        return None
+    return math3d.quat_matrix(math3d.euler_quat((-90.0, 0.0, 0.0)))
+
+
+def _point(p: Vec3, unit: float, fix: math3d.F32 | None) -> Vec3:
+    v = [c * unit for c in p]
+    if fix is not None:
+        v = [float(x) for x in fix[:3, :3] @ v]
+    return (v[0], v[1], v[2])
+
+
+def _transform(
+    r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
+) -> Transform:
+    t = r.table(value, path, set(), {"position", "rotation", "quaternion", "scale"})
+    if "rotation" in t and "quaternion" in t:
+        raise r.fail(f"{path}.quaternion", "give either rotation or quaternion, not both")
+    position = _point(r.vec3(t.get("position", [0, 0, 0]), f"{path}.position"), unit, None)
+    if "quaternion" in t:
+        q = r.numbers(t["quaternion"], f"{path}.quaternion", 4)
+        if math.sqrt(sum(c * c for c in q)) < 1e-9:
+            raise r.fail(f"{path}.quaternion", "expected a non-zero quaternion [x, y, z, w]")
+        quat = (q[0], q[1], q[2], q[3])
+    else:
+        quat = math3d.euler_quat(r.vec3(t.get("rotation", [0, 0, 0]), f"{path}.rotation"))
+    raw_scale = t.get("scale", 1.0)
+    if isinstance(raw_scale, list):
+        scale = r.vec3(raw_scale, f"{path}.scale")
+        for i, s in enumerate(scale):
+            if s <= 0:
+                raise r.fail(f"{path}.scale[{i}]", f"expected a number > 0, got {s:g}")
+    else:
+        s = r.number(raw_scale, f"{path}.scale", positive=True)
+        scale = (s, s, s)
+    if fix is None:
+        return Transform(position=position, rotation=quat, scale=scale)
+    # Re-express the whole model matrix in the Y-up frame: fix @ M (the mesh stays in its own
+    # frame, so a Z-up plant's machines keep their Z-up-authored orientation relative to the floor).
+    m = fix @ math3d.compose(position, quat, (1.0, 1.0, 1.0))
+    return Transform(
+        position=(float(m[0, 3]), float(m[1, 3]), float(m[2, 3])),
+        rotation=_matrix_quat(m),
+        scale=scale,
+    )
+
+
+def _matrix_quat(m: math3d.F32) -> tuple[float, float, float, float]:
+    """Quaternion (x, y, z, w) of the rotation part of a rigid 4x4 matrix."""
+    r00, r11, r22 = float(m[0, 0]), float(m[1, 1]), float(m[2, 2])
+    trace = r00 + r11 + r22
+    if trace > 0:
+        s = math.sqrt(trace + 1.0) * 2
+        return ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+    if r00 > r11 and r00 > r22:
+        s = math.sqrt(1.0 + r00 - r11 - r22) * 2
+        return (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
+    if r11 > r22:
+        s = math.sqrt(1.0 + r11 - r00 - r22) * 2
+        return ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
+    s = math.sqrt(1.0 + r22 - r00 - r11) * 2
+    return ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
+
+
+def _machine(
+    r: _Reader,
+    value: object,
+    path: str,
+    assets: dict[str, Asset],
+    line_ids: set[str],
+    unit: float,
+    fix: math3d.F32 | None,
+) -> Machine:
+    t = r.table(value, path, {"id", "type", "asset", "line"}, {"name", "cell", "transform"})
+    machine_id = r.string(t["id"], f"{path}.id", ID_PATTERN)
+    return Machine(
+        id=machine_id,
+        name=r.string(t.get("name", machine_id), f"{path}.name"),
+        type=r.string(t["type"], f"{path}.type", ID_PATTERN),
+        asset=_ref(r, t["asset"], f"{path}.asset", assets, "asset"),
+        line=_ref(r, t["line"], f"{path}.line", line_ids, "line"),
+        cell=r.string(t.get("cell", ""), f"{path}.cell"),
+        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix),
+    )
+
+
+def _fixture(
+    r: _Reader,
+    value: object,
+    path: str,
+    assets: dict[str, Asset],
+    unit: float,
+    fix: math3d.F32 | None,
+) -> Fixture:
+    t = r.table(value, path, {"id", "asset"}, {"transform"})
+    return Fixture(
+        id=r.string(t["id"], f"{path}.id", ID_PATTERN),
+        asset=_ref(r, t["asset"], f"{path}.asset", assets, "asset"),
+        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix),
+    )
+
+
+def _viewpoint(
+    r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
+) -> Viewpoint:
+    t = r.table(value, path, {"name", "position", "target"}, {"fov"})
+    position = _point(r.vec3(t["position"], f"{path}.position"), unit, fix)
+    target = _point(r.vec3(t["target"], f"{path}.target"), unit, fix)
+    if position == target:
+        raise r.fail(f"{path}.target", "expected a point different from position")
+    fov = r.number(t.get("fov", 60.0), f"{path}.fov", positive=True)
+    if fov >= 170:
+        raise r.fail(
+            f"{path}.fov", f"expected a vertical field of view in degrees below 170, got {fov:g}"
+        )
+    return Viewpoint(
+        name=r.string(t["name"], f"{path}.name"), position=position, target=target, fov_deg=fov
+    )
+
+
+def _light(r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None) -> Light:
+    t = r.table(value, path, {"type"}, {"color", "intensity", "direction", "position", "ground"})
+    kind = cast(LightKind, r.choice(t["type"], f"{path}.type", LIGHT_KINDS))
+    allowed = {"directional": "direction", "point": "position", "hemisphere": "ground"}
+    for key in ("direction", "position", "ground"):
+        if key in t and allowed.get(kind) != key:
+            raise r.fail(f"{path}.{key}", f"not used by a {kind} light")
+    light = Light(
+        kind=kind,
+        color=r.colour(t.get("color", [1.0, 1.0, 1.0]), f"{path}.color"),
+        intensity=r.number(t.get("intensity", 1.0), f"{path}.intensity", minimum=0.0),
+    )
+    if kind == "directional" and "direction" in t:
+        d = r.vec3(t["direction"], f"{path}.direction")
+        if all(c == 0 for c in d):
+            raise r.fail(f"{path}.direction", "expected a non-zero direction")
+        light = replace(light, direction=_point(d, 1.0, fix))
+    if kind == "point" and "position" in t:
+        light = replace(
+            light, position=_point(r.vec3(t["position"], f"{path}.position"), unit, fix)
+        )
+    if kind == "hemisphere" and "ground" in t:
+        light = replace(light, ground=r.colour(t["ground"], f"{path}.ground"))
+    return light
