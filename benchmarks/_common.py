@@ -37,3 +37,23 @@ def timed(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> tuple[f
         fn()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples), min(samples)
+
+
+def timed_interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int = 7, warmup: int = 1
+) -> dict[str, tuple[float, float]]:
+    """(median, min) wall seconds per function, running them in turn each round.
+
+    Alternating the candidates spreads the noise of a shared machine (other processes,
+    frequency changes, steal time) evenly over them instead of onto whichever ran last.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(v), min(v)) for name, v in samples.items()}

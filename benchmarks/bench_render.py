@@ -26,8 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line
-from xrclient.scene.loaders import LoadLimits
-from xrclient.scene.synthetic import write_large_plant
 
 from xrclient.app import load_geometry
 from xrclient.backends.headless import HeadlessBackend
@@ -36,8 +34,10 @@ from xrclient.render.camera import view_for_viewpoint
 from xrclient.render.renderer import Renderer
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
+from xrclient.scene.synthetic import write_large_plant
 
 SIZE = (1280, 720)
 

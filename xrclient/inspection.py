@@ -9,6 +9,7 @@ import numpy as np
 from xrclient.core.math3d import F32, transform_bounds
 from xrclient.errors import AssetError, SceneError
 from xrclient.scene.loaders import AssetCache, LoadLimits, describe_file
+from xrclient.scene.model import Fixture, Machine
 from xrclient.scene.schema import load_scene
 
 
@@ -39,7 +40,8 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
     points = 0
     lows, highs = [], []
     instances: dict[str, list[F32]] = {}
-    for item in (*scene.machines, *scene.fixtures):
+    placed: list[Machine | Fixture] = [*scene.machines, *scene.fixtures]
+    for item in placed:
         instances.setdefault(item.asset, []).append(item.transform.matrix())
     for name, matrices in instances.items():
         asset = scene.assets[name]

@@ -40,9 +40,7 @@ def quad_gltf() -> tuple[Doc, bytearray]:
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0}],
         "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1, "material": 0}]}],
-        "materials": [
-            {"name": "red", "pbrMetallicRoughness": {"baseColorFactor": [1, 0, 0, 1]}}
-        ],
+        "materials": [{"name": "red", "pbrMetallicRoughness": {"baseColorFactor": [1, 0, 0, 1]}}],
         "accessors": [
             {"bufferView": 0, "componentType": 5126, "count": 4, "type": "VEC3"},
             {"bufferView": 1, "componentType": 5123, "count": 6, "type": "SCALAR"},

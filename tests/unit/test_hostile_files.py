@@ -27,6 +27,7 @@ from xrclient.errors import (
 from xrclient.scene.loaders import LoadLimits, load_asset
 from xrclient.scene.mesh import MeshData
 
+DEFAULT = LoadLimits()
 TIME_BOUND_S = 10.0
 MEMORY_BOUND = 64 * 2**20
 
@@ -37,10 +38,13 @@ class Case:
     build: Callable[[Path, Any], Path]  # (folder, kit) -> file to load
     error: type[AssetError]
     reason: str  # regular expression the message must match
-    limits: LoadLimits = LoadLimits()
+    limits: LoadLimits = DEFAULT
 
 
-def _glb(folder: Path, kit: Any, name: str, edit: Callable[[dict[str, Any], bytearray], None]) -> Path:
+Edit = Callable[[dict[str, Any], bytearray], None]
+
+
+def _glb(folder: Path, kit: Any, name: str, edit: Edit) -> Path:
     doc, binary = kit.quad()
     edit(doc, binary)
     path = folder / name
@@ -150,50 +154,264 @@ def _obj_escape(folder: Path, kit: Any) -> Path:
     return path
 
 
+PCD_HUGE = (
+    "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\n"
+    "WIDTH 1000000000000\nHEIGHT 1\nPOINTS 1000000000000\nDATA binary\n"
+)
+PCD_SHORT = (
+    "FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 500\nHEIGHT 1\nPOINTS 500\nDATA binary\n"
+    + "\x00" * 12
+)
+PLY_NO_END = b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty float x\n"
+STL_LIAR = b"\x00" * 80 + struct.pack("<I", 1_000_000) + b"\x00" * 100
+
 CASES = [
-    Case("glb-bad-magic", lambda f, k: _raw_glb(f, k, "magic.glb", lambda d: d.__setitem__(slice(0, 4), b"glTX")), MalformedAssetError, r"bad GLB magic"),
-    Case("glb-length-field", lambda f, k: _raw_glb(f, k, "length.glb", lambda d: struct.pack_into("<I", d, 8, 99_999)), MalformedAssetError, r"declares 99,999 bytes but the file has"),
-    Case("glb-truncated", lambda f, k: _raw_glb(f, k, "cut.glb", lambda d: d.__delitem__(slice(len(d) // 2, None))), MalformedAssetError, r"declares .* bytes but the file has"),
-    Case("glb-json-garbage", lambda f, k: _raw_glb(f, k, "json.glb", lambda d: d.__setitem__(slice(20, 28), b"{not js!")), MalformedAssetError, r"JSON does not parse"),
-    Case("glb-bin-chunk-overrun", lambda f, k: _raw_glb(f, k, "binlen.glb", lambda d: struct.pack_into("<I", d, len(d) - 68, 10**6)), MalformedAssetError, r"BIN chunk .* runs past the end"),
-    Case("glb-accessor-count-2^31", lambda f, k: _glb(f, k, "count.glb", lambda d, b: _set(d["accessors"][0], "count", 2**31)), AssetLimitError, r"accessor 0 declares 2,147,483,648 elements"),
-    Case("glb-accessor-past-view", lambda f, k: _glb(f, k, "acc.glb", lambda d, b: _set(d["accessors"][0], "count", 5)), MalformedAssetError, r"accessor 0 needs 60 bytes but bufferView 0 holds 48"),
-    Case("glb-view-past-buffer", lambda f, k: _glb(f, k, "view.glb", lambda d, b: _set(d["bufferViews"][1], "byteLength", 4000)), MalformedAssetError, r"bufferView 1 .* runs past the end of buffer 0"),
-    Case("glb-buffer-past-bin", lambda f, k: _glb(f, k, "buf.glb", lambda d, b: _set(d["buffers"][0], "byteLength", 2**40)), MalformedAssetError, r"buffer 0 declares .* bytes but only 60"),
-    Case("glb-accessor-index-ref", lambda f, k: _glb(f, k, "ref.glb", lambda d, b: _set(d["meshes"][0]["primitives"][0], "indices", 7)), MalformedAssetError, r"'indices' 7 is out of range \(2 accessors\)"),
-    Case("glb-index-values", lambda f, k: _glb(f, k, "idx.glb", _bad_indices), MalformedAssetError, r"triangle index 40000 is out of range \(4 vertices\)"),
-    Case("glb-nan-position", lambda f, k: _glb(f, k, "nan.glb", _nan_position), MalformedAssetError, r"non-finite vertex positions"),
-    Case("glb-node-cycle", lambda f, k: _glb(f, k, "cycle.glb", _node_cycle), MalformedAssetError, r"node hierarchy contains a cycle"),
-    Case("glb-instance-bomb", lambda f, k: _glb(f, k, "inst.glb", _instance_bomb), AssetLimitError, r"instances add up to 6,000 triangles", LoadLimits(max_triangles=5_000)),
-    Case("glb-draco", lambda f, k: _glb(f, k, "draco.glb", lambda d, b: _set(d, "extensionsRequired", ["KHR_draco_mesh_compression"])), UnsupportedAssetError, r"KHR_draco_mesh_compression \(Draco"),
-    Case("glb-meshopt", lambda f, k: _glb(f, k, "meshopt.glb", lambda d, b: _set(d, "extensionsUsed", ["EXT_meshopt_compression"])), UnsupportedAssetError, r"EXT_meshopt_compression \(meshopt"),
-    Case("glb-png-bomb", lambda f, k: _glb(f, k, "bomb.glb", lambda d, b: _png_bomb(d, b, k.png(200_000, 200_000))), AssetLimitError, r"image 0 declares 200000x200000 pixels"),
-    Case("glb-gltf1", lambda f, k: _glb(f, k, "v1.glb", lambda d, b: _set(d, "asset", {"version": "1.0"})), UnsupportedAssetError, r"glTF version '1.0'"),
-    Case("gltf-uri-parent", lambda f, k: _gltf(f, "parent.gltf", "../outside.bin"), UnsupportedAssetError, r"outside the asset's folder"),
-    Case("gltf-uri-absolute", lambda f, k: _gltf(f, "abs.gltf", "/etc/passwd"), UnsupportedAssetError, r"absolute path '/etc/passwd'"),
-    Case("gltf-uri-url", lambda f, k: _gltf(f, "url.gltf", "https://example.com/x.bin"), UnsupportedAssetError, r"URLs .* are not fetched"),
-    Case("gltf-uri-file-scheme", lambda f, k: _gltf(f, "scheme.gltf", "file:///etc/passwd"), UnsupportedAssetError, r"URLs .* are not fetched"),
-    Case("gltf-data-uri-short", _data_uri_short, MalformedAssetError, r"buffer 0 declares 60 bytes but only 24"),
-    Case("gltf-json-over-limit", _data_uri_short, AssetLimitError, r"above the limit of 100 bytes", LoadLimits(max_json_bytes=100)),
+    Case(
+        "glb-bad-magic",
+        lambda f, k: _raw_glb(f, k, "magic.glb", lambda d: d.__setitem__(slice(0, 4), b"glTX")),
+        MalformedAssetError,
+        r"bad GLB magic",
+    ),
+    Case(
+        "glb-length-field",
+        lambda f, k: _raw_glb(f, k, "length.glb", lambda d: struct.pack_into("<I", d, 8, 99_999)),
+        MalformedAssetError,
+        r"declares 99,999 bytes but the file has",
+    ),
+    Case(
+        "glb-truncated",
+        lambda f, k: _raw_glb(f, k, "cut.glb", lambda d: d.__delitem__(slice(len(d) // 2, None))),
+        MalformedAssetError,
+        r"declares .* bytes but the file has",
+    ),
+    Case(
+        "glb-json-garbage",
+        lambda f, k: _raw_glb(
+            f, k, "json.glb", lambda d: d.__setitem__(slice(20, 28), b"{not js!")
+        ),
+        MalformedAssetError,
+        r"JSON does not parse",
+    ),
+    Case(
+        "glb-bin-chunk-overrun",
+        lambda f, k: _raw_glb(
+            f, k, "binlen.glb", lambda d: struct.pack_into("<I", d, len(d) - 68, 10**6)
+        ),
+        MalformedAssetError,
+        r"BIN chunk .* runs past the end",
+    ),
+    Case(
+        "glb-accessor-count-2^31",
+        lambda f, k: _glb(f, k, "count.glb", lambda d, b: _set(d["accessors"][0], "count", 2**31)),
+        AssetLimitError,
+        r"accessor 0 declares 2,147,483,648 elements",
+    ),
+    Case(
+        "glb-accessor-past-view",
+        lambda f, k: _glb(f, k, "acc.glb", lambda d, b: _set(d["accessors"][0], "count", 5)),
+        MalformedAssetError,
+        r"accessor 0 needs 60 bytes but bufferView 0 holds 48",
+    ),
+    Case(
+        "glb-view-past-buffer",
+        lambda f, k: _glb(
+            f, k, "view.glb", lambda d, b: _set(d["bufferViews"][1], "byteLength", 4000)
+        ),
+        MalformedAssetError,
+        r"bufferView 1 .* runs past the end of buffer 0",
+    ),
+    Case(
+        "glb-buffer-past-bin",
+        lambda f, k: _glb(f, k, "buf.glb", lambda d, b: _set(d["buffers"][0], "byteLength", 2**40)),
+        MalformedAssetError,
+        r"buffer 0 declares .* bytes but only 60",
+    ),
+    Case(
+        "glb-accessor-index-ref",
+        lambda f, k: _glb(
+            f, k, "ref.glb", lambda d, b: _set(d["meshes"][0]["primitives"][0], "indices", 7)
+        ),
+        MalformedAssetError,
+        r"'indices' 7 is out of range \(2 accessors\)",
+    ),
+    Case(
+        "glb-index-values",
+        lambda f, k: _glb(f, k, "idx.glb", _bad_indices),
+        MalformedAssetError,
+        r"triangle index 40000 is out of range \(4 vertices\)",
+    ),
+    Case(
+        "glb-nan-position",
+        lambda f, k: _glb(f, k, "nan.glb", _nan_position),
+        MalformedAssetError,
+        r"non-finite vertex positions \(NaN or inf",
+    ),
+    Case(
+        "glb-node-cycle",
+        lambda f, k: _glb(f, k, "cycle.glb", _node_cycle),
+        MalformedAssetError,
+        r"node hierarchy contains a cycle",
+    ),
+    Case(
+        "glb-instance-bomb",
+        lambda f, k: _glb(f, k, "inst.glb", _instance_bomb),
+        AssetLimitError,
+        r"instances add up to 6,000 triangles",
+        LoadLimits(max_triangles=5_000),
+    ),
+    Case(
+        "glb-draco",
+        lambda f, k: _glb(
+            f,
+            k,
+            "draco.glb",
+            lambda d, b: _set(d, "extensionsRequired", ["KHR_draco_mesh_compression"]),
+        ),
+        UnsupportedAssetError,
+        r"KHR_draco_mesh_compression \(Draco",
+    ),
+    Case(
+        "glb-meshopt",
+        lambda f, k: _glb(
+            f, k, "meshopt.glb", lambda d, b: _set(d, "extensionsUsed", ["EXT_meshopt_compression"])
+        ),
+        UnsupportedAssetError,
+        r"EXT_meshopt_compression \(meshopt",
+    ),
+    Case(
+        "glb-png-bomb",
+        lambda f, k: _glb(f, k, "bomb.glb", lambda d, b: _png_bomb(d, b, k.png(200_000, 200_000))),
+        AssetLimitError,
+        r"image 0 declares 200000x200000 pixels",
+    ),
+    Case(
+        "glb-gltf1",
+        lambda f, k: _glb(f, k, "v1.glb", lambda d, b: _set(d, "asset", {"version": "1.0"})),
+        UnsupportedAssetError,
+        r"glTF version '1.0'",
+    ),
+    Case(
+        "gltf-uri-parent",
+        lambda f, k: _gltf(f, "parent.gltf", "../outside.bin"),
+        UnsupportedAssetError,
+        r"outside the asset's folder",
+    ),
+    Case(
+        "gltf-uri-absolute",
+        lambda f, k: _gltf(f, "abs.gltf", "/etc/passwd"),
+        UnsupportedAssetError,
+        r"absolute path '/etc/passwd'",
+    ),
+    Case(
+        "gltf-uri-url",
+        lambda f, k: _gltf(f, "url.gltf", "https://example.com/x.bin"),
+        UnsupportedAssetError,
+        r"URLs .* are not fetched",
+    ),
+    Case(
+        "gltf-uri-file-scheme",
+        lambda f, k: _gltf(f, "scheme.gltf", "file:///etc/passwd"),
+        UnsupportedAssetError,
+        r"URLs .* are not fetched",
+    ),
+    Case(
+        "gltf-data-uri-short",
+        _data_uri_short,
+        MalformedAssetError,
+        r"buffer 0 declares 60 bytes but only 24",
+    ),
+    Case(
+        "gltf-json-over-limit",
+        _data_uri_short,
+        AssetLimitError,
+        r"above the limit of 100 bytes",
+        LoadLimits(max_json_bytes=100),
+    ),
     Case("gltf-deep-json", _deep_json, MalformedAssetError, r"JSON does not parse"),
-    Case("ply-vertex-4e9", _text("huge.ply", _ply("element vertex 4000000000\n", b"")), AssetLimitError, r"4,000,000,000 vertices, above the limit"),
-    Case("ply-binary-short", _text("short.ply", _ply("element vertex 1000\n", b"\x00" * 100)), MalformedAssetError, r"1,000 'vertex' records needing at least 12,000 bytes"),
-    Case("ply-ascii-short", _text("short_ascii.ply", _ply("element vertex 100000\n", b"0 0 0\n", "ascii")), MalformedAssetError, r"100,000 'vertex' records"),
-    Case("ply-bad-header", _text("hdr.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty float x\n"), MalformedAssetError, r"no 'end_header'"),
-    Case("stl-count-mismatch", _text("liar.stl", b"\x00" * 80 + struct.pack("<I", 1_000_000) + b"\x00" * 100), MalformedAssetError, r"declares 1,000,000 triangles .* but the file has 184 bytes"),
-    Case("stl-ascii-garbage", _text("junk.stl", "solid junk\nthis is not a facet\nendsolid\n"), MalformedAssetError, r"STL|no triangle"),
-    Case("pcd-points-huge", _text("huge.pcd", "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 1000000000000\nHEIGHT 1\nPOINTS 1000000000000\nDATA binary\n"), AssetLimitError, r"1,000,000,000,000 points, above the limit"),
-    Case("pcd-binary-short", _text("short.pcd", "FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 500\nHEIGHT 1\nPOINTS 500\nDATA binary\n" + "\x00" * 12), MalformedAssetError, r"500 points needing at least 6,000 bytes"),
-    Case("xyz-garbage", _text("noise.xyz", "hello world\nthis is not\na point cloud\n"), MalformedAssetError, r"no readable points"),
-    Case("ply-points-garbage", _text("noise.ply", _ply("element vertex 3\n", b"a b c\nd e f\ng h i\n3 0 1 2\n", "ascii")), MalformedAssetError, r"no readable points|parser rejected"),
+    Case(
+        "ply-vertex-4e9",
+        _text("huge.ply", _ply("element vertex 4000000000\n", b"")),
+        AssetLimitError,
+        r"4,000,000,000 vertices, above the limit",
+    ),
+    Case(
+        "ply-binary-short",
+        _text("short.ply", _ply("element vertex 1000\n", b"\x00" * 100)),
+        MalformedAssetError,
+        r"1,000 'vertex' records needing at least 12,000 bytes",
+    ),
+    Case(
+        "ply-ascii-short",
+        _text("short_ascii.ply", _ply("element vertex 100000\n", b"0 0 0\n", "ascii")),
+        MalformedAssetError,
+        r"100,000 'vertex' records",
+    ),
+    Case("ply-bad-header", _text("hdr.ply", PLY_NO_END), MalformedAssetError, r"no 'end_header'"),
+    Case(
+        "stl-count-mismatch",
+        _text("liar.stl", STL_LIAR),
+        MalformedAssetError,
+        r"declares 1,000,000 triangles .* but the file has 184 bytes",
+    ),
+    Case(
+        "stl-ascii-garbage",
+        _text("junk.stl", "solid junk\nthis is not a facet\nendsolid\n"),
+        MalformedAssetError,
+        r"STL|no triangle",
+    ),
+    Case(
+        "pcd-points-huge",
+        _text("huge.pcd", PCD_HUGE),
+        AssetLimitError,
+        r"1,000,000,000,000 points, above the limit",
+    ),
+    Case(
+        "pcd-binary-short",
+        _text("short.pcd", PCD_SHORT),
+        MalformedAssetError,
+        r"500 points needing at least 6,000 bytes",
+    ),
+    Case(
+        "xyz-garbage",
+        _text("noise.xyz", "hello world\nthis is not\na point cloud\n"),
+        MalformedAssetError,
+        r"no readable points",
+    ),
+    Case(
+        "ply-points-garbage",
+        _text("noise.ply", _ply("element vertex 3\n", b"a b c\nd e f\ng h i\n3 0 1 2\n", "ascii")),
+        MalformedAssetError,
+        r"no readable points|parser rejected",
+    ),
     Case("zip-named-glb", _zip_named_glb, UnsupportedAssetError, r"ZIP archive"),
-    Case("gz-suffix", _text("plant.glb.gz", gzip.compress(b"glTF")), UnsupportedAssetError, r"compressed archives are not read"),
-    Case("gzip-named-ply", _text("scan.ply", gzip.compress(b"ply\n" * 100)), UnsupportedAssetError, r"gzip archive"),
-    Case("file-over-limit", _big_file, AssetLimitError, r"file is [\d,]+ bytes, above the limit of 1,000 bytes", LoadLimits(max_file_bytes=1000)),
+    Case(
+        "gz-suffix",
+        _text("plant.glb.gz", gzip.compress(b"glTF")),
+        UnsupportedAssetError,
+        r"compressed archives are not read",
+    ),
+    Case(
+        "gzip-named-ply",
+        _text("scan.ply", gzip.compress(b"ply\n" * 100)),
+        UnsupportedAssetError,
+        r"gzip archive",
+    ),
+    Case(
+        "file-over-limit",
+        _big_file,
+        AssetLimitError,
+        r"file is [\d,]+ bytes, above the limit of 1,000 bytes",
+        LoadLimits(max_file_bytes=1000),
+    ),
     Case("empty-file", _text("empty.obj", b""), MalformedAssetError, r"file is empty"),
-    Case("unknown-suffix", _text("model.fbx", b"Kaydara FBX Binary"), UnsupportedAssetError, r"'.fbx' is not a known mesh or scan format"),
+    Case(
+        "unknown-suffix",
+        _text("model.fbx", b"Kaydara FBX Binary"),
+        UnsupportedAssetError,
+        r"'.fbx' is not a known mesh or scan format",
+    ),
     Case("obj-mtllib-escape", _obj_escape, UnsupportedAssetError, r"outside the asset's folder"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -134,6 +134,25 @@ def test_glb_handmade_quad(write: Write, kit: Any) -> None:
     np.testing.assert_allclose(np.abs(mesh.normals[:, 2]), 1.0)
 
 
+def test_glb_nested_nodes_and_file_normals(write: Write, kit: Any) -> None:
+    doc, binary = kit.quad()
+    offset = len(binary)
+    binary.extend(np.tile([0.0, 0.0, 2.0], (4, 1)).astype(np.float32).tobytes())
+    doc["bufferViews"].append({"buffer": 0, "byteOffset": offset, "byteLength": 48})
+    doc["accessors"].append({"bufferView": 2, "componentType": 5126, "count": 4, "type": "VEC3"})
+    doc["buffers"][0]["byteLength"] = len(binary)
+    doc["meshes"][0]["primitives"][0]["attributes"]["NORMAL"] = 2
+    half = float(np.sqrt(0.5))
+    doc["nodes"] = [
+        {"translation": [10.0, 0.0, 0.0], "children": [1]},
+        {"mesh": 0, "scale": [2.0, 2.0, 2.0], "rotation": [0.0, half, 0.0, half]},
+    ]
+    mesh = load_mesh(write("nested.glb", kit.glb(doc, bytes(binary))))
+    np.testing.assert_allclose(mesh.bounds, [[10, 0, -2], [10, 2, 0]], atol=1e-5)
+    # the file's normals (+Z, not unit length) are kept, rotated with the node, normalised
+    np.testing.assert_allclose(mesh.normals, np.tile([1.0, 0.0, 0.0], (4, 1)), atol=1e-6)
+
+
 # --------------------------------------------------------------------------- OBJ / STL / PLY
 
 
@@ -291,7 +310,8 @@ def test_describe_file_reports_counts(scene_glb: Path, tmp_path: Path) -> None:
     assert info["ok"] is True and info["kind"] == "mesh" and info["file"] == str(scene_glb)
     assert info["triangles"] == 332 and info["vertices"] == 170 and info["points"] == 0
     assert info["parts"] == 2
-    assert sorted(info["materials"]) == ["blue", "red"]  # type: ignore[arg-type]
+    materials = info["materials"]
+    assert isinstance(materials, list) and sorted(materials) == ["blue", "red"]
     assert info["bounds"] == [[-0.5, -0.5, -1.0], [4.0, 3.0, 1.0]]
     scan = _write_cloud(tmp_path / "few.pcd", np.random.default_rng(4).random((300, 3)), None)
     info = describe_file(scan)
