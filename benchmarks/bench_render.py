@@ -9,13 +9,14 @@
        shader, one instanced draw per mesh, same framebuffer and samples), and
    (b) open3d's OffscreenRenderer drawing the same meshes merged into one mesh per type.
 
-usage: python benchmarks/bench_render.py [--frames 20] [--skip-open3d]
+usage: python benchmarks/bench_render.py [--frames 20] [--open3d-frames 2] [--only prep|frame]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ from xrclient.render.renderer import Renderer
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.loaders import LoadLimits
-from xrclient.scene.model import Scene
+from xrclient.scene.model import Scene, Vec3
 from xrclient.scene.schema import load_scene
 from xrclient.scene.synthetic import write_large_plant
 
@@ -125,13 +126,15 @@ def prep_figures(tmp: Path, frames: int) -> None:
             )
 
 
-def open3d_frame(geometry: SceneGeometry, eye, target, fov: float, frames: int) -> float | None:  # type: ignore[no-untyped-def]
-    try:
-        import open3d as o3d
-    except ImportError:
-        return None
-    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-    render = o3d.visualization.rendering.OffscreenRenderer(*SIZE)
+def open3d_frame(
+    geometry: SceneGeometry, eye: Vec3, target: Vec3, fov: float, open3d_frames: int, tmp: Path
+) -> float | None:
+    """open3d's frame time for the same meshes merged per type, in a separate process."""
+    arrays: dict[str, np.ndarray] = {
+        "eye": np.asarray(eye, "f8"),
+        "target": np.asarray(target, "f8"),
+        "fov": np.asarray(fov, "f8"),
+    }
     for i, batch in enumerate(geometry.batches):
         mesh = batch.mesh
         if mesh.primitive != "triangles" or not mesh.triangle_count:
@@ -139,19 +142,28 @@ def open3d_frame(geometry: SceneGeometry, eye, target, fov: float, frames: int) 
         mats = batch.matrices
         pos = np.einsum("nij,vj->nvi", mats[:, :3, :3], mesh.positions) + mats[:, None, :3, 3]
         tris = mesh.indices[None] + (np.arange(len(mats)) * mesh.vertex_count)[:, None, None]
-        merged = o3d.geometry.TriangleMesh(
-            o3d.utility.Vector3dVector(pos.reshape(-1, 3).astype(np.float64)),
-            o3d.utility.Vector3iVector(tris.reshape(-1, 3).astype(np.int32)),
+        arrays[f"pos_{i:03d}"] = pos.reshape(-1, 3).astype("f4")
+        arrays[f"tri_{i:03d}"] = tris.reshape(-1, 3).astype("i4")
+        arrays[f"col_{i:03d}"] = np.tile(mesh.colors[:, :3], (len(mats), 1)).astype("f4")
+    file = tmp / "open3d-meshes.npz"
+    np.savez(file, **arrays)  # type: ignore[arg-type]
+    script = Path(__file__).resolve().parent / "open3d_frame.py"
+    try:
+        run = subprocess.run(
+            [sys.executable, str(script), str(file), "--frames", str(open3d_frames)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
-        merged.vertex_colors = o3d.utility.Vector3dVector(
-            np.tile(mesh.colors[:, :3], (len(mats), 1)).astype(np.float64)
-        )
-        merged.compute_vertex_normals()
-        material = o3d.visualization.rendering.MaterialRecord()
-        material.shader = "defaultLit"
-        render.scene.add_geometry(f"b{i}", merged, material)
-    render.setup_camera(fov, np.asarray(target, "f8"), np.asarray(eye, "f8"), np.array([0.0, 1, 0]))
-    return frame_times(render.render_to_image, max(3, frames // 4))
+    except subprocess.TimeoutExpired:
+        print("  open3d did not finish within 1800 s", file=sys.stderr)
+        return None
+    if run.returncode != 0:
+        print(f"  open3d failed: {run.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+    lines = run.stdout.strip().splitlines()
+    print(f"  {lines[-2]}", file=sys.stderr)
+    return float(lines[-1])
 
 
 def measure_headless(
@@ -180,7 +192,7 @@ def measure_headless(
     return t_ours, t_floor, t_read
 
 
-def frame_figures(tmp: Path, frames: int, with_open3d: bool) -> None:
+def frame_figures(tmp: Path, frames: int, open3d_frames: int) -> None:
     print("\n## Headless frame time at 1280x720 (median; draw + finish, read-back apart)")
     scenes = {
         "demo plant": scene_path("demo-plant"),
@@ -192,10 +204,12 @@ def frame_figures(tmp: Path, frames: int, with_open3d: bool) -> None:
         geometry, _ = load_geometry(scene, LoadLimits())
         vp = scene.viewpoints[0]
         for samples in (4, 0):
+            print(f"  measuring {label}, MSAA {samples}x ...", file=sys.stderr, flush=True)
             t_ours, t_floor, t_read = measure_headless(scene, geometry, samples, frames)
             rows.append((label, samples, geometry.triangle_count, t_ours, t_floor, t_read))
-        if with_open3d:
-            t_o3d = open3d_frame(geometry, vp.position, vp.target, vp.fov_deg, frames)
+        if open3d_frames > 0:
+            print(f"  measuring {label} in open3d ...", file=sys.stderr, flush=True)
+            t_o3d = open3d_frame(geometry, vp.position, vp.target, vp.fov_deg, open3d_frames, tmp)
             rows.append((label, "open3d", geometry.triangle_count, t_o3d, None, None))
     print(
         f"{'scene':<30} {'MSAA':>6} {'triangles':>11} {'xrclient':>10} {'minimal':>10} "
@@ -218,7 +232,12 @@ def frame_figures(tmp: Path, frames: int, with_open3d: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--skip-open3d", action="store_true")
+    parser.add_argument(
+        "--open3d-frames",
+        type=int,
+        default=2,
+        help="frames timed in open3d after one warm-up (0 skips open3d; about 40 s each here)",
+    )
     parser.add_argument("--only", choices=("prep", "frame"), default=None)
     args = parser.parse_args()
     print(f"machine: {machine_line()}")
@@ -226,7 +245,7 @@ def main() -> None:
         if args.only in (None, "prep"):
             prep_figures(Path(tmp), args.frames)
         if args.only in (None, "frame"):
-            frame_figures(Path(tmp), args.frames, not args.skip_open3d)
+            frame_figures(Path(tmp), args.frames, args.open3d_frames)
 
 
 if __name__ == "__main__":

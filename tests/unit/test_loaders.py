@@ -316,3 +316,28 @@ def test_describe_file_reports_counts(scene_glb: Path, tmp_path: Path) -> None:
     scan = _write_cloud(tmp_path / "few.pcd", np.random.default_rng(4).random((300, 3)), None)
     info = describe_file(scan)
     assert info["kind"] == "pointcloud" and info["points"] == 300 and info["triangles"] == 0
+
+
+def test_glb_fast_path_matches_public_trimesh_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GLB reader that reuses the guard's parsed JSON gives what trimesh.load_scene gives."""
+    from xrclient.resources import data_dir
+    from xrclient.scene import gltf_decode, loaders
+
+    assert gltf_decode.GLB_BUFFERS is not None, "this trimesh no longer offers the fast GLB path"
+    path = data_dir("assets") / "robot_cell.glb"
+    calls: list[int] = []
+    fast_reader = gltf_decode.scene_from_glb
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return fast_reader(*args, **kwargs)
+
+    monkeypatch.setattr(gltf_decode, "scene_from_glb", counted)
+    fast = loaders.load_mesh(path)
+    assert calls, "the fast GLB path was not used by default"
+    monkeypatch.setattr(gltf_decode, "GLB_BUFFERS", None)
+    public = loaders.load_mesh(path)
+    assert len(calls) == 1, "the fast GLB path was used although GLB_BUFFERS is None"
+    assert fast.materials == public.materials and fast.parts == public.parts
+    for name in ("positions", "normals", "colors", "indices"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(public, name), err_msg=name)

@@ -123,6 +123,8 @@ class PlyElement:
     fixed_bytes: int  # bytes of the scalar properties of one record
     list_count_bytes: int  # bytes of the length prefixes of the list properties
     lists: int
+    #: each property's type, in order; a list as "list <count type> <item type>"
+    types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,7 @@ class _ElementBuilder:
     fixed_bytes: int = 0
     list_count_bytes: int = 0
     lists: int = 0
+    types: list[str] = field(default_factory=list)
 
     def add(self, path: Path, where: str, words: list[str]) -> None:
         if len(words) == 5 and words[1] == "list":
@@ -163,8 +166,10 @@ class _ElementBuilder:
                 raise MalformedAssetError(path, f"{where}: unknown type {item_type!r}")
             self.list_count_bytes += _PLY_TYPES[count_type]
             self.lists += 1
+            self.types.append(f"list {count_type} {item_type}")
         elif len(words) == 3 and words[1] in _PLY_TYPES:
             self.fixed_bytes += _PLY_TYPES[words[1]]
+            self.types.append(words[1])
         else:
             raise MalformedAssetError(path, f"{where}: bad property line {' '.join(words)[:60]!r}")
         self.properties.append(words[-1])
@@ -177,6 +182,7 @@ class _ElementBuilder:
             self.fixed_bytes,
             self.list_count_bytes,
             self.lists,
+            tuple(self.types),
         )
 
 

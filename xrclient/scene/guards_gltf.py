@@ -38,7 +38,12 @@ _COMPRESSION = {
     "EXT_meshopt_compression": "meshopt compression",
     "KHR_meshopt_compression": "meshopt compression",
 }
-_SUPPORTED_REQUIRED = ("KHR_materials_", "KHR_texture_transform", "KHR_lights_punctual")
+_SUPPORTED_REQUIRED = (
+    "KHR_materials_",
+    "KHR_texture_transform",
+    "KHR_lights_punctual",
+    "KHR_mesh_quantization",  # integer attributes are decoded by the loader
+)
 _MAX_OBJECTS = 200_000  # nodes, meshes, primitives, accessors... in one document
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _TEXTURE_SLOTS = ("normalTexture", "occlusionTexture", "emissiveTexture")
@@ -146,7 +151,7 @@ def check_glb(path: Path, data: bytes, limits: LoadLimits) -> GlbContents:
     return GlbContents(root, bin_chunk, self_contained)
 
 
-def check_gltf(path: Path, data: bytes, limits: LoadLimits) -> None:
+def check_gltf(path: Path, data: bytes, limits: LoadLimits) -> GlbContents:
     """Validate a .gltf JSON file, its data: URIs and the side files it names."""
     if len(data) > limits.max_json_bytes:
         raise AssetLimitError(
@@ -154,7 +159,22 @@ def check_gltf(path: Path, data: bytes, limits: LoadLimits) -> None:
             f".gltf JSON is {len(data):,} bytes, above the limit of "
             f"{limits.max_json_bytes:,} bytes",
         )
-    _validate(_Doc(path, limits, _parse_json(path, data), None))
+    root = _parse_json(path, data)
+    _validate(_Doc(path, limits, root, None))
+    return GlbContents(root, None, False)
+
+
+def buffer_bytes(path: Path, contents: GlbContents, limits: LoadLimits) -> list[bytes]:
+    """The bytes of every buffer of a validated document (BIN chunk, data: URI or side file)."""
+    doc = _Doc(path, limits, contents.document, contents.binary)
+    out = []
+    for i, buf in enumerate(doc.items("buffers")):
+        if "uri" in buf:
+            out.append(_uri_bytes(doc, buf["uri"], f"buffer {i}"))
+        else:
+            assert contents.binary is not None
+            out.append(bytes(contents.binary))
+    return out
 
 
 def _parse_json(path: Path, raw: bytes) -> dict[str, object]:
@@ -176,6 +196,11 @@ def _validate(doc: _Doc) -> None:
     version = str(asset["version"])
     if not version.startswith("2."):
         raise UnsupportedAssetError(doc.path, f"glTF version {version[:20]!r}; only 2.x is read")
+    minimum = asset.get("minVersion", "2.0")
+    if minimum != "2.0":
+        raise UnsupportedAssetError(
+            doc.path, f"glTF asset.minVersion {str(minimum)[:20]!r}; only 2.0 features are read"
+        )
     _check_extensions(doc)
     _check_buffers(doc)
     views = _check_views(doc)

@@ -17,6 +17,7 @@ converted to linear) or a neutral light grey; normals are zeros (points are draw
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -82,6 +83,7 @@ def read_scan(path: Path, limits: LoadLimits, budget: int, scale: float) -> tupl
     if suffix == ".xyz":
         data = read_bytes(path, limits)
         check_xyz(path, data, limits)
+        data = _xyz_whitespace(path, data)
         cloud = _call(path, o3d.io.read_point_cloud_from_bytes, data, format="mem::xyz")
     else:
         head = read_bytes(path, limits, MAX_HEADER_BYTES)
@@ -123,6 +125,29 @@ def read_scan(path: Path, limits: LoadLimits, budget: int, scale: float) -> tupl
         materials=(),
     )
     return mesh, count
+
+
+def _xyz_whitespace(path: Path, data: bytes) -> bytes:
+    """XYZ exports separate values by spaces, tabs, commas or semicolons (CloudCompare's
+    ASCII export); open3d splits on whitespace only, so ',' and ';' become spaces. A file
+    where a comma could be a decimal separator (commas next to whitespace-separated values,
+    or commas and semicolons together) is refused rather than misread."""
+    if b"," not in data and b";" not in data:
+        return data
+    sample = [line for line in data[:65536].splitlines()[:50] if _DIGIT.search(line)]
+    for line in sample:
+        joined = _SEPARATOR.sub(b",", line.strip())
+        if (b"," in line and b";" in line) or (b"," in joined and len(joined.split()) > 1):
+            raise UnsupportedAssetError(
+                path,
+                "XYZ values look like they use ',' as the decimal separator; "
+                "export with '.' decimals",
+            )
+    return data.replace(b",", b" ").replace(b";", b" ")
+
+
+_DIGIT = re.compile(rb"\d")
+_SEPARATOR = re.compile(rb"\s*[,;]\s*")
 
 
 def _open3d() -> ModuleType:

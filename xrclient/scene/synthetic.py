@@ -350,7 +350,9 @@ def generate_large_plant(
     for i in range(nlines):
         lanes += fm.aisle(x0 - 2.0, z0 + bay * i + 11.0, x0 + stations * pitch, z0 + bay * i + 14.0)
     names = list(triangles)
-    picks = rng.integers(0, len(names), size=machines)
+    # every variant is used once before any repeats (so draw calls per view are the same for
+    # any plant of at least `variants` machines), then the order is shuffled
+    picks = rng.permutation(np.arange(machines) % len(names))
     for m in range(machines):
         line, k = divmod(m, per_line)
         row, station = divmod(k, stations)

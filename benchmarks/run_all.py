@@ -1,0 +1,25 @@
+"""Run every benchmark script in this folder in turn; each prints its setup and figures.
+
+usage: python benchmarks/run_all.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = ("bench_load.py", "bench_render.py")
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent
+    failed = 0
+    for name in SCRIPTS:
+        print(f"\n==== {name}", flush=True)
+        failed += subprocess.run([sys.executable, str(here / name)], check=False).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

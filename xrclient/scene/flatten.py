@@ -1,0 +1,332 @@
+"""A parsed trimesh scene flattened into one :class:`MeshData`.
+
+Node transforms are baked into positions and normals (a mirroring transform flips the
+winding), ``scale`` is applied, and each part's base colour is baked into per-vertex linear
+RGBA colours. The result is validated: triangle indices in range, finite positions, vertex
+and triangle counts within the limits, at least one triangle.
+
+Colours: glTF ``baseColorFactor`` and ``COLOR_0`` are linear and used as they are; 8-bit
+colours from PLY/OBJ (vertex or face colours, OBJ ``Kd``) are sRGB and converted to
+linear. A base colour texture contributes its mean colour (averaged in linear space over a
+64x64 box-filtered copy), multiplied with the factor, so a textured part keeps its overall
+tint rather than turning white. Parts without any material are a neutral grey.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import trimesh
+from trimesh.visual import ColorVisuals, TextureVisuals
+from trimesh.visual.material import PBRMaterial, SimpleMaterial
+
+from xrclient.errors import AssetLimitError, MalformedAssetError
+from xrclient.scene.guards import LoadLimits
+from xrclient.scene.mesh import MeshData
+from xrclient.scene.pointclouds import srgb_to_linear
+
+__all__ = ["flatten_scene"]
+
+_F32 = npt.NDArray[np.float32]
+_GREY = np.array([0.5, 0.5, 0.5, 1.0], dtype=np.float32)
+_SRGB_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+_EYE = np.eye(4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    positions: _F32
+    normals: _F32 | None  # from the file; None: computed from the triangles
+    colors: _F32  # (4,) uniform or (V, 4)
+    faces: npt.NDArray[np.int64]
+    material: str | None
+
+
+def flatten_scene(path: Path, scene: Any, gltf: bool, limits: LoadLimits, scale: float) -> MeshData:
+    instances = [
+        (matrix, name)
+        for matrix, name in _world_transforms(scene.graph)
+        if isinstance(scene.geometry.get(name), trimesh.Trimesh)
+    ]
+    triangles = sum(len(scene.geometry[name].faces) for _, name in instances)
+    if triangles == 0:
+        raise MalformedAssetError(path, "file contains no triangle geometry")
+    if triangles > limits.max_triangles:
+        raise AssetLimitError(
+            path, f"mesh holds {triangles:,} triangles, above the limit of {limits.max_triangles:,}"
+        )
+    parts: dict[str, _Part] = {}
+    memo: dict[int, _F32] = {}  # material colour by material object, shared between parts
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for _, name in instances:
+            if name not in parts:
+                parts[name] = _prepare(path, name, scene.geometry[name], gltf, memo)
+        vertices = sum(len(parts[name].positions) for _, name in instances)
+        if vertices > limits.max_vertices:
+            raise AssetLimitError(
+                path,
+                f"mesh holds {vertices:,} vertices, above the limit of {limits.max_vertices:,}",
+            )
+        return _assemble(path, instances, parts, vertices, triangles, scale)
+
+
+_Instance = tuple[npt.NDArray[np.float64] | None, str]  # world matrix (None: identity)
+
+
+def _world_transforms(graph: Any) -> list[_Instance]:
+    """Each geometry node's world matrix, accumulated once per node down the scene tree.
+
+    Reads trimesh's forest (child -> parent links and per-edge matrices) directly, which
+    is several times cheaper than one ``graph[node]`` path query per node; when the
+    forest does not have that shape, falls back to those queries.
+    """
+    forest = getattr(graph, "transforms", None)
+    parents = getattr(forest, "parents", None)
+    edges = getattr(forest, "edge_data", None)
+    nodes = getattr(forest, "node_data", None)
+    if not (isinstance(parents, dict) and isinstance(edges, dict) and isinstance(nodes, dict)):
+        out: list[_Instance] = []
+        for node in graph.nodes_geometry:
+            matrix, name = graph[node]
+            out.append((np.asarray(matrix, dtype=np.float64), str(name)))
+        return out
+    unreachable = object()
+    world: dict[Any, Any] = {graph.base_frame: None}
+    instances: list[_Instance] = []
+    for node, data in list(nodes.items()):
+        name = data.get("geometry")
+        if name is None:
+            continue
+        chain: list[Any] = []
+        current = node
+        while current not in world and len(chain) <= len(parents):
+            chain.append(current)
+            current = parents.get(current, unreachable)
+        above = world.get(current, unreachable)
+        for child in reversed(chain):
+            if above is not unreachable:
+                local = edges.get((parents[child], child), {}).get("matrix")
+                if local is not None and not np.array_equal(local, _EYE):
+                    local = np.asarray(local, dtype=np.float64)
+                    above = local if above is None else above @ local
+            world[child] = above
+        matrix = world[node]
+        if matrix is not unreachable:
+            instances.append((matrix, str(name)))
+    return instances
+
+
+def _assemble(
+    path: Path,
+    instances: list[_Instance],
+    parts: dict[str, _Part],
+    vertices: int,
+    triangles: int,
+    scale: float,
+) -> MeshData:
+    positions = np.empty((vertices, 3), dtype=np.float32)
+    normals = np.zeros((vertices, 3), dtype=np.float32)
+    colors = np.empty((vertices, 4), dtype=np.float32)
+    indices = np.empty((triangles, 3), dtype=np.uint32)
+    computed: list[tuple[int, int]] = []  # triangle ranges whose normals are computed
+    materials: dict[str, None] = {}
+    v0 = t0 = 0
+    for matrix, name in instances:
+        part = parts[name]
+        v1, t1 = v0 + len(part.positions), t0 + len(part.faces)
+        faces = part.faces
+        if matrix is None:
+            positions[v0:v1] = part.positions
+            if part.normals is not None:
+                normals[v0:v1] = part.normals
+        else:
+            linear = matrix[:3, :3]
+            positions[v0:v1] = part.positions @ linear.T.astype(np.float32)
+            positions[v0:v1] += matrix[:3, 3].astype(np.float32)
+            if part.normals is not None:
+                det = np.linalg.det(linear)
+                cofactor = np.linalg.inv(linear).T * det if det else linear
+                normals[v0:v1] = part.normals @ cofactor.T.astype(np.float32)
+                # the cofactor keeps orientation; a mirror flips normals and winding together
+                normals[v0:v1] *= np.float32(np.sign(det) or 1.0)
+            if np.linalg.det(linear) < 0:
+                faces = faces[:, ::-1]
+        if part.normals is None:
+            computed.append((t0, t1))
+        colors[v0:v1] = part.colors
+        np.add(faces, v0, out=indices[t0:t1], casting="unsafe")
+        if part.material:
+            materials[part.material] = None
+        v0, t0 = v1, t1
+    if scale != 1.0:
+        positions *= np.float32(scale)
+    if not np.isfinite(positions).all():
+        raise MalformedAssetError(
+            path, "non-finite vertex positions (NaN or inf in the file or its node transforms)"
+        )
+    if computed:
+        rows = np.concatenate([indices[a:b] for a, b in computed])
+        normals += _face_normals_at(positions, rows)
+    return MeshData(
+        name=path.stem,
+        positions=positions,
+        normals=_unit(normals, positions, indices),
+        colors=colors,
+        indices=indices,
+        primitive="triangles",
+        parts=len(instances),
+        materials=tuple(materials),
+    )
+
+
+def _prepare(path: Path, name: str, geom: Any, gltf: bool, memo: dict[int, _F32]) -> _Part:
+    vertices = np.asarray(geom.vertices)
+    faces = np.asarray(geom.faces, dtype=np.int64).reshape(-1, 3)
+    label = f"part {name[:60]!r}"
+    # one reduction: as unsigned, a negative index is larger than any vertex count
+    if faces.size and int(faces.view(np.uint64).max()) >= len(vertices):
+        bad = int(faces.max()) if faces.max() >= len(vertices) else int(faces.min())
+        raise MalformedAssetError(
+            path, f"{label}: triangle index {bad} is out of range ({len(vertices)} vertices)"
+        )
+    positions = vertices.astype(np.float32)
+    # normals read from the file (glTF NORMAL, OBJ vn) sit in trimesh's cache; reading the
+    # dict directly skips a hash of the whole mesh and keeps the file's hard edges
+    given = getattr(getattr(geom, "_cache", None), "cache", {}).get("vertex_normals")
+    normals: _F32 | None = None
+    if given is not None and np.shape(given) == positions.shape:
+        normals = np.asarray(given, dtype=np.float32)
+    colors, per_face = _part_colors(path, geom, len(positions), len(faces), gltf, memo)
+    material = getattr(getattr(geom.visual, "material", None), "name", None)
+    if per_face:
+        # unshare vertices so each triangle keeps its own colour
+        flat = faces.reshape(-1)
+        positions = positions[flat]
+        normals = normals[flat] if normals is not None else None
+        colors = np.repeat(colors, 3, axis=0)
+        faces = np.arange(len(flat), dtype=np.int64).reshape(-1, 3)
+    return _Part(positions, normals, colors, faces, str(material) if material else None)
+
+
+def _face_normals_at(positions: _F32, faces: npt.NDArray[Any]) -> _F32:
+    """Area-weighted vertex normals: each face's cross product summed onto its corners."""
+    a, b, c = (positions[faces[:, k]] for k in range(3))
+    u, v = b - a, c - a
+    cross = np.empty_like(u)
+    cross[:, 0] = u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1]
+    cross[:, 1] = u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2]
+    cross[:, 2] = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+    out = np.zeros(positions.shape, dtype=np.float64)
+    n = len(positions)
+    for k in range(3):
+        for axis in range(3):
+            out[:, axis] += np.bincount(faces[:, k], weights=cross[:, axis], minlength=n)
+    return out.astype(np.float32)
+
+
+def _unit(vectors: _F32, positions: _F32, faces: npt.NDArray[Any]) -> _F32:
+    """Unit rows; zero or non-finite rows get normals computed from the triangles (or +Y)."""
+    length = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+    ok = (length > 1e-12) & np.isfinite(length)
+    if ok.all():
+        vectors /= length
+        return vectors
+    out = np.where(ok, vectors / np.where(ok, length, 1.0), 0.0).astype(np.float32)
+    bad = ~ok[:, 0]
+    fallback = _face_normals_at(positions, faces)[bad]
+    size = np.sqrt(np.einsum("ij,ij->i", fallback, fallback))[:, None]
+    good = (size > 1e-12) & np.isfinite(size)
+    up = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+    out[bad] = np.where(good, fallback / np.where(good, size, 1.0), up)
+    return out
+
+
+# --------------------------------------------------------------------------- colours
+
+
+def _part_colors(
+    path: Path, geom: Any, n_vertices: int, n_faces: int, gltf: bool, memo: dict[int, _F32]
+) -> tuple[_F32, bool]:
+    """Linear RGBA: one (4,) colour, (V, 4) per vertex, or (F, 4) per face (second item True)."""
+    visual = geom.visual
+    if isinstance(visual, TextureVisuals):
+        key = id(visual.material)
+        if key not in memo:
+            memo[key] = _material_color(path, visual.material)
+        base = memo[key]
+        attrs = getattr(visual, "vertex_attributes", {})
+        color = attrs.get("color") if hasattr(attrs, "get") else None
+        if color is not None and len(color) == n_vertices:
+            return _unit_rgba(np.asarray(color), linear=gltf) * base, False
+        return base, False
+    if isinstance(visual, ColorVisuals):
+        if visual.kind == "vertex":
+            return _unit_rgba(np.asarray(visual.vertex_colors), linear=gltf), False
+        if visual.kind == "face":
+            face = np.asarray(visual.face_colors)
+            if len(face) == n_faces and not (face == face[:1]).all():
+                return _unit_rgba(face, linear=gltf), True
+            if len(face):
+                return _unit_rgba(face[:1], linear=gltf)[0], False
+    return _GREY, False
+
+
+def _unit_rgba(values: npt.NDArray[Any], linear: bool) -> _F32:
+    """Colours of any integer or float dtype as float32 RGBA in 0..1, linearised if sRGB."""
+    values = values.reshape(len(values), -1)
+    if values.dtype == np.uint8:
+        rgb = values[:, :3] * np.float32(1 / 255) if linear else _SRGB_LUT[values[:, :3]]
+        alpha = values[:, 3:4] * np.float32(1 / 255) if values.shape[1] > 3 else None
+    else:
+        scaled = values.astype(np.float32)
+        if np.issubdtype(values.dtype, np.integer):
+            scaled /= np.float32(np.iinfo(values.dtype).max)
+        scaled = np.clip(np.nan_to_num(scaled), 0.0, 1.0)
+        rgb = scaled[:, :3] if linear else srgb_to_linear(scaled[:, :3])
+        alpha = scaled[:, 3:4] if values.shape[1] > 3 else None
+    if rgb.shape[1] < 3:
+        rgb = np.repeat(rgb[:, :1], 3, axis=1)
+    if alpha is None:
+        alpha = np.ones((len(values), 1), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=1), dtype=np.float32)
+
+
+def _material_color(path: Path, material: Any) -> _F32:
+    if isinstance(material, PBRMaterial):
+        factor = material.baseColorFactor
+        if factor is None:
+            color = np.ones(4, dtype=np.float32)
+        elif np.shape(factor) == (4,) and np.asarray(factor).dtype == np.uint8:
+            color = np.asarray(factor, dtype=np.float32) * np.float32(1 / 255)
+        else:
+            color = _unit_rgba(np.asarray(factor).reshape(1, -1), linear=True)[0]
+        texture = material.baseColorTexture
+    elif isinstance(material, SimpleMaterial):
+        color = _unit_rgba(np.asarray(material.diffuse).reshape(1, -1), linear=False)[0]
+        texture = getattr(material, "image", None)
+    else:
+        return _GREY.copy()
+    if texture is not None:
+        color = color * _texture_mean(path, texture)
+    return color.astype(np.float32)
+
+
+def _texture_mean(path: Path, image: Any) -> _F32:
+    from PIL import Image
+
+    try:
+        image.draft("RGB", (64, 64))  # JPEG: decode at reduced resolution
+        small = image.convert("RGBA").resize((64, 64), Image.Resampling.BOX)
+    except Exception as exc:
+        raise MalformedAssetError(
+            path, f"base colour texture cannot be decoded: {type(exc).__name__}: {str(exc)[:120]}"
+        ) from None
+    pixels = np.asarray(small, dtype=np.uint8).reshape(-1, 4)
+    mean: _F32 = _unit_rgba(pixels, linear=False).mean(axis=0).astype(np.float32)
+    return mean
