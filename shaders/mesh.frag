@@ -1,9 +1,16 @@
 #version 330 core
-// Lit in linear space: hemisphere + ambient irradiance and up to MAX_LIGHTS directional or
-// point lights, Lambert diffuse (albedo / pi) plus a normalised Blinn-Phong lobe of fixed
-// shininess and dielectric reflectance. Two-sided: the normal faces the viewer.
+// Lit in linear space: hemisphere + ambient irradiance and DIR_LIGHTS directional plus
+// POINT_LIGHTS point lights (counts #defined by the renderer when it compiles the program),
+// Lambert diffuse (albedo / pi) plus a normalised Blinn-Phong lobe of fixed shininess and
+// dielectric reflectance. Two-sided: the normal faces the viewer.
 
-const int MAX_LIGHTS = 8;
+#ifndef DIR_LIGHTS
+#define DIR_LIGHTS 0
+#endif
+#ifndef POINT_LIGHTS
+#define POINT_LIGHTS 0
+#endif
+
 const float PI = 3.14159265;
 const float SHININESS = 48.0;
 const float F0 = 0.04;
@@ -12,9 +19,14 @@ uniform vec3 u_eye;
 uniform vec3 u_ambient;
 uniform vec3 u_sky;
 uniform vec3 u_ground;
-uniform int u_light_count;
-uniform vec4 u_light_vec[MAX_LIGHTS];    // w = 0: direction toward the light; w = 1: position
-uniform vec3 u_light_color[MAX_LIGHTS];  // linear rgb * intensity
+#if DIR_LIGHTS > 0
+uniform vec3 u_dir_light_vec[DIR_LIGHTS];     // unit direction toward the light
+uniform vec3 u_dir_light_color[DIR_LIGHTS];   // linear rgb * intensity
+#endif
+#if POINT_LIGHTS > 0
+uniform vec3 u_point_light_vec[POINT_LIGHTS];    // position
+uniform vec3 u_point_light_color[POINT_LIGHTS];  // linear rgb * intensity
+#endif
 uniform vec3 u_highlight_color;
 uniform bool u_srgb;
 
@@ -28,6 +40,18 @@ out vec4 f_color;
 vec3 srgb_encode(vec3 c) {
     c = clamp(c, 0.0, 1.0);
     return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
+}
+
+// Schlick's rational stand-in for pow(x, SHININESS): same lobe shape, no exp/log.
+float specular_lobe(float x) {
+    return x / (SHININESS - SHININESS * x + x);
+}
+
+vec3 direct(vec3 n, vec3 v, vec3 l, vec3 radiance, vec3 diffuse, float spec_norm) {
+    float ndl = max(dot(n, l), 0.0);
+    vec3 h = normalize(l + v);
+    float spec = spec_norm * specular_lobe(max(dot(n, h), 0.0));
+    return (diffuse + spec) * radiance * ndl;
 }
 
 void main() {
@@ -44,22 +68,19 @@ void main() {
     vec3 color = irradiance * diffuse;
     float spec_norm = F0 * (SHININESS + 8.0) / (8.0 * PI);
 
-    for (int i = 0; i < u_light_count; ++i) {
-        vec3 radiance = u_light_color[i];
-        vec3 l;
-        if (u_light_vec[i].w == 0.0) {
-            l = u_light_vec[i].xyz;
-        } else {
-            vec3 d = u_light_vec[i].xyz - v_world;
-            float d2 = max(dot(d, d), 1e-4);
-            l = d * inversesqrt(d2);
-            radiance /= d2;
-        }
-        float ndl = max(dot(n, l), 0.0);
-        vec3 h = normalize(l + v);
-        float spec = spec_norm * pow(max(dot(n, h), 0.0), SHININESS);
-        color += (diffuse + spec) * radiance * ndl;
+#if DIR_LIGHTS > 0
+    for (int i = 0; i < DIR_LIGHTS; ++i) {
+        color += direct(n, v, u_dir_light_vec[i], u_dir_light_color[i], diffuse, spec_norm);
     }
+#endif
+#if POINT_LIGHTS > 0
+    for (int i = 0; i < POINT_LIGHTS; ++i) {
+        vec3 d = u_point_light_vec[i] - v_world;
+        float d2 = max(dot(d, d), 1e-4);
+        vec3 l = d * inversesqrt(d2);
+        color += direct(n, v, l, u_point_light_color[i] / d2, diffuse, spec_norm);
+    }
+#endif
 
     float rim = 1.0 - max(dot(n, v), 0.0);
     color += v_glow.rgb + v_glow.a * u_highlight_color * (0.35 + 0.65 * rim * rim);

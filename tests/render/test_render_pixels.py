@@ -290,3 +290,28 @@ def test_views_can_target_their_own_framebuffer(headless: HeadlessBackend) -> No
     target.release()
     foreground = ~is_background(raw)
     assert 100 < foreground.sum() < 64 * 48 // 4
+
+
+def test_point_light_brightens_what_it_is_near(headless: HeadlessBackend) -> None:
+    """The shader compiled for point lights (no directional ones) lights by distance."""
+    from xrclient.scene.model import Light
+
+    geometry = geometry_of(scene_of([("box", (0.0, 0.0, 0.0))]), {"box": box_mesh()})
+    view = headless.view_from((0.0, 3.0, 6.0), (0.0, 0.0, 0.0))
+
+    def mean_of_box(lights: tuple[Light, ...]) -> float:
+        renderer = Renderer(headless.ctx, geometry, lights)
+        try:
+            headless.render(renderer, [view])
+            image = headless.read_rgb().astype(float)
+        finally:
+            renderer.release()
+        h, w = image.shape[:2]
+        return float(image[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].mean())
+
+    ambient = Light("ambient", intensity=0.2)
+    near = mean_of_box((ambient, Light("point", intensity=30.0, position=(0.0, 2.0, 2.0))))
+    far = mean_of_box((ambient, Light("point", intensity=30.0, position=(0.0, 40.0, 40.0))))
+    dark = mean_of_box((ambient,))
+    assert near > far + 20
+    assert far >= dark - 1

@@ -15,12 +15,20 @@ from xrclient.scene.geometry import Batch
 OPAQUE_ALPHA = 0.999
 
 
-def load_program(ctx: moderngl.Context, name: str) -> moderngl.Program:
-    """Compile ``shaders/<name>.vert`` + ``shaders/<name>.frag`` into a ``moderngl.Program``."""
-    return ctx.program(
-        vertex_shader=shader_source(f"{name}.vert"),
-        fragment_shader=shader_source(f"{name}.frag"),
-    )
+def load_program(
+    ctx: moderngl.Context, name: str, defines: dict[str, int] | None = None
+) -> moderngl.Program:
+    """Compile ``shaders/<name>.vert`` + ``.frag``, with ``#define``s after ``#version``."""
+
+    def source(stage: str) -> str:
+        text = shader_source(f"{name}.{stage}")
+        if not defines:
+            return text
+        version, _, rest = text.partition("\n")
+        lines = "".join(f"#define {key} {value}\n" for key, value in defines.items())
+        return f"{version}\n{lines}{rest}"
+
+    return ctx.program(vertex_shader=source("vert"), fragment_shader=source("frag"))
 
 
 @dataclass(slots=True, eq=False)

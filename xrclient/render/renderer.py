@@ -30,7 +30,7 @@ from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_b
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Light
 
-#: directional + point lights the mesh shader takes (mesh.frag MAX_LIGHTS)
+#: directional + point lights drawn; further ones are ignored
 MAX_LIGHTS = 8
 
 #: used when the scene has no lights: sky/ground hemisphere, a warm key and a cool fill
@@ -60,13 +60,18 @@ def srgb_to_linear(c: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(x) for x in lin)
 
 
-def _light_uniforms(lights: Sequence[Light]) -> dict[str, Any]:
+def _light_uniforms(lights: Sequence[Light]) -> tuple[dict[str, int], dict[str, Any]]:
+    """Shader defines (light counts) and uniform values for the scene's lights.
+
+    The mesh program is compiled for the exact number of directional and point lights, so
+    its light loops have constant bounds and no per-light branch: on a software rasterizer
+    that halves the cost of a lit pixel.
+    """
     ambient = np.zeros(3)
     sky = np.zeros(3)
     ground = np.zeros(3)
-    vecs = np.zeros((MAX_LIGHTS, 4), dtype=np.float32)
-    colors = np.zeros((MAX_LIGHTS, 3), dtype=np.float32)
-    count = 0
+    dirs: list[tuple[np.ndarray, np.ndarray]] = []
+    points: list[tuple[np.ndarray, np.ndarray]] = []
     for light in lights or DEFAULT_LIGHTS:
         radiance = np.asarray(light.color, dtype=np.float64) * light.intensity
         if light.kind == "ambient":
@@ -74,25 +79,25 @@ def _light_uniforms(lights: Sequence[Light]) -> dict[str, Any]:
         elif light.kind == "hemisphere":
             sky += radiance
             ground += np.asarray(light.ground, dtype=np.float64) * light.intensity
-        elif count < MAX_LIGHTS:  # directional / point; extra ones are ignored
-            if light.kind == "directional":
-                d = -np.asarray(light.direction, dtype=np.float64)
-                norm = float(np.linalg.norm(d))
-                if norm == 0.0:
-                    continue
-                vecs[count] = (*(d / norm), 0.0)
-            else:
-                vecs[count] = (*light.position, 1.0)
-            colors[count] = radiance
-            count += 1
-    return {
+        elif len(dirs) + len(points) >= MAX_LIGHTS:
+            continue  # extra directional / point lights are ignored
+        elif light.kind == "directional":
+            d = -np.asarray(light.direction, dtype=np.float64)
+            norm = float(np.linalg.norm(d))
+            if norm > 0.0:
+                dirs.append((d / norm, radiance))
+        else:
+            points.append((np.asarray(light.position, dtype=np.float64), radiance))
+    values: dict[str, Any] = {
         "u_ambient": tuple(ambient),
         "u_sky": tuple(sky),
         "u_ground": tuple(ground),
-        "u_light_count": count,
-        "u_light_vec": vecs.tobytes(),
-        "u_light_color": colors.tobytes(),
     }
+    for prefix, items in (("u_dir_light", dirs), ("u_point_light", points)):
+        if items:
+            values[f"{prefix}_vec"] = np.array([v for v, _ in items], "f4").tobytes()
+            values[f"{prefix}_color"] = np.array([c for _, c in items], "f4").tobytes()
+    return {"DIR_LIGHTS": len(dirs), "POINT_LIGHTS": len(points)}, values
 
 
 def _uniform(program: moderngl.Program, name: str) -> moderngl.Uniform | None:
@@ -126,7 +131,8 @@ class Renderer:
     ) -> None:
         self.ctx = ctx
         self.geometry = geometry
-        self._mesh = load_program(ctx, "mesh")
+        defines, light_values = _light_uniforms(lights)
+        self._mesh = load_program(ctx, "mesh", defines)
         self._points = load_program(ctx, "points")
         self._programs = (self._mesh, self._points)
         self._visuals = VisualsTexture(ctx, geometry.machine_count)
@@ -140,7 +146,7 @@ class Renderer:
         self._instances = sum(g.instances for g in self._all)
         self._triangles = sum(g.instances * g.triangles for g in self._all)
 
-        for name, value in _light_uniforms(lights).items():
+        for name, value in light_values.items():
             _set(self._mesh, name, value)
         for prog in self._programs:
             _set(prog, "u_visuals", _VISUALS_UNIT)
