@@ -239,8 +239,9 @@ def main() -> None:
     parser.add_argument(
         "--open3d-frames",
         type=int,
-        default=2,
-        help="frames timed in open3d after one warm-up (0 skips open3d; about 40 s each here)",
+        default=1,
+        help="frames timed in open3d after the first, which is always timed (plants over "
+        "1 M triangles: the first only; a negative number skips open3d)",
     )
     parser.add_argument("--only", choices=("prep", "frame"), default=None)
     args = parser.parse_args()

@@ -59,7 +59,10 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
             lows.append(world[:, 0].min(axis=0))
             highs.append(world[:, 1].max(axis=0))
     bounds = (
-        [np.min(lows, axis=0).round(3).tolist(), np.max(highs, axis=0).round(3).tolist()]
+        [
+            np.min(lows, axis=0).astype(np.float64).round(3).tolist(),
+            np.max(highs, axis=0).astype(np.float64).round(3).tolist(),
+        ]
         if lows
         else None
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import importlib
 import json
 import struct
 import time
@@ -29,6 +30,10 @@ from xrclient.scene.mesh import MeshData
 
 DEFAULT = LoadLimits()
 TIME_BOUND_S = 10.0
+
+# Imported up front: the time bound is for refusing a file, not for the first (lazy, and
+# under tracemalloc much slower) import of open3d by the scan reader.
+importlib.import_module("open3d")
 MEMORY_BOUND = 64 * 2**20
 
 

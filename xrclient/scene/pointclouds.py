@@ -79,11 +79,12 @@ def read_scan(path: Path, limits: LoadLimits, budget: int, scale: float) -> tupl
         raise UnsupportedAssetError(
             path, f"'{suffix}' is not a scan format (expected one of {', '.join(SCAN_SUFFIXES)})"
         )
-    o3d = _open3d()
+    # guards first: a hostile file is refused before open3d is even imported
     if suffix == ".xyz":
         data = read_bytes(path, limits)
         check_xyz(path, data, limits)
         data = _xyz_whitespace(path, data)
+        o3d = _open3d()
         cloud = _call(path, o3d.io.read_point_cloud_from_bytes, data, format="mem::xyz")
     else:
         head = read_bytes(path, limits, MAX_HEADER_BYTES)
@@ -91,6 +92,7 @@ def read_scan(path: Path, limits: LoadLimits, budget: int, scale: float) -> tupl
             check_ply(path, parse_ply_header(path, head), size, limits, as_points=True)
         else:
             check_pcd(path, head, size, limits)
+        o3d = _open3d()
         cloud = _call(path, o3d.io.read_point_cloud, str(path), format=suffix[1:])
     count = len(cloud.points)
     if count == 0:
