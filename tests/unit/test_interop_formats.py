@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from interop_builders import CUBE_FACES, CUBE_POSITIONS, pcd, ply, stl_ascii, stl_binary
 
+from xrclient.core.color import srgb_to_linear
 from xrclient.errors import MalformedAssetError, UnsupportedAssetError
 from xrclient.scene.loaders import load_asset, load_mesh, load_point_cloud
 from xrclient.scene.mesh import MeshData
-from xrclient.scene.pointclouds import srgb_to_linear
 
 Write = Callable[[str, bytes | str], Path]
 CUBE_BOUNDS = [[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]]

@@ -284,3 +284,12 @@ def test_oversized_scene_file_is_refused(scene_dir: Path) -> None:
     path = write(scene_dir, GOOD + "\n# " + "x" * 5000)
     with pytest.raises(SceneError, match="over the 4096-byte limit"):
         load_scene(path, max_bytes=4096)
+
+
+@pytest.mark.parametrize(
+    "degrees", [(0, 0, 0), (30, 45, 60), (179, -20, 5), (0, 180, 0), (90, 0, 0), (-45, 10, 170)]
+)
+def test_matrix_quat_inverts_quat_matrix(degrees: tuple[float, float, float]) -> None:
+    q = math3d.euler_quat(degrees)
+    back = math3d.matrix_quat(math3d.quat_matrix(q))
+    np.testing.assert_allclose(math3d.quat_matrix(back), math3d.quat_matrix(q), atol=1e-5)

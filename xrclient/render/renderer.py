@@ -25,6 +25,7 @@ import moderngl
 import numpy as np
 
 from xrclient.backends.base import View
+from xrclient.core.color import srgb_to_linear
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_batch
 from xrclient.scene.geometry import SceneGeometry
@@ -52,12 +53,6 @@ class FrameStats:
     instances: int
     triangles: int
     prepare_s: float  # CPU time in draw() outside clears and draw calls
-
-
-def srgb_to_linear(c: Sequence[float]) -> tuple[float, ...]:
-    a = np.asarray(c, dtype=np.float64)
-    lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
-    return tuple(float(x) for x in lin)
 
 
 def _light_uniforms(lights: Sequence[Light]) -> tuple[dict[str, int], dict[str, Any]]:
@@ -172,7 +167,9 @@ class Renderer:
         self._srgb_output = bool(value)
         for prog in self._programs:
             _set(prog, "u_srgb", self._srgb_output)
-        bg = self._background if value else srgb_to_linear(self._background)
+        bg = (
+            self._background if value else tuple(float(c) for c in srgb_to_linear(self._background))
+        )
         self._clear_color = (bg[0], bg[1], bg[2], 1.0)
 
     @property

@@ -25,10 +25,10 @@ import trimesh
 from trimesh.visual import ColorVisuals, TextureVisuals
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
+from xrclient.core.color import srgb_to_linear
 from xrclient.errors import AssetLimitError, MalformedAssetError
 from xrclient.scene.guards import LoadLimits
 from xrclient.scene.mesh import MeshData
-from xrclient.scene.pointclouds import srgb_to_linear
 
 __all__ = ["flatten_scene"]
 

@@ -23,8 +23,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from xrclient.core.color import srgb_to_linear
 from xrclient.errors import (
     AssetError,
     AssetLimitError,
@@ -49,14 +49,6 @@ SCAN_SUFFIXES = (".ply", ".pcd", ".xyz")
 
 _NEUTRAL = np.array([0.6, 0.6, 0.6, 1.0], dtype=np.float32)
 _REFINE_STEPS = 6
-
-
-def srgb_to_linear(values: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
-    """IEC 61966-2-1 sRGB transfer function, inverted; input and output in 0..1."""
-    v = np.asarray(values, dtype=np.float32)
-    return np.where(
-        v <= 0.04045, v / np.float32(12.92), ((v + np.float32(0.055)) / np.float32(1.055)) ** 2.4
-    ).astype(np.float32)
 
 
 def load_point_cloud(

@@ -353,26 +353,9 @@ def _transform(
     m = fix @ math3d.compose(position, quat, (1.0, 1.0, 1.0))
     return Transform(
         position=(float(m[0, 3]), float(m[1, 3]), float(m[2, 3])),
-        rotation=_matrix_quat(m),
+        rotation=math3d.matrix_quat(m),
         scale=scale,
     )
-
-
-def _matrix_quat(m: math3d.F32) -> tuple[float, float, float, float]:
-    """Quaternion (x, y, z, w) of the rotation part of a rigid 4x4 matrix."""
-    r00, r11, r22 = float(m[0, 0]), float(m[1, 1]), float(m[2, 2])
-    trace = r00 + r11 + r22
-    if trace > 0:
-        s = math.sqrt(trace + 1.0) * 2
-        return ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
-    if r00 > r11 and r00 > r22:
-        s = math.sqrt(1.0 + r00 - r11 - r22) * 2
-        return (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
-    if r11 > r22:
-        s = math.sqrt(1.0 + r11 - r00 - r22) * 2
-        return ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
-    s = math.sqrt(1.0 + r22 - r00 - r11) * 2
-    return ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
 
 
 def _machine(
