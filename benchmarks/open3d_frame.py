@@ -1,7 +1,8 @@
 """Frame time of open3d's OffscreenRenderer for meshes saved by bench_render.py.
 
 Runs in its own process, so that open3d's Filament renderer (Vulkan) and our moderngl EGL
-context never share one, and so that its minutes-long frames can be given a timeout. Input: an .npz with, per mesh type k, ``pos_k`` (V, 3), ``tri_k``
+context never share one, and so that its minutes-long frames can be given a timeout.
+Input: an .npz with, per mesh type k, ``pos_k`` (V, 3), ``tri_k``
 (T, 3) and ``col_k`` (V, 3) already merged over all instances, plus ``eye``, ``target``,
 ``fov``. Its last line holds the seconds of the first frame and the median seconds of the
 ``--frames`` frames after it (the first again when ``--frames 0``).
