@@ -8,9 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xrclient import __version__
 from xrclient.errors import AssetError, SceneError, XRClientError
+
+if TYPE_CHECKING:
+    from xrclient.scene.loaders import LoadLimits
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -58,7 +62,7 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _limits(args: argparse.Namespace) -> object:
+def _limits(args: argparse.Namespace) -> LoadLimits:
     from dataclasses import replace
 
     from xrclient.scene.loaders import LoadLimits
@@ -183,7 +187,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         size=args.size,
         view=args.view,
         samples=args.samples,
-        limits=_limits(args),  # type: ignore[arg-type]
+        limits=_limits(args),
     )
     report = render_snapshot(settings, args.out, stderr_progress)
     print(
@@ -218,7 +222,7 @@ def _inspect(args: argparse.Namespace) -> int:
     limits = _limits(args)
     failures = 0
     for file in args.files:
-        record = describe(file, limits)  # type: ignore[arg-type]
+        record = describe(file, limits)
         if not record["ok"]:
             failures += 1
         if args.json:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from xrclient.core.math3d import F32, transform_bounds
+from xrclient.app import load_geometry
 from xrclient.errors import AssetError, SceneError
-from xrclient.scene.loaders import AssetCache, LoadLimits, describe_file
-from xrclient.scene.model import Fixture, Machine
+from xrclient.scene.loaders import LoadLimits, describe_file
 from xrclient.scene.schema import load_scene
 
 
@@ -35,40 +35,11 @@ def describe(file: Path, limits: LoadLimits) -> dict[str, object]:
 
 def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
     scene = load_scene(file)
-    cache = AssetCache(limits)
-    triangles = 0
-    points = 0
-    lows, highs = [], []
-    instances: dict[str, list[F32]] = {}
-    placed: list[Machine | Fixture] = [*scene.machines, *scene.fixtures]
-    for item in placed:
-        instances.setdefault(item.asset, []).append(item.transform.matrix())
-    for name, matrices in instances.items():
-        asset = scene.assets[name]
-        try:
-            mesh = cache.get(
-                asset.path, kind=asset.kind, scale=asset.scale, point_budget=asset.point_budget
-            )
-        except AssetError as exc:
-            raise SceneError(file, f"assets.{name}", str(exc)) from exc
-        triangles += mesh.triangle_count * len(matrices)
-        if mesh.primitive == "points":
-            points += mesh.vertex_count * len(matrices)
-        if mesh.vertex_count:
-            world = transform_bounds(np.stack(matrices), mesh.bounds)
-            lows.append(world[:, 0].min(axis=0))
-            highs.append(world[:, 1].max(axis=0))
+    geometry, cache = load_geometry(scene, limits)
     bounds = (
-        [
-            np.min(lows, axis=0).astype(np.float64).round(3).tolist(),
-            np.max(highs, axis=0).astype(np.float64).round(3).tolist(),
-        ]
-        if lows
-        else None
+        geometry.bounds.astype(np.float64).round(3).tolist() if geometry.instance_count else None
     )
-    types: dict[str, int] = {}
-    for m in scene.machines:
-        types[m.type] = types.get(m.type, 0) + 1
+    types = Counter(m.type for m in scene.machines)
     return {
         "kind": "scene",
         "plant": scene.plant.name,
@@ -78,8 +49,8 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
         "fixtures": len(scene.fixtures),
         "assets": len(scene.assets),
         "asset_files_loaded": cache.loads,
-        "triangles": triangles,
-        "points": points,
+        "triangles": geometry.triangle_count,
+        "points": geometry.point_count,
         "viewpoints": [vp.name for vp in scene.viewpoints],
         "lights": len(scene.lights),
         "bounds": bounds,

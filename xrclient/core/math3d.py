@@ -33,18 +33,36 @@ def scaling(factors: Sequence[float]) -> F32:
 
 def quat_matrix(quat: Sequence[float]) -> F32:
     """Rotation matrix of a quaternion given as (x, y, z, w); it is normalised first."""
-    q = np.asarray(quat, dtype=np.float64)
-    norm = float(np.linalg.norm(q))
-    if norm == 0.0 or not math.isfinite(norm):
+    out: F32 = compose_many(np.zeros((1, 3)), np.asarray([quat]), np.ones((1, 3)))[0]
+    return out
+
+
+def compose_many(positions: npt.ArrayLike, quats: npt.ArrayLike, scales: npt.ArrayLike) -> F32:
+    """Model matrices ``T * R * S`` for N positions (N, 3), quaternions (N, 4) as (x, y, z,
+    w), normalised first, and scales (N, 3); vectorised, shape (N, 4, 4)."""
+    q = np.asarray(quats, dtype=np.float64).reshape(-1, 4)
+    n = q.shape[0]
+    out = np.zeros((n, 4, 4), dtype=np.float32)
+    if n == 0:
+        return out
+    norm = np.linalg.norm(q, axis=1)
+    if not np.all(np.isfinite(norm) & (norm > 0.0)):
         raise ValueError("quaternion must be finite and non-zero")
-    x, y, z, w = q / norm
-    m = identity()
-    m[:3, :3] = (
-        (1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)),
-        (2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)),
-        (2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)),
-    )
-    return m
+    x, y, z, w = (q / norm[:, None]).T
+    rot = np.empty((n, 3, 3), dtype=np.float64)
+    rot[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    rot[:, 0, 1] = 2 * (x * y - z * w)
+    rot[:, 0, 2] = 2 * (x * z + y * w)
+    rot[:, 1, 0] = 2 * (x * y + z * w)
+    rot[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    rot[:, 1, 2] = 2 * (y * z - x * w)
+    rot[:, 2, 0] = 2 * (x * z - y * w)
+    rot[:, 2, 1] = 2 * (y * z + x * w)
+    rot[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    out[:, :3, :3] = rot * np.asarray(scales, dtype=np.float64).reshape(-1, 1, 3)
+    out[:, :3, 3] = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    out[:, 3, 3] = 1.0
+    return out
 
 
 def matrix_quat(m: F32) -> tuple[float, float, float, float]:
@@ -81,10 +99,8 @@ def euler_quat(degrees_xyz: Sequence[float]) -> tuple[float, float, float, float
 
 def compose(position: Sequence[float], quat: Sequence[float], scale: Sequence[float]) -> F32:
     """Model matrix T * R * S."""
-    m = quat_matrix(quat)
-    m[:3, :3] *= np.asarray(scale, dtype=np.float32)[None, :]
-    m[:3, 3] = position
-    return m
+    out: F32 = compose_many([position], [quat], [scale])[0]
+    return out
 
 
 def perspective(fov_y_deg: float, aspect: float, near: float, far: float) -> F32:

@@ -7,7 +7,7 @@ vectorised, and world bounds come from :func:`math3d.transform_bounds`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from xrclient.core import math3d
 from xrclient.scene.mesh import MeshData
-from xrclient.scene.model import Asset, Scene, Transform
+from xrclient.scene.model import Asset, Scene, Transform, compose_transforms
 
 I32 = npt.NDArray[np.int32]
 
@@ -63,33 +63,8 @@ class SceneGeometry:
         )
 
 
-def compose_many(transforms: Sequence[Transform]) -> math3d.F32:
-    """Model matrices ``T * R * S`` of many transforms at once, shape (N, 4, 4)."""
-    n = len(transforms)
-    out = np.zeros((n, 4, 4), dtype=np.float32)
-    if n == 0:
-        return out
-    pos = np.array([t.position for t in transforms], dtype=np.float64)
-    quat = np.array([t.rotation for t in transforms], dtype=np.float64)
-    scale = np.array([t.scale for t in transforms], dtype=np.float64)
-    norm = np.linalg.norm(quat, axis=1)
-    if not np.all(np.isfinite(norm) & (norm > 0.0)):
-        raise ValueError("quaternions must be finite and non-zero")
-    x, y, z, w = (quat / norm[:, None]).T
-    rot = np.empty((n, 3, 3), dtype=np.float64)
-    rot[:, 0, 0] = 1 - 2 * (y * y + z * z)
-    rot[:, 0, 1] = 2 * (x * y - z * w)
-    rot[:, 0, 2] = 2 * (x * z + y * w)
-    rot[:, 1, 0] = 2 * (x * y + z * w)
-    rot[:, 1, 1] = 1 - 2 * (x * x + z * z)
-    rot[:, 1, 2] = 2 * (y * z - x * w)
-    rot[:, 2, 0] = 2 * (x * z - y * w)
-    rot[:, 2, 1] = 2 * (y * z + x * w)
-    rot[:, 2, 2] = 1 - 2 * (x * x + y * y)
-    out[:, :3, :3] = rot * scale[:, None, :]
-    out[:, :3, 3] = pos
-    out[:, 3, 3] = 1.0
-    return out
+#: vectorised ``Transform.matrix()`` over many transforms
+compose_many = compose_transforms
 
 
 def build_geometry(scene: Scene, load: Callable[[Asset], MeshData]) -> SceneGeometry:

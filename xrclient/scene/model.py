@@ -6,11 +6,10 @@ up axis the file used: the schema converts on load.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-
-import numpy as np
 
 from xrclient.core import math3d
 
@@ -122,6 +121,13 @@ class Scene:
 
     def machine_matrices(self) -> math3d.F32:
         """Model matrices of all machines, shape (N, 4, 4)."""
-        if not self.machines:
-            return np.zeros((0, 4, 4), dtype=np.float32)
-        return np.stack([m.transform.matrix() for m in self.machines])
+        return compose_transforms([m.transform for m in self.machines])
+
+
+def compose_transforms(transforms: Sequence[Transform]) -> math3d.F32:
+    """Model matrices ``T * R * S`` of many transforms at once, shape (N, 4, 4)."""
+    return math3d.compose_many(
+        [t.position for t in transforms],
+        [t.rotation for t in transforms],
+        [t.scale for t in transforms],
+    )
