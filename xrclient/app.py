@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from xrclient.core.visuals import MachineVisuals
 from xrclient.errors import XRClientError
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry, build_geometry
@@ -15,6 +17,9 @@ from xrclient.scene.loaders import AssetCache, LoadLimits
 from xrclient.scene.mesh import MeshData
 from xrclient.scene.model import Asset, Scene
 from xrclient.scene.schema import load_scene
+
+if TYPE_CHECKING:
+    from xrclient.live import TwinOptions
 
 Progress = Callable[[str], None]
 
@@ -34,6 +39,7 @@ class Settings:
     view: str | None = None
     samples: int = 4
     limits: LoadLimits = field(default_factory=LoadLimits)
+    twin: TwinOptions | None = None
 
 
 def resolve_scene(name_or_path: str) -> Path:
@@ -82,6 +88,7 @@ class SnapshotReport:
     triangles: int
     draw_calls: int
     seconds: float
+    twin: str | None = None  # one line on the live state used, when a twin stream was read
 
 
 def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -> SnapshotReport:
@@ -93,6 +100,9 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
     started = time.perf_counter()
     scene = load_scene(settings.scene)
     geometry, _cache = load_geometry(scene, settings.limits, progress)
+    visuals, twin_line = (None, None)
+    if settings.twin is not None:
+        visuals, twin_line = read_twin_once(scene, settings.twin, progress)
     width, height = settings.size
     with HeadlessBackend(settings.size, samples=settings.samples) as backend:
         if settings.view is not None:
@@ -108,7 +118,7 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
             view_name = "fitted overview"
         renderer = Renderer(backend.ctx, geometry, scene.lights)
         try:
-            stats = backend.render(renderer, [view])
+            stats = backend.render(renderer, [view], visuals)
         finally:
             renderer.release()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,4 +131,29 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
         triangles=geometry.triangle_count,
         draw_calls=stats.draw_calls,
         seconds=time.perf_counter() - started,
+        twin=twin_line,
     )
+
+
+def read_twin_once(
+    scene: Scene, options: TwinOptions, progress: Progress = quiet
+) -> tuple[MachineVisuals, str]:
+    """Connect, wait for the first full state, and turn it into machine visuals."""
+    from xrclient.live import LiveTwin
+
+    progress(f"connecting to twin stream {options.url} (waiting up to {options.wait:g} s)")
+    with LiveTwin(scene, options) as live:
+        if not live.wait_for_state(options.wait):
+            st = live.status
+            why = st.last_error or st.state
+            raise XRClientError(
+                f"no state from twin stream {options.url} within {options.wait:g} s ({why})"
+            )
+        now = time.time()
+        live.update(now)
+        missing = live.bindings.missing_properties(live.store)
+        if missing:
+            progress(f"warning: the stream has no {', '.join(missing)} (bindings read them)")
+        visuals = MachineVisuals(len(scene.machines))
+        live.apply_visuals(visuals, now)
+        return visuals, live.summary(now)

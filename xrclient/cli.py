@@ -114,7 +114,72 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(0, 2, 4, 8),
         help="multisampling (anti-aliasing) samples; 0 turns it off (default 4)",
     )
+    twin = snap.add_argument_group("live twin state")
+    twin.add_argument(
+        "--twin",
+        metavar="URL",
+        help="colour the plant by live state from a twin stream (ws:// or wss://)",
+    )
+    twin.add_argument(
+        "--wait",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for the stream's first state (default 5)",
+    )
+    _add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
     _add_limits(snap)
+
+    sim = sub.add_parser(
+        "twin-sim",
+        help="serve simulated live telemetry for every machine of a scene",
+        description="Simulate every machine of a scene (signals by machine type, shifts, "
+        "noise, scripted faults) and serve it as a twin stream over WebSockets until "
+        "Ctrl-C. Deterministic for a given --seed.",
+    )
+    sim.add_argument("scene", metavar="SCENE", help="scene file (.toml) or shipped scene name")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="port to listen on; 0 picks a free one (default 8765)",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sim.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        metavar="HZ",
+        help="simulation steps per second; every machine updates at this rate (default 10)",
+    )
+    sim.add_argument(
+        "--heartbeat",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="heartbeat interval when nothing changes (default 1)",
+    )
+    sim.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.01,
+        metavar="PER_HOUR",
+        help="random faults per machine-hour, seeded (default 0.01; 0 disables)",
+    )
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="MACHINE=KIND[,after=S][,duration=S]",
+        help="script a fault (bearing_wear, overheat, jam, leak), e.g. "
+        "CNC-A1=bearing_wear,after=30,duration=300; repeatable",
+    )
+    _add_token(
+        sim,
+        "--token-file",
+        "require this bearer token from clients (needed to listen beyond loopback)",
+    )
 
     insp = sub.add_parser(
         "inspect",
@@ -160,6 +225,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("expected 0 to 3600 seconds")
+    return value
+
+
+def _add_token(parser: argparse._ActionsContainer, flag: str, help_text: str) -> None:
+    parser.add_argument(flag, type=Path, metavar="FILE", help=help_text)
+
+
+def read_token(path: Path | None) -> str | None:
+    """A bearer token from a file (first line, trimmed); None without a file."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XRClientError(f"{path}: cannot read token: {exc}") from None
+    if not 16 <= len(text) <= 4096 or not text.isascii() or any(c.isspace() for c in text):
+        raise XRClientError(
+            f"{path}: a token must be one line of 16 to 4096 printable ASCII characters"
+        )
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -169,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _inspect(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "twin-sim":
+            return _twin_sim(args)
     except (SceneError, AssetError, XRClientError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xrclient: error: {message}", file=sys.stderr)
@@ -181,19 +277,65 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _snapshot(args: argparse.Namespace) -> int:
     from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
+    from xrclient.live import TwinOptions
 
+    twin = None
+    if args.twin is not None:
+        from xrclient.net.twin_client import check_url
+
+        try:
+            check_url(args.twin)
+        except ValueError as exc:
+            raise XRClientError(str(exc)) from None
+        twin = TwinOptions(args.twin, token=read_token(args.twin_token_file), wait=args.wait)
+    elif args.twin_token_file is not None:
+        raise XRClientError("--twin-token-file needs --twin URL")
     settings = Settings(
         scene=resolve_scene(args.scene),
         size=args.size,
         view=args.view,
         samples=args.samples,
         limits=_limits(args),
+        twin=twin,
     )
     report = render_snapshot(settings, args.out, stderr_progress)
     print(
         f"wrote {report.out} ({report.size[0]}x{report.size[1]}, view '{report.view}', "
         f"{report.machines} machines, {report.triangles:,} triangles, "
         f"{report.draw_calls} draw calls, {report.seconds:.2f} s)"
+    )
+    if report.twin is not None:
+        print(report.twin)
+    return 0
+
+
+def _twin_sim(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from xrclient.app import resolve_scene
+    from xrclient.server.sim_service import serve_simulator
+    from xrclient.server.twin_server import ServerConfig
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        rate_hz=args.rate,
+        heartbeat_s=args.heartbeat,
+        token=read_token(args.token_file),
+    )
+    try:
+        config.check()
+    except ValueError as exc:
+        raise XRClientError(str(exc)) from None
+    asyncio.run(
+        serve_simulator(
+            resolve_scene(args.scene),
+            config,
+            seed=args.seed,
+            fault_rate=args.fault_rate,
+            faults=args.fault,
+            announce=lambda line: print(line, flush=True),
+        )
     )
     return 0
 

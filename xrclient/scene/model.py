@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from xrclient.core import math3d
+from xrclient.scene.schema_bindings import Binding, TwinConfig
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -107,6 +108,8 @@ class Scene:
     lights: tuple[Light, ...] = ()
     format: int = 1
     machine_index: dict[str, int] = field(default_factory=dict, compare=False)
+    twin: TwinConfig = field(default_factory=TwinConfig)  # [twin]: default stream and staleness
+    bindings: tuple[Binding, ...] = ()  # [[bindings]]: live values -> colours, labels, ...
 
     def __post_init__(self) -> None:
         if not self.machine_index:

@@ -39,6 +39,7 @@ from xrclient.scene.model import (
     Vec3,
     Viewpoint,
 )
+from xrclient.scene.schema_bindings import parse_bindings, parse_twin
 
 FORMAT_VERSION = 1
 MAX_SCENE_BYTES = 16 * 2**20
@@ -66,6 +67,8 @@ def _describe(value: object) -> str:
 
 class _Reader:
     """Walks a parsed TOML document, keeping the key path for error messages."""
+
+    describe = staticmethod(_describe)
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -192,7 +195,7 @@ def parse_scene(
         document,
         "",
         {"format", "plant", "assets", "lines", "machines"},
-        {"fixtures", "viewpoints", "lights"},
+        {"fixtures", "viewpoints", "lights", "twin", "bindings"},
     )
     version = r.integer(top["format"], "format", 1)
     if version != FORMAT_VERSION:
@@ -224,6 +227,8 @@ def parse_scene(
         _light(r, item, f"lights[{i}]", unit, up_fix)
         for i, item in enumerate(r.array_of_tables(top.get("lights", []), "lights"))
     )
+    twin = parse_twin(r, top.get("twin", {}))
+    bindings = parse_bindings(r, top.get("bindings", []), machines, lines)
     return Scene(
         source=source if source is not None else base_dir / "scene.toml",
         plant=plant,
@@ -234,6 +239,8 @@ def parse_scene(
         viewpoints=viewpoints,
         lights=lights,
         format=version,
+        twin=twin,
+        bindings=bindings,
     )
 
 

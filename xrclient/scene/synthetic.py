@@ -268,9 +268,82 @@ def demo_plant(asset_dir: str = "../assets") -> SceneWriter:
     return w
 
 
+#: the demo plant's live-data section: the simulator's stream and what the viewer shows
+DEMO_TWIN = """
+# ---- live data ------------------------------------------------------------------------
+# The simulator serves this plant's twin stream on the URL below.
+
+[twin]
+url = "ws://127.0.0.1:8765"
+stale_after_s = 10
+
+# Status colour of every machine by its state (written as sub-tables: one line a state).
+[[bindings]]
+color.property = "state"
+
+[bindings.color.states]
+RUNNING = "#2e7d32"
+IDLE = "#f9a825"
+SETUP = "#1e88e5"
+FAULT = "#c62828"
+MAINTENANCE = "#8e24aa"
+LOCKED_OUT = "#455a64"
+
+# Machining, presses and robots: the running program, spindle speed, load, temperature.
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell"] }
+label = { property = "program", title = "Program" }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe"] }
+label = { property = "spindle_rpm", title = "Spindle", format = "{:.0f}" }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor"] }
+gauge = { property = "load_pct", title = "Load", max = 100, warn = 85, alarm = 95 }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor", "tank"] }
+label = { property = "temperature_c", title = "Temperature", format = "{:.1f}" }
+
+# Tanks, storage and AGVs: what runs low or fills up.
+[[bindings]]
+select = { types = ["tank"] }
+gauge = { property = "level_pct", max = 100, warn = 25, alarm = 10, direction = "low" }
+
+[[bindings]]
+select = { types = ["storage_rack"] }
+gauge = { property = "occupancy_pct", max = 100, warn = 90, alarm = 98 }
+
+[[bindings]]
+select = { types = ["agv"] }
+gauge = { property = "battery_pct", max = 100, warn = 30, alarm = 15, direction = "low" }
+
+# Alarms: faults, vibration (ISO 10816 zones C and D), heat, batteries.
+[[bindings]]
+alarm = { when = 'state == "FAULT"', severity = "critical", message = "Machine fault" }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor", "tank"] }
+alarm = { when = "vibration_mm_s > 4.5", message = "Vibration high" }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor", "tank"] }
+alarm = { when = "vibration_mm_s > 7.1", severity = "critical", message = "Vibration severe" }
+
+[[bindings]]
+select = { types = ["cnc_mill", "lathe", "press", "robot_cell"] }
+alarm = { when = "temperature_c > 65", message = "Running hot" }
+
+[[bindings]]
+select = { types = ["agv"] }
+alarm = { when = 'battery_pct < 15 and state != "MAINTENANCE"', message = "Battery low" }
+"""
+
+
 def demo_plant_toml() -> str:
     """The text of the committed ``scenes/demo-plant.toml``."""
-    return demo_plant().toml(DEMO_HEADER)
+    return demo_plant().toml(DEMO_HEADER) + DEMO_TWIN
 
 
 # ---- large synthetic plants ------------------------------------------------------------

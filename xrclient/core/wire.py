@@ -1,0 +1,415 @@
+"""Twin-stream frames to and from bytes: JSON text frames and msgpack binary frames.
+
+Decoding is strict and total: any frame, however malformed, either decodes into plain
+data or raises ``WireError`` naming what is wrong; nothing else escapes. Update entries
+are validated in bulk with numpy (machine and property ranges, finite values, enum and
+bool codes), never one Python branch per value on the binary path.
+
+Layouts (see docs/protocol.md):
+
+* JSON update list: ``[[machine_id, source_time, {property: value, ...}], ...]``;
+  an empty object is a keep-alive.
+* msgpack columns: ``m`` uint32, ``p`` uint16 (``0xFFFF`` = keep-alive), ``v`` float64,
+  ``t`` float64, all little-endian, equal lengths; ``x`` the texts that string values
+  index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from xrclient.core.twin_schema import MAX_STRING_CHARS, PropertySpec, StreamSchema
+from xrclient.core.updates import TOUCH, UpdateBatch
+
+#: keep-alive property index in msgpack columns
+WIRE_TOUCH = 0xFFFF
+#: at most this many update entries in one message
+MAX_ENTRIES = 4_000_000
+#: at most this many texts in one msgpack message
+MAX_TEXTS = 100_000
+
+_M = np.dtype("<u4")
+_P = np.dtype("<u2")
+_F = np.dtype("<f8")
+
+
+class WireError(ValueError):
+    """A frame that does not decode or breaks the protocol's rules."""
+
+
+def decode_frame(frame: str | bytes) -> dict[str, Any]:
+    """A text frame as JSON, a binary frame as msgpack; either must be an object with a type."""
+    try:
+        if isinstance(frame, str):
+            doc = orjson.loads(frame)
+        else:
+            doc = msgpack.unpackb(
+                frame,
+                raw=False,
+                strict_map_key=True,
+                use_list=True,
+                max_str_len=1 << 20,
+                max_bin_len=1 << 26,
+                max_array_len=MAX_TEXTS + 1_000_000,
+                max_map_len=1 << 20,
+                max_ext_len=0,
+            )
+    except msgpack.StackError:
+        raise WireError("malformed msgpack: nested too deeply") from None
+    except (orjson.JSONDecodeError, ValueError, TypeError, msgpack.UnpackException) as exc:
+        kind = "JSON" if isinstance(frame, str) else "msgpack"
+        detail = str(exc) or ("invalid type byte" if isinstance(exc, msgpack.FormatError) else "")
+        raise WireError(f"malformed {kind}: {detail or type(exc).__name__}") from None
+    except RecursionError:
+        raise WireError("malformed message: nested too deeply") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+        raise WireError("a message must be an object with a string 'type'")
+    return doc
+
+
+def encode_json(doc: Mapping[str, Any]) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def encode_msgpack(doc: Mapping[str, Any]) -> bytes:
+    out: bytes = msgpack.packb(doc, use_bin_type=True)
+    return out
+
+
+# -- field access ------------------------------------------------------------------------
+
+
+def field_int(doc: Mapping[str, Any], key: str, minimum: int = 0) -> int:
+    v = doc.get(key)
+    if type(v) is not int or v < minimum or v > 2**53:
+        raise WireError(f"'{key}' must be an integer >= {minimum}")
+    return v
+
+
+def field_number(doc: Mapping[str, Any], key: str) -> float:
+    v = doc.get(key)
+    if (type(v) is not int and type(v) is not float) or not math.isfinite(v):
+        raise WireError(f"'{key}' must be a finite number")
+    return float(v)
+
+
+def field_str(doc: Mapping[str, Any], key: str, max_chars: int = 256) -> str:
+    v = doc.get(key)
+    if not isinstance(v, str) or len(v) > max_chars:
+        raise WireError(f"'{key}' must be a string of at most {max_chars} characters")
+    return v
+
+
+# -- schema ------------------------------------------------------------------------------
+
+
+def decode_schema(value: object) -> StreamSchema:
+    if not isinstance(value, dict):
+        raise WireError("'schema' must be an object")
+    machines = value.get("machines")
+    props = value.get("properties")
+    if not isinstance(machines, list) or not isinstance(props, list):
+        raise WireError("'schema' needs 'machines' and 'properties' lists")
+    specs = []
+    for i, p in enumerate(props):
+        if not isinstance(p, dict) or set(p) - {"name", "kind", "unit", "values"}:
+            raise WireError(f"schema.properties[{i}]: expected name, kind, unit, values")
+        vals = p.get("values", [])
+        unit = p.get("unit", "")
+        if not isinstance(vals, list) or not all(isinstance(x, str) for x in vals):
+            raise WireError(f"schema.properties[{i}].values: expected a list of strings")
+        if not isinstance(unit, str) or not isinstance(p.get("name"), str):
+            raise WireError(f"schema.properties[{i}]: name and unit must be strings")
+        try:
+            specs.append(PropertySpec(p["name"], p.get("kind"), unit, tuple(vals)))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise WireError(f"schema.properties[{i}]: {exc}") from None
+    try:
+        return StreamSchema(tuple(machines), tuple(specs))
+    except ValueError as exc:
+        raise WireError(f"schema: {exc}") from None
+
+
+# -- update decoding ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to turn one set of property keys into columns (cached per key set)."""
+
+    props: list[int]
+    converters: tuple[tuple[int, PropertySpec], ...]  # positions needing more than float()
+
+
+class UpdateDecoder:
+    """Decodes update messages of one stream (its schema fixed) into ``UpdateBatch``es."""
+
+    def __init__(self, schema: StreamSchema) -> None:
+        self.schema = schema
+        props = schema.properties
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        inf = np.inf
+        # per property (+ a trailing TOUCH slot): upper bound of the code, and integrality
+        self._limit = np.array(
+            [len(p.values) if p.kind == "enum" else 2 if p.kind == "bool" else inf for p in props]
+            + [inf]
+        )
+        self._integral = np.array([p.kind in ("enum", "bool", "string") for p in props] + [False])
+        self._is_string = np.array([p.kind == "string" for p in props] + [False])
+        self._enum_codes = [
+            {v: float(k) for k, v in enumerate(p.values)} if p.kind == "enum" else {} for p in props
+        ]
+
+    def decode(self, doc: Mapping[str, Any], snapshot: bool) -> UpdateBatch:
+        seq = field_int(doc, "seq")
+        sent = field_number(doc, "sent")
+        if "updates" in doc:
+            cols = self._json_columns(doc["updates"])
+        else:
+            cols = self._binary_columns(doc)
+        return UpdateBatch(self.schema, snapshot, seq, sent, *cols)
+
+    # JSON: one Python step per entry, values gathered in bulk and checked with numpy
+    def _json_columns(
+        self, updates: object
+    ) -> tuple[
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        tuple[str, ...],
+    ]:
+        if not isinstance(updates, list) or len(updates) > MAX_ENTRIES:
+            raise WireError(f"'updates' must be a list of at most {MAX_ENTRIES} entries")
+        machine_index = self.schema.machine_index
+        plans = self._plans
+        machines: list[int] = []
+        props: list[int] = []
+        values: list[Any] = []
+        times: list[Any] = []
+        texts: list[str] = []
+        special: list[tuple[int, PropertySpec, int]] = []
+        for k, entry in enumerate(updates):
+            if type(entry) is not list or len(entry) != 3:
+                raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
+            mid, t, vals = entry
+            m = machine_index.get(mid) if type(mid) is str else None
+            if m is None:
+                raise WireError(f"updates[{k}]: unknown machine {str(mid)[:80]!r}")
+            if type(vals) is not dict:
+                raise WireError(f"updates[{k}]: values must be an object")
+            if not vals:
+                machines.append(m)
+                props.append(TOUCH)
+                values.append(0.0)
+                times.append(t)
+                continue
+            key = tuple(vals)
+            plan = plans.get(key)
+            if plan is None:
+                plan = self._plan(key, k)
+            base = len(values)
+            n = len(key)
+            machines.extend([m] * n)
+            props.extend(plan.props)
+            values.extend(vals.values())
+            times.extend([t] * n)
+            for pos, spec in plan.converters:
+                special.append((base + pos, spec, k))
+        for at, spec, k in special:
+            values[at] = self._convert(values[at], spec, k, texts)
+        if len(values) > MAX_ENTRIES:
+            raise WireError(f"more than {MAX_ENTRIES} update entries")
+        if not set(map(type, values)) <= {int, float} or not set(map(type, times)) <= {
+            int,
+            float,
+        }:
+            raise WireError("number properties and times must be numbers")
+        try:
+            v = np.array(values, np.float64)
+            t_arr = np.array(times, np.float64)
+        except OverflowError:
+            raise WireError("a number is out of range") from None
+        m_arr = np.array(machines, np.int32)
+        p_arr = np.array(props, np.int32)
+        self._check(p_arr, v, t_arr, len(texts))
+        return m_arr, p_arr, v, t_arr, tuple(texts)
+
+    def _plan(self, key: tuple[str, ...], k: int) -> _Plan:
+        if len(self._plans) > 4096:
+            self._plans.clear()
+        index = self.schema.property_index
+        props: list[int] = []
+        conv: list[tuple[int, PropertySpec]] = []
+        for pos, name in enumerate(key):
+            i = index.get(name)
+            if i is None:
+                raise WireError(f"updates[{k}]: unknown property {name[:80]!r}")
+            props.append(i)
+            spec = self.schema.properties[i]
+            if spec.kind != "number" and spec.kind != "time":
+                conv.append((pos, spec))
+        plan = _Plan(props, tuple(conv))
+        self._plans[key] = plan
+        return plan
+
+    def _convert(self, value: object, spec: PropertySpec, k: int, texts: list[str]) -> float:
+        if spec.kind == "bool":
+            if type(value) is not bool:
+                raise WireError(f"updates[{k}].{spec.name}: expected true or false")
+            return 1.0 if value else 0.0
+        if type(value) is not str:
+            raise WireError(f"updates[{k}].{spec.name}: expected a string")
+        if spec.kind == "enum":
+            code = self._enum_codes[self.schema.property_index[spec.name]].get(value)
+            if code is None:
+                raise WireError(f"updates[{k}].{spec.name}: {value[:80]!r} is not a known value")
+            return code
+        if len(value) > MAX_STRING_CHARS:
+            raise WireError(f"updates[{k}].{spec.name}: text longer than {MAX_STRING_CHARS}")
+        texts.append(value)
+        return float(len(texts) - 1)
+
+    # msgpack: columns straight from bytes
+    def _binary_columns(
+        self, doc: Mapping[str, Any]
+    ) -> tuple[
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        tuple[str, ...],
+    ]:
+        cols = []
+        for key, dtype in (("m", _M), ("p", _P), ("v", _F), ("t", _F)):
+            raw = doc.get(key)
+            if not isinstance(raw, bytes) or len(raw) % dtype.itemsize:
+                raise WireError(f"'{key}' must be bytes holding {dtype.str} values")
+            cols.append(np.frombuffer(raw, dtype))
+        m_raw, p_raw, v_raw, t_raw = cols
+        n = len(m_raw)
+        if not (len(p_raw) == len(v_raw) == len(t_raw) == n):
+            raise WireError("columns 'm', 'p', 'v', 't' must have the same length")
+        if n > MAX_ENTRIES:
+            raise WireError(f"columns must hold at most {MAX_ENTRIES} entries")
+        texts = doc.get("x", [])
+        if (
+            not isinstance(texts, list)
+            or len(texts) > MAX_TEXTS
+            or not all(isinstance(x, str) and len(x) <= MAX_STRING_CHARS for x in texts)
+        ):
+            raise WireError(f"'x' must be a list of strings of at most {MAX_STRING_CHARS} chars")
+        if n and int(m_raw.max()) >= len(self.schema.machines):
+            raise WireError("a machine index is out of range")
+        prop = p_raw.astype(np.int32)
+        prop[p_raw == WIRE_TOUCH] = TOUCH
+        if n and int(prop.max()) >= len(self.schema.properties):
+            raise WireError("a property index is out of range")
+        value = v_raw.astype(np.float64)
+        time = t_raw.astype(np.float64)
+        value[prop == TOUCH] = 0.0
+        self._check(prop, value, time, len(texts))
+        return m_raw.astype(np.int32), prop, value, time, tuple(texts)
+
+    def _check(
+        self,
+        prop: npt.NDArray[np.int32],
+        value: npt.NDArray[np.float64],
+        time: npt.NDArray[np.float64],
+        n_texts: int,
+    ) -> None:
+        if not np.isfinite(value).all() or not np.isfinite(time).all():
+            raise WireError("values and times must be finite numbers")
+        limit = self._limit[prop]
+        strings = self._is_string[prop]
+        if strings.any():
+            limit = limit.copy()
+            limit[strings] = n_texts
+        integral = self._integral[prop]
+        bad = (value >= limit) | (integral & ((value < 0) | (value != np.floor(value))))
+        if bad.any():
+            at = int(np.argmax(bad))
+            name = self.schema.properties[int(prop[at])].name
+            raise WireError(f"entry {at}: {float(value[at])!r} is not a valid code for '{name}'")
+
+
+# -- update encoding (server side) -------------------------------------------------------
+
+
+def encode_updates_json(
+    schema: StreamSchema,
+    machine: npt.NDArray[np.integer[Any]],
+    prop: npt.NDArray[np.integer[Any]],
+    value: npt.NDArray[np.float64],
+    time: npt.NDArray[np.float64],
+    text_of: Sequence[Sequence[str]],
+) -> list[list[Any]]:
+    """JSON update entries; consecutive entries of one machine and time share an object.
+
+    ``text_of[p]`` lists the texts string property ``p``'s codes index.
+    """
+    out: list[list[Any]] = []
+    names = [p.name for p in schema.properties]
+    kinds = [p.kind for p in schema.properties]
+    enums = [p.values for p in schema.properties]
+    ids = schema.machines
+    last_m, last_t = -1, math.nan
+    current: dict[str, Any] = {}
+    for m, p, v, t in zip(
+        machine.tolist(), prop.tolist(), value.tolist(), time.tolist(), strict=True
+    ):
+        if m != last_m or t != last_t:
+            current = {}
+            out.append([ids[m], t, current])
+            last_m, last_t = m, t
+        if p < 0:
+            continue
+        kind = kinds[p]
+        if kind == "number" or kind == "time":
+            current[names[p]] = v
+        elif kind == "enum":
+            current[names[p]] = enums[p][int(v)]
+        elif kind == "bool":
+            current[names[p]] = v != 0.0
+        else:
+            current[names[p]] = text_of[p][int(v)]
+    return out
+
+
+def encode_updates_binary(
+    schema: StreamSchema,
+    machine: npt.NDArray[np.integer[Any]],
+    prop: npt.NDArray[np.integer[Any]],
+    value: npt.NDArray[np.float64],
+    time: npt.NDArray[np.float64],
+    text_of: Sequence[Sequence[str]],
+) -> dict[str, Any]:
+    """msgpack columns; string values are re-indexed into this message's own ``x`` list."""
+    p_wire = prop.astype(_P)
+    p_wire[prop < 0] = WIRE_TOUCH
+    v = np.asarray(value, _F)
+    texts: list[str] = []
+    strings = [i for i, s in enumerate(schema.properties) if s.kind == "string"]
+    if strings:
+        sel = np.isin(prop, strings)
+        if sel.any():
+            v = v.copy()
+            positions = np.flatnonzero(sel)
+            for pos in positions.tolist():
+                texts.append(text_of[int(prop[pos])][int(value[pos])])
+            v[positions] = np.arange(len(positions), dtype=np.float64)
+    return {
+        "m": np.asarray(machine, _M).tobytes(),
+        "p": p_wire.tobytes(),
+        "v": v.tobytes(),
+        "t": np.asarray(time, _F).tobytes(),
+        "x": texts,
+    }

@@ -1,0 +1,96 @@
+"""Live twin state for a frame loop: stream client, twin store and bindings together.
+
+``LiveTwin`` is what every front end (headless snapshot, desktop, headset) holds: once per
+frame it drains the client's queue into the store (``update``) and lets the scene's
+bindings write the machine visuals (``apply_visuals``). The network stays on its own
+thread; nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from xrclient.core.bindings import Bindings
+from xrclient.core.twin_store import TwinStore
+from xrclient.core.visuals import MachineVisuals
+from xrclient.net.twin_client import ConnectionStatus, TwinClient
+from xrclient.scene.model import Scene
+
+
+@dataclass(frozen=True, slots=True)
+class TwinOptions:
+    url: str
+    token: str | None = None
+    encoding: Literal["msgpack", "json"] = "msgpack"
+    #: seconds a one-shot render waits for the first state
+    wait: float = 5.0
+
+
+class LiveTwin:
+    def __init__(self, scene: Scene, options: TwinOptions) -> None:
+        self.scene = scene
+        self.store = TwinStore([m.id for m in scene.machines])
+        self.bindings = Bindings.compile(scene)
+        self.client = TwinClient(options.url, token=options.token, encoding=options.encoding)
+        self.batches = 0
+
+    def start(self) -> LiveTwin:
+        self.client.start()
+        return self
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    def __enter__(self) -> LiveTwin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self.client.status
+
+    def update(self, now: float | None = None) -> int:
+        """Apply everything received since the last call; returns the batches applied."""
+        now = time.time() if now is None else now
+        batches = self.client.queue.drain()
+        for batch in batches:
+            self.store.apply(batch, now)
+        self.store.advance(now)
+        self.batches += len(batches)
+        return len(batches)
+
+    def wait_for_state(self, timeout: float) -> bool:
+        """Block until the first snapshot has been applied, or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while self.store.schema is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.client.queue.wait(min(left, 0.1))
+            self.update()
+        return True
+
+    def summary(self, now: float | None = None) -> str:
+        """One line for people: how many machines report, are stale or in alarm."""
+        now = time.time() if now is None else now
+        state = self.bindings.evaluate(self.store, now)
+        st = self.status
+        n = self.store.n_machines
+        alarms = int((state.alarm_level > 0).sum())
+        critical = int((state.alarm_level >= 2).sum())
+        latency = f", latency p50 {st.latency_p50 * 1000:.1f} ms" if st.latency_p50 else ""
+        return (
+            f"twin {st.url}: {st.state}, {int(state.seen.sum())}/{n} machines reporting, "
+            f"{int((state.stale & state.seen).sum())} stale, {alarms} in alarm "
+            f"({critical} critical){latency}"
+        )
+
+    def apply_visuals(self, visuals: MachineVisuals, now: float | None = None) -> None:
+        """Let the scene's bindings write colours, alarms and stale looks for every machine."""
+        now = time.time() if now is None else now
+        self.bindings.evaluate(self.store, now)
+        self.bindings.apply(visuals)

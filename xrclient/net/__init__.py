@@ -1,0 +1,1 @@
+"""WebSocket adapters: asyncio in a background thread, feeding the frame loop."""

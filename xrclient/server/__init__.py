@@ -1,0 +1,1 @@
+"""The twin-stream server side: a deterministic plant simulator and what serves it."""

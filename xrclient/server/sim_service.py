@@ -1,0 +1,97 @@
+"""``xrclient twin-sim``: the plant simulator served over WebSockets until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from xrclient.errors import XRClientError
+from xrclient.scene.model import Scene
+from xrclient.scene.schema import load_scene
+from xrclient.server.faults import FAULT_INDEX, ScheduledFault
+from xrclient.server.simulator import PlantSimulator
+from xrclient.server.twin_server import ServerConfig, TwinServer
+
+
+def parse_fault(text: str, start: float) -> ScheduledFault:
+    """``MACHINE=KIND[,after=SECONDS][,duration=SECONDS]`` as a scheduled fault."""
+    head, _, rest = text.partition(",")
+    machine, eq, kind = head.partition("=")
+    if not eq or not machine or not kind:
+        raise ValueError(f"expected MACHINE=KIND[,after=S][,duration=S], got {text!r}")
+    if kind not in FAULT_INDEX:
+        raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULT_INDEX)})")
+    options: dict[str, float] = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if key not in ("after", "duration") or not eq:
+            raise ValueError(f"unknown fault option {part!r} (after=S, duration=S)")
+        try:
+            options[key] = float(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number of seconds, got {value!r}") from None
+        if not 0 <= options[key] <= 86400:
+            raise ValueError(f"{key} must be between 0 and 86400 s")
+    return ScheduledFault(machine, kind, start + options.get("after", 0.0), options.get("duration"))
+
+
+def build_simulator(
+    scene: Scene, seed: int, fault_rate: float, faults: Sequence[str], start: float
+) -> PlantSimulator:
+    scheduled = [parse_fault(f, start) for f in faults]
+    known = scene.machine_index
+    for f in scheduled:
+        if f.machine not in known:
+            raise ValueError(f"--fault: no machine {f.machine!r} in {scene.source}")
+    return PlantSimulator(
+        scene, seed=seed, start=start, fault_rate_per_hour=fault_rate, faults=scheduled
+    )
+
+
+async def serve_simulator(
+    scene_file: Path,
+    config: ServerConfig,
+    *,
+    seed: int = 0,
+    fault_rate: float = 0.01,
+    faults: Sequence[str] = (),
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then close every connection cleanly."""
+    scene = load_scene(scene_file)
+    try:
+        sim = build_simulator(scene, seed, fault_rate, faults, time.time())
+        server = TwinServer(sim, config)
+    except ValueError as exc:
+        raise XRClientError(str(exc)) from None
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, request_stop)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise XRClientError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
+        ) from None
+    n_props = len(sim.schema.properties)
+    announce(
+        f"twin-sim: serving {sim.n_machines} machines x {n_props} properties of "
+        f"{scene.plant.name} on ws://{config.host}:{server.port} at {config.rate_hz:g} Hz "
+        f"(seed {seed}{', token required' if config.token else ''}); Ctrl-C stops"
+    )
+    try:
+        await stop
+    finally:
+        await server.stop()
+        announce(f"twin-sim: stopped after {server.ticks} ticks")

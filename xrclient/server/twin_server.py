@@ -1,0 +1,352 @@
+"""The twin-stream server: a thin asyncio/websockets shell around a twin source.
+
+A source (the plant simulator, later a replay) owns the state arrays; the server ticks it
+at a fixed rate and fans the changes out. Each client has its own sender task and its own
+"dirty" mask of changed cells: while a slow client's socket is busy, changes pile up in
+its mask (newest values win), never in a queue, so it costs bounded memory and never slows
+the tick or other clients. Client frames are parsed by ``core.protocol`` and rate-limited
+per connection; with a token configured the handshake itself is refused (401) without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Origin, Subprotocol
+
+from xrclient import __version__
+from xrclient.core import protocol as proto
+from xrclient.core.twin_schema import StreamSchema
+from xrclient.core.wire import (
+    encode_json,
+    encode_msgpack,
+    encode_updates_binary,
+    encode_updates_json,
+)
+
+log = logging.getLogger("xrclient.twin_server")
+
+SERVER_NAME = f"xrclient-twin/{__version__}"
+
+
+class TwinSource(Protocol):
+    """What the server serves. ``control`` raises an exception with a ``code`` attribute
+    (one of the protocol's error codes) and a ``message`` for requests it refuses."""
+
+    schema: StreamSchema
+    values: npt.NDArray[np.float64]
+    source_time: npt.NDArray[np.float64]
+
+    @property
+    def strings(self) -> Sequence[Sequence[str]]:
+        """Per property, the texts a string property's codes index (empty otherwise)."""
+
+    def step(self, now: float) -> npt.NDArray[np.bool_]: ...
+
+    def control(self, msg: Mapping[str, object], now: float) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    rate_hz: float = 10.0
+    heartbeat_s: float = 1.0
+    token: str | None = None
+    max_clients: int = 256
+    #: control/resync messages per second per client, and the burst allowed
+    client_rate: float = 20.0
+    client_burst: int = 40
+    origins: tuple[str, ...] = field(default=())
+
+    def check(self) -> None:
+        if not 0.1 <= self.rate_hz <= 10_000:
+            raise ValueError(f"rate must be between 0.1 and 10000 Hz, got {self.rate_hz}")
+        if not 0.05 <= self.heartbeat_s <= 60:
+            raise ValueError("heartbeat must be between 0.05 and 60 s")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to serve on {self.host} without a token: anyone on the network "
+                "could read the plant and send control messages (give --token-file)"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.level, self.at = float(burst), time.monotonic()
+        self.refused = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.level = min(self.burst, self.level + (now - self.at) * self.rate)
+        self.at = now
+        if self.level >= 1.0:
+            self.level -= 1.0
+            return True
+        self.refused += 1
+        return False
+
+
+class _Client:
+    def __init__(self, ws: ServerConnection, encoding: str, shape: tuple[int, int]) -> None:
+        self.ws = ws
+        self.encoding = encoding
+        self.dirty = np.zeros(shape, bool)
+        self.wake = asyncio.Event()
+        self.seq = 0
+        self.needs_snapshot = True
+        self.replies: list[dict[str, Any]] = []
+        self.sent_updates = 0
+
+
+class TwinServer:
+    """Serves one twin source to any number of WebSocket clients."""
+
+    def __init__(self, source: TwinSource, config: ServerConfig) -> None:
+        config.check()
+        self.source = source
+        self.config = config
+        self.clients: set[_Client] = set()
+        self.ticks = 0
+        self.overruns = 0
+        #: connections closed for flooding the server with messages
+        self.dropped_floods = 0
+        #: while paused the source is not stepped (clients still get heartbeats)
+        self.paused = False
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        sock = next(iter(self._server.sockets))
+        port: int = sock.getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        cfg = self.config
+        self._server = await serve(
+            self._handle,
+            cfg.host,
+            cfg.port,
+            subprotocols=[Subprotocol(s) for s in proto.SUBPROTOCOLS],
+            select_subprotocol=_select_subprotocol,
+            process_request=self._admit,
+            max_size=proto.MAX_CLIENT_FRAME,
+            origins=[Origin(o) for o in cfg.origins] or None,
+            server_header=SERVER_NAME,
+            compression=None,
+            ping_interval=10,
+            ping_timeout=20,
+            close_timeout=2,
+        )
+        self._ticker = asyncio.create_task(self._tick_loop())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self, ready: Callable[[int], None] | None = None) -> None:
+        await self.start()
+        if ready is not None:
+            ready(self.port)
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        token = self.config.token
+        if token is not None:
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return _refuse(connection, HTTPStatus.UNAUTHORIZED, "missing or wrong token")
+        if len(self.clients) >= self.config.max_clients:
+            return _refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "too many clients")
+        return None
+
+    # -- ticking -----------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        period = 1.0 / self.config.rate_hz
+        next_at = time.monotonic()
+        while True:
+            if self.paused:
+                changed = np.zeros(0, bool)
+            else:
+                changed = self.source.step(time.time())
+                self.ticks += 1
+            if changed.any():
+                for client in self.clients:
+                    client.dirty |= changed
+                    client.wake.set()
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay < -period:  # fell behind: skip ahead rather than burst
+                self.overruns += 1
+                next_at = time.monotonic()
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    # -- one client --------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        encoding = "msgpack" if ws.subprotocol == proto.SUBPROTOCOL_MSGPACK else "json"
+        client = _Client(ws, encoding, self.source.values.shape)
+        self.clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client))
+        try:
+            await self._receive_loop(client)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sender
+
+    async def _receive_loop(self, client: _Client) -> None:
+        bucket = _TokenBucket(self.config.client_rate, self.config.client_burst)
+        async for frame in client.ws:
+            if not bucket.take():
+                if bucket.refused > 10 * self.config.client_burst:
+                    self.dropped_floods += 1
+                    log.warning("closing a client that ignored rate limiting")
+                    await client.ws.close(1008, "rate limit exceeded")
+                    return
+                self._reply(client, proto.error_message("rate_limited", "slow down"))
+                continue
+            try:
+                msg = proto.parse_client_message(frame)
+            except proto.ClientMessageError as exc:
+                self._reply(client, proto.error_message(exc.code, exc.message, exc.request_id))
+                continue
+            if isinstance(msg, proto.ResyncRequest):
+                client.needs_snapshot = True
+                client.wake.set()
+                continue
+            action = msg.body.get("action")
+            if action in ("pause", "resume") and set(msg.body) == {"action"}:
+                self.paused = action == "pause"
+                self._reply(client, {"type": "control_ack", "id": msg.id, "result": action + "d"})
+                continue
+            try:
+                result = self.source.control(msg.body, time.time())
+            except Exception as exc:
+                code = getattr(exc, "code", None)
+                if not isinstance(code, str) or code not in proto.ERROR_CODES:
+                    log.exception("control message failed")
+                    code, text = "internal", "the control message could not be applied"
+                else:
+                    text = getattr(exc, "message", str(exc))
+                self._reply(client, proto.error_message(code, text, msg.id))
+                continue
+            self._reply(client, {"type": "control_ack", "id": msg.id, "result": result})
+
+    def _reply(self, client: _Client, doc: dict[str, Any]) -> None:
+        if len(client.replies) < 64:  # a flood of bad requests cannot grow memory
+            client.replies.append(doc)
+        client.wake.set()
+
+    async def _send_loop(self, client: _Client) -> None:
+        src = self.source
+        hb = self.config.heartbeat_s
+        await self._send(
+            client, proto.welcome_message(src.schema, client.encoding, hb, SERVER_NAME)
+        )
+        last_sent = time.monotonic()
+        while True:
+            timeout = max(0.0, last_sent + hb - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.wake.wait(), timeout)
+            client.wake.clear()
+            while client.replies:
+                await self._send(client, client.replies.pop(0))
+            if client.needs_snapshot:
+                client.needs_snapshot = False
+                client.dirty.fill(False)
+                m, p = np.nonzero(~np.isnan(src.values))
+                await self._send_updates(client, "snapshot", m, p)
+            elif client.dirty.any():
+                m, p = np.nonzero(client.dirty)
+                client.dirty.fill(False)
+                client.seq += 1
+                await self._send_updates(client, "delta", m, p)
+            elif time.monotonic() - last_sent >= hb:
+                beat = {"type": "heartbeat", "seq": client.seq, "sent": time.time()}
+                await self._send(client, beat)
+            else:
+                continue
+            last_sent = time.monotonic()
+
+    async def _send_updates(
+        self, client: _Client, kind: str, m: npt.NDArray[np.intp], p: npt.NDArray[np.intp]
+    ) -> None:
+        src = self.source
+        values = src.values[m, p]
+        times = src.source_time[m, p]
+        texts = src.strings
+        doc: dict[str, Any] = {"type": kind, "seq": client.seq, "sent": time.time()}
+        if client.encoding == "msgpack":
+            doc.update(encode_updates_binary(src.schema, m, p, values, times, texts))
+        else:
+            doc["updates"] = encode_updates_json(src.schema, m, p, values, times, texts)
+        client.sent_updates += len(m)
+        await self._send(client, doc)
+
+    async def _send(self, client: _Client, doc: Mapping[str, Any]) -> None:
+        if client.encoding == "msgpack":
+            await client.ws.send(encode_msgpack(doc))
+        else:
+            await client.ws.send(encode_json(doc))
+
+
+def _select_subprotocol(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """The client's first choice among ours; none offered means JSON."""
+    for sub in offered:
+        if sub in proto.SUBPROTOCOLS:
+            return sub
+    return None
+
+
+def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
+    response = connection.respond(status, reason + "\n")
+    if status is HTTPStatus.UNAUTHORIZED:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="xrclient-twin"'
+    return response
