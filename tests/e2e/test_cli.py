@@ -28,7 +28,7 @@ def xrclient(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize("command", [[], ["snapshot"], ["inspect"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["snapshot"], ["inspect"], ["demo"], ["twin-sim"]])
 def test_help_is_available(command: list[str]) -> None:
     run = xrclient(*command, "--help")
     assert run.returncode == 0
@@ -37,7 +37,7 @@ def test_help_is_available(command: list[str]) -> None:
 
 def test_top_level_help_lists_commands() -> None:
     run = xrclient("--help")
-    for command in ("snapshot", "inspect", "demo"):
+    for command in ("snapshot", "inspect", "demo", "twin-sim"):
         assert command in run.stdout
 
 
