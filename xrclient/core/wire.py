@@ -17,8 +17,11 @@ Layouts (see docs/protocol.md):
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import msgpack
@@ -77,6 +80,10 @@ def decode_frame(frame: str | bytes) -> dict[str, Any]:
 
 def encode_json(doc: Mapping[str, Any]) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def encode_json_list(items: list[Any]) -> str:
+    return orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def encode_msgpack(doc: Mapping[str, Any]) -> bytes:
@@ -140,13 +147,25 @@ def decode_schema(value: object) -> StreamSchema:
 
 # -- update decoding ---------------------------------------------------------------------
 
+_NUMBER_TYPES = frozenset({int, float})
+#: how JSON values of each kind become float64 (numbers and keep-alives: as they are)
+_NUMBER, _ENUM, _BOOL, _STRING = range(4)
+_CATEGORY = {"number": _NUMBER, "time": _NUMBER, "enum": _ENUM, "bool": _BOOL, "string": _STRING}
 
-@dataclass(frozen=True, slots=True)
+I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
+Columns = tuple[I32, I32, F64, F64, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
-    """How to turn one set of property keys into columns (cached per key set)."""
+    """The property indices of one set of keys, in key order (cached per key set)."""
 
-    props: list[int]
-    converters: tuple[tuple[int, PropertySpec], ...]  # positions needing more than float()
+    props: npt.NDArray[np.intp]
+
+
+class _Invalid(Exception):
+    """A value the bulk conversion cannot take; the per-value path names the first one."""
 
 
 class UpdateDecoder:
@@ -156,6 +175,7 @@ class UpdateDecoder:
         self.schema = schema
         props = schema.properties
         self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._touch_plan = _Plan(np.array([TOUCH], np.intp))
         inf = np.inf
         # per property (+ a trailing TOUCH slot): upper bound of the code, and integrality
         self._limit = np.array(
@@ -164,6 +184,7 @@ class UpdateDecoder:
         )
         self._integral = np.array([p.kind in ("enum", "bool", "string") for p in props] + [False])
         self._is_string = np.array([p.kind == "string" for p in props] + [False])
+        self._category = np.array([_CATEGORY[p.kind] for p in props] + [_NUMBER], np.int8)
         self._enum_codes = [
             {v: float(k) for k, v in enumerate(p.values)} if p.kind == "enum" else {} for p in props
         ]
@@ -177,26 +198,17 @@ class UpdateDecoder:
             cols = self._binary_columns(doc)
         return UpdateBatch(self.schema, snapshot, seq, sent, *cols)
 
-    # JSON: one Python step per entry, values gathered in bulk and checked with numpy
-    def _json_columns(
-        self, updates: object
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int32],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-        tuple[str, ...],
-    ]:
+    # JSON: one Python step per entry; properties, conversions and checks in bulk
+    def _json_columns(self, updates: object) -> Columns:
         if not isinstance(updates, list) or len(updates) > MAX_ENTRIES:
             raise WireError(f"'updates' must be a list of at most {MAX_ENTRIES} entries")
         machine_index = self.schema.machine_index
         plans = self._plans
-        machines: list[int] = []
-        props: list[int] = []
+        touch_plan = self._touch_plan
+        entry_machine: list[int] = []
+        entry_time: list[Any] = []
+        entry_plan: list[_Plan] = []
         values: list[Any] = []
-        times: list[Any] = []
-        texts: list[str] = []
-        special: list[tuple[int, PropertySpec, int]] = []
         for k, entry in enumerate(updates):
             if type(entry) is not list or len(entry) != 3:
                 raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
@@ -206,60 +218,111 @@ class UpdateDecoder:
                 raise WireError(f"updates[{k}]: unknown machine {str(mid)[:80]!r}")
             if type(vals) is not dict:
                 raise WireError(f"updates[{k}]: values must be an object")
-            if not vals:
-                machines.append(m)
-                props.append(TOUCH)
+            if vals:
+                key = tuple(vals)
+                plan = plans.get(key) or self._plan(key, k)
+                values.extend(vals.values())
+            else:  # a keep-alive
+                plan = touch_plan
                 values.append(0.0)
-                times.append(t)
-                continue
-            key = tuple(vals)
-            plan = plans.get(key)
-            if plan is None:
-                plan = self._plan(key, k)
-            base = len(values)
-            n = len(key)
-            machines.extend([m] * n)
-            props.extend(plan.props)
-            values.extend(vals.values())
-            times.extend([t] * n)
-            for pos, spec in plan.converters:
-                special.append((base + pos, spec, k))
-        for at, spec, k in special:
-            values[at] = self._convert(values[at], spec, k, texts)
+            entry_machine.append(m)
+            entry_time.append(t)
+            entry_plan.append(plan)
+        prop, counts = _cells(entry_plan, len(values))
+        texts: list[str] = []
+        category = self._category[prop]
+        special = np.flatnonzero(category)
+        if special.size:
+            texts = self._convert_all(values, prop, category, special, counts)
         if len(values) > MAX_ENTRIES:
             raise WireError(f"more than {MAX_ENTRIES} update entries")
-        if not set(map(type, values)) <= {int, float} or not set(map(type, times)) <= {
-            int,
-            float,
-        }:
+        if not set(map(type, values)) <= _NUMBER_TYPES or not (
+            set(map(type, entry_time)) <= _NUMBER_TYPES
+        ):
             raise WireError("number properties and times must be numbers")
-        try:
-            v = np.array(values, np.float64)
-            t_arr = np.array(times, np.float64)
+        try:  # array('d') converts Python numbers twice as fast as np.array
+            v = np.frombuffer(array("d", values), np.float64)
+            t_entry = np.frombuffer(array("d", entry_time), np.float64)
         except OverflowError:
             raise WireError("a number is out of range") from None
-        m_arr = np.array(machines, np.int32)
-        p_arr = np.array(props, np.int32)
-        self._check(p_arr, v, t_arr, len(texts))
-        return m_arr, p_arr, v, t_arr, tuple(texts)
+        self._check(prop, v, t_entry, len(texts))
+        m_arr = np.repeat(np.array(entry_machine, np.int32), counts)
+        return m_arr, prop.astype(np.int32), v, np.repeat(t_entry, counts), tuple(texts)
 
     def _plan(self, key: tuple[str, ...], k: int) -> _Plan:
         if len(self._plans) > 4096:
             self._plans.clear()
         index = self.schema.property_index
         props: list[int] = []
-        conv: list[tuple[int, PropertySpec]] = []
-        for pos, name in enumerate(key):
+        for name in key:
             i = index.get(name)
             if i is None:
-                raise WireError(f"updates[{k}]: unknown property {name[:80]!r}")
+                raise WireError(f"updates[{k}]: unknown property {str(name)[:80]!r}")
             props.append(i)
-            spec = self.schema.properties[i]
-            if spec.kind != "number" and spec.kind != "time":
-                conv.append((pos, spec))
-        plan = _Plan(props, tuple(conv))
+        plan = _Plan(np.array(props, np.intp))
         self._plans[key] = plan
         return plan
+
+    def _convert_all(
+        self,
+        values: list[Any],
+        prop: npt.NDArray[np.intp],
+        category: npt.NDArray[np.int8],
+        special: npt.NDArray[np.intp],
+        counts: npt.NDArray[np.intp],
+    ) -> list[str]:
+        """Replace enum, bool and string values in ``values`` by their codes; the texts."""
+        kind = category[special]
+        codes = np.empty(special.size)
+        try:
+            texts = list(self._bulk(values, special, kind == _STRING, codes, "string"))
+            self._bulk(values, special, kind == _BOOL, codes, "bool")
+            enums = kind == _ENUM
+            for p in np.unique(prop[special[enums]]).tolist():
+                table = self._enum_codes[p]
+                self._bulk(values, special, enums & (prop[special] == p), codes, "enum", table)
+        except (_Invalid, TypeError):
+            # some value is wrong: convert one by one, which raises for the first in order
+            entry = np.repeat(np.arange(counts.size), counts)[special]
+            texts = []
+            specs = self.schema.properties
+            for at, k in zip(special.tolist(), entry.tolist(), strict=True):
+                values[at] = self._convert(values[at], specs[int(prop[at])], k, texts)
+            return texts
+        for at, code in zip(special.tolist(), codes.tolist(), strict=True):
+            values[at] = code
+        return texts
+
+    def _bulk(
+        self,
+        values: list[Any],
+        special: npt.NDArray[np.intp],
+        select: npt.NDArray[np.bool_],
+        codes: F64,
+        kind: str,
+        table: Mapping[str, float] | None = None,
+    ) -> tuple[Any, ...]:
+        """Codes of the selected values (all of one kind, or of one enum with code ``table``)
+        into ``codes``; the values. Raises ``_Invalid`` for any value that does not fit."""
+        at = np.flatnonzero(select)
+        if not at.size:
+            return ()
+        got = _gather(values, special[at])
+        if kind == "bool":
+            if not set(map(type, got)) <= {bool}:
+                raise _Invalid
+            codes[at] = got
+        elif kind == "string":
+            if not set(map(type, got)) <= {str} or max(map(len, got)) > MAX_STRING_CHARS:
+                raise _Invalid
+            codes[at] = np.arange(at.size)
+        else:
+            assert table is not None
+            found = list(map(table.get, got))
+            if not set(map(type, got)) <= {str} or None in found:
+                raise _Invalid
+            codes[at] = found
+        return got
 
     def _convert(self, value: object, spec: PropertySpec, k: int, texts: list[str]) -> float:
         if spec.kind == "bool":
@@ -279,15 +342,7 @@ class UpdateDecoder:
         return float(len(texts) - 1)
 
     # msgpack: columns straight from bytes
-    def _binary_columns(
-        self, doc: Mapping[str, Any]
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int32],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-        tuple[str, ...],
-    ]:
+    def _binary_columns(self, doc: Mapping[str, Any]) -> Columns:
         cols = []
         for key, dtype in (("m", _M), ("p", _P), ("v", _F), ("t", _F)):
             raw = doc.get(key)
@@ -304,41 +359,75 @@ class UpdateDecoder:
         if (
             not isinstance(texts, list)
             or len(texts) > MAX_TEXTS
-            or not all(isinstance(x, str) and len(x) <= MAX_STRING_CHARS for x in texts)
+            or not all(map(isinstance, texts, repeat(str)))
+            or max(map(len, texts), default=0) > MAX_STRING_CHARS
         ):
             raise WireError(f"'x' must be a list of strings of at most {MAX_STRING_CHARS} chars")
         if n and int(m_raw.max()) >= len(self.schema.machines):
             raise WireError("a machine index is out of range")
-        prop = p_raw.astype(np.int32)
-        prop[p_raw == WIRE_TOUCH] = TOUCH
-        if n and int(prop.max()) >= len(self.schema.properties):
-            raise WireError("a property index is out of range")
+        prop = p_raw.astype(np.intp)
         value = v_raw.astype(np.float64)
+        if n and int(p_raw.max()) >= len(self.schema.properties):
+            touch = p_raw == WIRE_TOUCH
+            if (p_raw[~touch] >= len(self.schema.properties)).any():
+                raise WireError("a property index is out of range")
+            prop[touch] = TOUCH
+            value[touch] = 0.0
         time = t_raw.astype(np.float64)
-        value[prop == TOUCH] = 0.0
         self._check(prop, value, time, len(texts))
-        return m_raw.astype(np.int32), prop, value, time, tuple(texts)
+        return m_raw.astype(np.int32), prop.astype(np.int32), value, time, tuple(texts)
 
     def _check(
         self,
-        prop: npt.NDArray[np.int32],
-        value: npt.NDArray[np.float64],
-        time: npt.NDArray[np.float64],
+        prop: npt.NDArray[np.intp],
+        value: F64,
+        time: F64,
         n_texts: int,
     ) -> None:
+        """Values and times finite; enum, bool and string codes in range and integral."""
         if not np.isfinite(value).all() or not np.isfinite(time).all():
             raise WireError("values and times must be finite numbers")
-        limit = self._limit[prop]
-        strings = self._is_string[prop]
+        at = np.flatnonzero(self._integral[prop])  # numbers and times: any finite value
+        if not at.size:
+            return
+        p, v = prop[at], value[at]
+        limit = self._limit[p]
+        strings = self._is_string[p]
         if strings.any():
-            limit = limit.copy()
             limit[strings] = n_texts
-        integral = self._integral[prop]
-        bad = (value >= limit) | (integral & ((value < 0) | (value != np.floor(value))))
+        bad = (v >= limit) | (v < 0) | (v != np.floor(v))
         if bad.any():
-            at = int(np.argmax(bad))
-            name = self.schema.properties[int(prop[at])].name
-            raise WireError(f"entry {at}: {float(value[at])!r} is not a valid code for '{name}'")
+            at_bad = int(at[np.argmax(bad)])
+            name = self.schema.properties[int(prop[at_bad])].name
+            raise WireError(
+                f"entry {at_bad}: {float(value[at_bad])!r} is not a valid code for '{name}'"
+            )
+
+
+def _cells(plans: list[_Plan], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Property index of each of the ``n`` values of entries with these plans, and the
+    number of values of each entry."""
+    if not plans:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    first = plans[0]
+    if plans.count(first) == len(plans):  # one key set for every entry: the usual message
+        return np.tile(first.props, len(plans)), np.full(len(plans), first.props.size)
+    unique = list(dict.fromkeys(plans))
+    slot = {plan: i for i, plan in enumerate(unique)}
+    ids = np.fromiter(map(slot.__getitem__, plans), np.intp, len(plans))
+    sizes = np.array([plan.props.size for plan in unique], np.intp)
+    flat = np.concatenate([plan.props for plan in unique])
+    counts = sizes[ids]
+    # value i of entry e reads flat[plan_start[e] + i - cell_start[e]]
+    shift = (np.cumsum(sizes) - sizes)[ids] - (np.cumsum(counts) - counts)
+    return flat[np.repeat(shift, counts) + np.arange(n)], counts
+
+
+def _gather(values: list[Any], at: npt.NDArray[np.intp]) -> tuple[Any, ...]:
+    if at.size == 1:
+        return (values[int(at[0])],)
+    got: tuple[Any, ...] = itemgetter(*at.tolist())(values)
+    return got
 
 
 # -- update encoding (server side) -------------------------------------------------------

@@ -215,7 +215,7 @@ class TwinClient:
             ping_timeout=10,
             compression=None,
             max_queue=64,
-            close_timeout=2,
+            close_timeout=1.0,  # bounds stop(): the handshake and the TCP close each wait this
         ) as ws:
             protocol = proto.TwinClientProtocol()
             self._ws, self._protocol = ws, protocol

@@ -33,6 +33,7 @@ from xrclient.core import protocol as proto
 from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.wire import (
     encode_json,
+    encode_json_list,
     encode_msgpack,
     encode_updates_binary,
     encode_updates_json,
@@ -113,6 +114,15 @@ class _TokenBucket:
         return False
 
 
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    data: dict[str, Any] | str  # msgpack columns, or the JSON text of the update list
+    count: int
+
+
 class _Client:
     def __init__(self, ws: ServerConnection, encoding: str, shape: tuple[int, int]) -> None:
         self.ws = ws
@@ -140,6 +150,10 @@ class TwinServer:
         #: while paused the source is not stepped (clients still get heartbeats)
         self.paused = False
         self._server: Server | None = None
+        #: encoded update bodies of the current state, shared between clients
+        self._bodies: dict[tuple[str, bytes], _Body] = {}
+        self._epoch = 0  # bumps whenever the source's state may have changed
+        self._bodies_epoch = 0
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -210,6 +224,7 @@ class TwinServer:
             else:
                 changed = self.source.step(time.time())
                 self.ticks += 1
+                self._epoch += 1
             if changed.any():
                 for client in self.clients:
                     client.dirty |= changed
@@ -264,6 +279,7 @@ class TwinServer:
                 self.paused = action == "pause"
                 self._reply(client, {"type": "control_ack", "id": msg.id, "result": action + "d"})
                 continue
+            self._epoch += 1
             try:
                 result = self.source.control(msg.body, time.time())
             except Exception as exc:
@@ -299,13 +315,12 @@ class TwinServer:
             if client.needs_snapshot:
                 client.needs_snapshot = False
                 client.dirty.fill(False)
-                m, p = np.nonzero(~np.isnan(src.values))
-                await self._send_updates(client, "snapshot", m, p)
+                await self._send_updates(client, "snapshot", ~np.isnan(src.values))
             elif client.dirty.any():
-                m, p = np.nonzero(client.dirty)
+                mask = client.dirty.copy()
                 client.dirty.fill(False)
                 client.seq += 1
-                await self._send_updates(client, "delta", m, p)
+                await self._send_updates(client, "delta", mask)
             elif time.monotonic() - last_sent >= hb:
                 beat = {"type": "heartbeat", "seq": client.seq, "sent": time.time()}
                 await self._send(client, beat)
@@ -313,20 +328,40 @@ class TwinServer:
                 continue
             last_sent = time.monotonic()
 
-    async def _send_updates(
-        self, client: _Client, kind: str, m: npt.NDArray[np.intp], p: npt.NDArray[np.intp]
-    ) -> None:
-        src = self.source
-        values = src.values[m, p]
-        times = src.source_time[m, p]
-        texts = src.strings
-        doc: dict[str, Any] = {"type": kind, "seq": client.seq, "sent": time.time()}
+    async def _send_updates(self, client: _Client, kind: str, cells: Mask) -> None:
+        """Send the cells of ``cells``; the encoded body is shared by every client that
+        needs the same cells of the same state, so fan-out costs one encoding per tick."""
+        head = {"type": kind, "seq": client.seq, "sent": time.time()}
+        body = self._body(client.encoding, cells)
+        client.sent_updates += body.count
         if client.encoding == "msgpack":
-            doc.update(encode_updates_binary(src.schema, m, p, values, times, texts))
+            assert isinstance(body.data, dict)
+            await client.ws.send(encode_msgpack({**head, **body.data}))
         else:
-            doc["updates"] = encode_updates_json(src.schema, m, p, values, times, texts)
-        client.sent_updates += len(m)
-        await self._send(client, doc)
+            assert isinstance(body.data, str)
+            await client.ws.send(f'{encode_json(head)[:-1]},"updates":{body.data}}}')
+
+    def _body(self, encoding: str, cells: Mask) -> _Body:
+        if self._bodies_epoch != self._epoch:
+            self._bodies.clear()
+            self._bodies_epoch = self._epoch
+        key = (encoding, cells.tobytes())
+        body = self._bodies.get(key)
+        if body is None:
+            src = self.source
+            m, p = np.nonzero(cells)
+            values, times = src.values[m, p], src.source_time[m, p]
+            if encoding == "msgpack":
+                data: dict[str, Any] | str = encode_updates_binary(
+                    src.schema, m, p, values, times, src.strings
+                )
+            else:
+                updates = encode_updates_json(src.schema, m, p, values, times, src.strings)
+                data = encode_json_list(updates)
+            body = _Body(data, len(m))
+            if len(self._bodies) < 64:
+                self._bodies[key] = body
+        return body
 
     async def _send(self, client: _Client, doc: Mapping[str, Any]) -> None:
         if client.encoding == "msgpack":
