@@ -13,8 +13,10 @@ from contextlib import contextmanager
 def twin_sim(scene: str, rate: float, *args: str) -> Iterator[str]:
     """Serve ``scene`` at ``rate`` Hz on a free loopback port; yields its ws:// URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xrclient", "twin-sim", scene, "--port", "0"]
-        + ["--rate", str(rate), "--fault-rate", "0", *args],
+        [
+            *(sys.executable, "-m", "xrclient", "twin-sim", scene),
+            *("--port", "0", "--rate", str(rate), "--fault-rate", "0", *args),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -29,7 +29,9 @@ from xrclient.core import protocol as proto
 from xrclient.resources import DEMO_SCENE
 
 
-async def one_client(url: str, encoding: str, until: float, start: float) -> tuple[int, list[float]]:
+async def one_client(
+    url: str, encoding: str, until: float, start: float
+) -> tuple[int, list[float]]:
     sub = proto.SUBPROTOCOL_MSGPACK if encoding == "msgpack" else proto.SUBPROTOCOL_JSON
     client = proto.TwinClientProtocol()
     updates = 0
