@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -13,7 +11,8 @@ import numpy.typing as npt
 
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.twin_store import TwinStore
-from xrclient.server.twin_server import ServerConfig, TwinServer
+from xrclient.server.background import BackgroundServer
+from xrclient.server.twin_server import ServerConfig
 
 PROPS = (
     PropertySpec("state", "enum", values=("RUNNING", "IDLE", "FAULT")),
@@ -74,57 +73,20 @@ class ScriptedSource:
         return "frozen" if self.frozen else "running"
 
 
-class ServerThread:
-    """A ``TwinServer`` on its own event loop in a thread, so tests can stop and restart it."""
-
-    def __init__(self, source: ScriptedSource | object, **config: object) -> None:
-        self.source = source
-        self.config = ServerConfig(**{"port": 0, "rate_hz": 50.0, **config})  # type: ignore[arg-type]
-        self.server: TwinServer | None = None
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def call(self, fn: Callable[[], object]) -> object:
-        async def run() -> object:
-            result = fn()
-            if asyncio.iscoroutine(result):
-                return await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def start(self, port: int | None = None) -> int:
-        if port is not None:
-            self.config = ServerConfig(**{**_fields(self.config), "port": port})  # type: ignore[arg-type]
-        self.server = TwinServer(self.source, self.config)  # type: ignore[arg-type]
-        self.call(self.server.start)
-        return self.server.port
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.call(self.server.stop)
-            self.server = None
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        self.loop.close()
-
-
-def _fields(cfg: ServerConfig) -> dict[str, object]:
-    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+def server_thread(source: object, **config: object) -> BackgroundServer:
+    """A real twin server for ``source`` on a free loopback port, in a background thread."""
+    cfg = ServerConfig(**{"port": 0, "rate_hz": 50.0, **config})  # type: ignore[arg-type]
+    return BackgroundServer(source, cfg)  # type: ignore[arg-type]
 
 
 @contextmanager
-def running_server(source: object, **config: object) -> Iterator[ServerThread]:
-    st = ServerThread(source, **config)
+def running_server(source: object, **config: object) -> Iterator[BackgroundServer]:
+    srv = server_thread(source, **config)
     try:
-        st.start()
-        yield st
+        srv.start()
+        yield srv
     finally:
-        st.close()
+        srv.close()
 
 
 def drain_into(store: TwinStore, queue: object) -> int:

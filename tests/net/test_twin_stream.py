@@ -18,10 +18,10 @@ from xrclient.net.twin_client import Backoff, ControlRejected, TwinClient
 from .proxy import FaultyProxy
 from .sources import (
     ScriptedSource,
-    ServerThread,
     drain_into,
     running_server,
     same_state,
+    server_thread,
     wait_until,
 )
 
@@ -68,7 +68,8 @@ def test_unknown_machines_are_skipped_and_scene_machines_absent_from_stream_stay
             assert client.queue.wait(5)
             batch = client.queue.drain()[0]
             changes = store.apply(batch, time.time())
-    assert changes.unknown == int((~np.isnan(source.values[10])).sum())  # the extra machine
+    # the extra machine's cells and its keep-alive
+    assert changes.unknown == int((~np.isnan(source.values[10])).sum()) + 1
     assert np.isnan(store.value[10]).all()
     assert store.stale(time.time(), 10.0)[10]
 
@@ -108,7 +109,9 @@ def test_msgpack_subprotocol_gives_binary_columns() -> None:
         snap = msgpack.unpackb(ws.recv(timeout=5))
         m = np.frombuffer(snap["m"], "<u4")
         v = np.frombuffer(snap["v"], "<f8")
-        assert len(m) == len(v) == int((~np.isnan(source.values)).sum())
+        # every value, and a keep-alive per machine
+        n_machines = source.values.shape[0]
+        assert len(m) == len(v) == int((~np.isnan(source.values)).sum()) + n_machines
 
 
 def test_token_is_checked_before_the_upgrade() -> None:
@@ -191,7 +194,7 @@ def test_a_flooding_client_is_rate_limited_then_dropped_and_others_are_unaffecte
 
 def test_client_reconverges_after_the_server_restarts() -> None:
     source = ScriptedSource(n=30)
-    srv = ServerThread(source)
+    srv = server_thread(source)
     try:
         port = srv.start()
         store = TwinStore(source.schema.machines)
@@ -256,6 +259,24 @@ def test_a_stalled_reader_does_not_slow_the_tick_or_other_clients() -> None:
             assert ticks > 50, ticks
             assert got > 10 * 2000, got
             # the stalled client's backlog is its dirty mask: bounded, newest values only
-            assert stalled.dirty.shape == source.values.shape
+            assert stalled.dirty.shape == (2000, source.values.shape[1] + 1)
         finally:
             raw.close()
+
+
+def test_quiet_machines_get_keep_alives_and_do_not_go_stale() -> None:
+    source = ScriptedSource(n=8)
+    source.frozen = True  # nothing ever changes
+    with running_server(source, keepalive_s=0.2) as srv:
+        store = TwinStore(source.schema.machines)
+        with TwinClient(url(srv.server.port)) as client:
+            wait_until(lambda: client.status.state == "live", 5)
+            time.sleep(1.0)
+            drain_into(store, client.queue)
+            now = time.time()
+            assert not store.stale(now, 0.5).any(), store.age(now)
+            assert same_state(store, source)
+            srv.stop()  # the server goes away: machines age past their time-to-live
+            time.sleep(0.8)
+            drain_into(store, client.queue)
+            assert store.stale(time.time(), 0.5).all()

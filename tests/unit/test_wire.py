@@ -222,8 +222,10 @@ def test_json_and_msgpack_round_trips_agree(
         strings = prop == PROGRAM
         assert batch.value[~strings].tolist() == value[~strings].tolist()
         assert texts_of(batch) == [TEXT_OF[PROGRAM][int(v)] for v in value[strings]]
-    assert a.value.tolist() == b.value.tolist()
-    assert a.texts == b.texts
+    # msgpack sends each distinct text once, so only the texts' codes may differ
+    strings = prop == PROGRAM
+    assert a.value[~strings].tolist() == b.value[~strings].tolist()
+    assert len(b.texts) == len(set(b.texts))
 
 
 # -- frames --------------------------------------------------------------------------------

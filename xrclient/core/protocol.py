@@ -45,7 +45,7 @@ from xrclient.core.wire import (
 )
 
 PROTOCOL_VERSION = 1
-#: WebSocket subprotocols, in the server's order of preference
+#: WebSocket subprotocols; a server takes the first of them the client offers
 SUBPROTOCOL_MSGPACK = "xrtwin.v1.msgpack"
 SUBPROTOCOL_JSON = "xrtwin.v1.json"
 SUBPROTOCOLS = (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON)

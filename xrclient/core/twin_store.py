@@ -80,7 +80,11 @@ class TwinStore:
         self.properties = schema.properties
         self._reset_columns(schema.properties)
         index = self.machine_index
-        self._machine_map = np.array([index.get(m, -1) for m in schema.machines], np.int32)
+        self._machine_map = np.array([index.get(m, -1) for m in schema.machines], np.intp)
+        self._all_known = bool((self._machine_map >= 0).all())
+        # the stream lists the scene's machines in scene order: its indices are store rows
+        # (an index past the end fails and a negative one wraps either way)
+        self._same_order = schema.machines == self.machine_ids
         self.version += 1
 
     def _reset_columns(self, props: tuple[PropertySpec, ...]) -> None:
@@ -97,7 +101,9 @@ class TwinStore:
         self._hist = np.full((cap, self.n_machines, len(self._numeric)), np.nan, np.float32)
         self._hist_bucket = np.full(cap, -1, np.int64)
         self._bucket = -1
-        self._machine_map = np.zeros(0, np.int32)
+        self._machine_map = np.zeros(0, np.intp)
+        self._all_known = True
+        self._same_order = False
 
     def prop(self, name: str) -> PropertySpec | None:
         i = self._prop_index.get(name)
@@ -138,32 +144,38 @@ class TwinStore:
         return None
 
     def _intern(self, texts: tuple[str, ...]) -> tuple[F64, int]:
-        codes = np.empty(len(texts), np.float64)
+        found: list[float | None] = list(map(self._text_codes.get, texts))  # no step per text
         dropped = 0
-        for k, t in enumerate(texts):
-            code = self._text_codes.get(t)
-            if code is None:
-                if len(self._texts) >= MAX_TEXTS:
-                    codes[k] = np.nan
-                    dropped += 1
+        if None in found:
+            for k, t in enumerate(texts):
+                if found[k] is not None:
                     continue
-                code = len(self._texts)
-                self._texts.append(t)
-                self._text_codes[t] = code
-            codes[k] = code
-        return codes, dropped
+                code = self._text_codes.get(t)  # an earlier new text of this batch
+                if code is None:
+                    if len(self._texts) >= MAX_TEXTS:
+                        found[k] = np.nan
+                        dropped += 1
+                        continue
+                    code = len(self._texts)
+                    self._texts.append(t)
+                    self._text_codes[t] = code
+                found[k] = code
+        return np.array(found, np.float64), dropped
 
     # -- ingest ----------------------------------------------------------------------------
 
     def apply(self, batch: UpdateBatch, now: float) -> Changes:
-        """Write a decoded batch; ``now`` is this machine's clock at receipt."""
+        """Write a decoded batch at ``now`` (this machine's clock). Receive times and the
+        clock offset use ``batch.received`` when the client stamped it (a batch may wait
+        in a queue before it is applied), else ``now``."""
+        received = batch.received if batch.received == batch.received else now
         if batch.schema is not self.schema and batch.schema != self.schema:
             if not batch.snapshot:
                 raise ValueError("a delta cannot change the stream schema; send a snapshot")
             self.set_schema(batch.schema)
         if batch.snapshot:  # a new connection may be to a server with another clock
             self._offsets.clear()
-        self._track_offset(now - batch.sent)
+        self._track_offset(received - batch.sent)
         self.advance(now)
         if batch.snapshot:
             self.value.fill(np.nan)
@@ -171,27 +183,35 @@ class TwinStore:
             self.recv_time.fill(np.nan)
             self._touched.fill(np.nan)
             self.dirty.fill(True)  # machines it leaves out lose their values
-        machine = self._machine_map[batch.machine]
-        prop, value, time = batch.prop, batch.value, batch.time
-        known = machine >= 0
-        unknown = int(len(batch) - np.count_nonzero(known))
-        if unknown:
-            machine, prop, value, time = machine[known], prop[known], value[known], time[known]
-        touch = prop == TOUCH
-        if touch.any():
-            np.fmax.at(self._touched, machine[touch], time[touch])
-            keep = ~touch
-            machine, prop, value, time = machine[keep], prop[keep], value[keep], time[keep]
+        # indices as intp: numpy gathers and scatters with them several times faster
+        machine = batch.machine.astype(np.intp)
+        if not self._same_order:
+            machine = self._machine_map[machine]
+        prop = batch.prop.astype(np.intp)
+        value, time = batch.value, batch.time
+        unknown = 0
+        if not self._all_known:
+            known = machine >= 0
+            unknown = int(len(batch) - np.count_nonzero(known))
+            if unknown:
+                machine, prop, value, time = machine[known], prop[known], value[known], time[known]
+        if len(prop) and prop.min() < 0:
+            touch = prop == TOUCH
+            if touch.any():
+                np.fmax.at(self._touched, machine[touch], time[touch])
+                keep = ~touch
+                machine, prop, value, time = machine[keep], prop[keep], value[keep], time[keep]
         dropped = 0
         if batch.texts:
             codes, dropped = self._intern(batch.texts)
-            strings = self._string_cols[prop]
+            strings = np.flatnonzero(self._string_cols[prop])
             value = value.copy()
             value[strings] = codes[value[strings].astype(np.intp)]
-        cell = machine.astype(np.intp) * len(self.properties) + prop
+        cell = machine * len(self.properties)
+        cell += prop
         self.value.reshape(-1)[cell] = value
         self.source_time.reshape(-1)[cell] = time
-        self.recv_time.reshape(-1)[cell] = now
+        self.recv_time.reshape(-1)[cell] = received
         self.dirty[machine] = True
         self.version += 1
         return Changes(len(batch) - unknown, unknown, dropped, batch.snapshot)
@@ -208,18 +228,24 @@ class TwinStore:
         self._offsets.append(offset)
         if len(self._offsets) > _OFFSET_WINDOW:
             del self._offsets[0]
-        self.clock_offset = float(np.median(self._offsets))
+        ordered = sorted(self._offsets)  # the median; np.median costs more on 32 numbers
+        half = len(ordered) // 2
+        mid = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
+        self.clock_offset = float(mid)
 
     # -- ages ------------------------------------------------------------------------------
 
     def last_seen(self) -> F64:
         """Per machine, the newest source time of any update or keep-alive, on this clock."""
-        with np.errstate(invalid="ignore"):
-            if self.value.shape[1]:
-                newest = np.fmax(self._touched, _nanmax_rows(self.source_time))
-            else:
-                newest = self._touched.copy()
-        return newest + self.clock_offset
+        if self.value.shape[1]:
+            # fmax skips NaN (never reported); reducing the transposed copy along its
+            # contiguous rows is several times faster than along short rows
+            by_prop = np.ascontiguousarray(self.source_time.T)
+            newest = np.fmax(self._touched, np.fmax.reduce(by_prop, axis=0))
+        else:
+            newest = self._touched.copy()
+        newest += self.clock_offset
+        return newest
 
     def age(self, now: float, name: str | None = None) -> F64:
         """Seconds since each machine (or one property of it) last reported; inf if never."""
@@ -298,11 +324,3 @@ class TwinStore:
             except (OverflowError, OSError, ValueError):  # beyond the calendar
                 return v
         return v
-
-
-def _nanmax_rows(a: F64) -> F64:
-    """Row-wise max ignoring NaN, NaN for all-NaN rows, without a RuntimeWarning."""
-    filled = np.where(np.isnan(a), -np.inf, a)
-    out: F64 = filled.max(axis=1)
-    out[out == -np.inf] = np.nan
-    return out

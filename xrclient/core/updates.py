@@ -13,6 +13,7 @@ simulator, tests, replays) uses ``UpdateBatch.build``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ class UpdateBatch:
     value: F64
     time: F64  # source timestamp of each entry (server clock)
     texts: tuple[str, ...] = ()
+    #: when this machine received the message (this machine's clock), if known
+    received: float = math.nan
 
     @classmethod
     def build(
@@ -105,7 +108,16 @@ def coalesce(older: UpdateBatch, newer: UpdateBatch) -> UpdateBatch:
         value[strings] = codes
         texts = tuple(texts[i] for i in used)
     return UpdateBatch(
-        older.schema, older.snapshot, newer.seq, newer.sent, machine, prop, value, time, texts
+        older.schema,
+        older.snapshot,
+        newer.seq,
+        newer.sent,
+        machine,
+        prop,
+        value,
+        time,
+        texts,
+        newer.received,
     )
 
 

@@ -481,20 +481,24 @@ def encode_updates_binary(
     time: npt.NDArray[np.float64],
     text_of: Sequence[Sequence[str]],
 ) -> dict[str, Any]:
-    """msgpack columns; string values are re-indexed into this message's own ``x`` list."""
+    """msgpack columns; string values are re-indexed into this message's own ``x`` list,
+    which holds each distinct text once."""
     p_wire = prop.astype(_P)
     p_wire[prop < 0] = WIRE_TOUCH
     v = np.asarray(value, _F)
-    texts: list[str] = []
+    index: dict[str, int] = {}
     strings = [i for i, s in enumerate(schema.properties) if s.kind == "string"]
     if strings:
         sel = np.isin(prop, strings)
         if sel.any():
             v = v.copy()
             positions = np.flatnonzero(sel)
-            for pos in positions.tolist():
-                texts.append(text_of[int(prop[pos])][int(value[pos])])
-            v[positions] = np.arange(len(positions), dtype=np.float64)
+            codes = [
+                index.setdefault(text_of[p][int(c)], len(index))
+                for p, c in zip(prop[positions].tolist(), value[positions].tolist(), strict=True)
+            ]
+            v[positions] = codes
+    texts = list(index)
     return {
         "m": np.asarray(machine, _M).tobytes(),
         "p": p_wire.tobytes(),

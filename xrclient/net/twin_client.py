@@ -264,7 +264,7 @@ class TwinClient:
                 self._pending.clear()
 
     def _on_updates(self, event: proto.Updates, now: float) -> None:
-        batch = event.batch
+        batch = replace(event.batch, received=now)
         self.queue.put(batch)
         if not batch.snapshot and len(batch):
             self._latencies.append(now - batch.newest)

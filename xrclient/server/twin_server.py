@@ -31,6 +31,7 @@ from websockets.typing import Origin, Subprotocol
 from xrclient import __version__
 from xrclient.core import protocol as proto
 from xrclient.core.twin_schema import StreamSchema
+from xrclient.core.updates import TOUCH
 from xrclient.core.wire import (
     encode_json,
     encode_json_list,
@@ -67,6 +68,9 @@ class ServerConfig:
     port: int = 8765
     rate_hz: float = 10.0
     heartbeat_s: float = 1.0
+    #: a machine with no changed property for this long gets a keep-alive entry, so quiet
+    #: machines do not look stale to clients
+    keepalive_s: float = 2.0
     token: str | None = None
     max_clients: int = 256
     #: control/resync messages per second per client, and the burst allowed
@@ -79,6 +83,8 @@ class ServerConfig:
             raise ValueError(f"rate must be between 0.1 and 10000 Hz, got {self.rate_hz}")
         if not 0.05 <= self.heartbeat_s <= 60:
             raise ValueError("heartbeat must be between 0.05 and 60 s")
+        if not 0.05 <= self.keepalive_s <= 3600:
+            raise ValueError("keep-alive interval must be between 0.05 and 3600 s")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.token is None and not is_loopback(self.host):
@@ -107,6 +113,8 @@ class _TokenBucket:
         now = time.monotonic()
         self.level = min(self.burst, self.level + (now - self.at) * self.rate)
         self.at = now
+        if self.level >= self.burst:  # quiet long enough to refill: forgive past bursts
+            self.refused = 0
         if self.level >= 1.0:
             self.level -= 1.0
             return True
@@ -154,6 +162,13 @@ class TwinServer:
         self._bodies: dict[tuple[str, bytes], _Body] = {}
         self._epoch = 0  # bumps whenever the source's state may have changed
         self._bodies_epoch = 0
+        n_machines, n_props = source.values.shape
+        #: cells changed by the last tick, plus a last column of keep-alives
+        self._changes = np.zeros((n_machines, n_props + 1), bool)
+        started = time.time()
+        self._last_report = np.full(n_machines, started)
+        #: when each machine was last known alive (sent with keep-alives and snapshots)
+        self._touch_time = np.full(n_machines, started)
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -219,12 +234,14 @@ class TwinServer:
         period = 1.0 / self.config.rate_hz
         next_at = time.monotonic()
         while True:
-            if self.paused:
-                changed = np.zeros(0, bool)
-            else:
-                changed = self.source.step(time.time())
+            now = time.time()
+            changed = self._changes
+            changed.fill(False)
+            if not self.paused:
+                changed[:, :-1] = self.source.step(now)
                 self.ticks += 1
                 self._epoch += 1
+            self._keep_alive(now, changed)
             if changed.any():
                 for client in self.clients:
                     client.dirty |= changed
@@ -237,11 +254,22 @@ class TwinServer:
                 delay = 0.0
             await asyncio.sleep(max(0.0, delay))
 
+    def _keep_alive(self, now: float, changed: Mask) -> None:
+        """Mark a keep-alive (last column) for machines quiet for ``keepalive_s``."""
+        reported = changed[:, :-1].any(axis=1)
+        self._last_report[reported] = now
+        due = now - self._last_report >= self.config.keepalive_s
+        if due.any():
+            self._touch_time[due] = now
+            self._last_report[due] = now
+            changed[due, -1] = True
+            self._epoch += 1
+
     # -- one client --------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
         encoding = "msgpack" if ws.subprotocol == proto.SUBPROTOCOL_MSGPACK else "json"
-        client = _Client(ws, encoding, self.source.values.shape)
+        client = _Client(ws, encoding, self._changes.shape)
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         try:
@@ -263,7 +291,7 @@ class TwinServer:
                     log.warning("closing a client that ignored rate limiting")
                     await client.ws.close(1008, "rate limit exceeded")
                     return
-                self._reply(client, proto.error_message("rate_limited", "slow down"))
+                self._reply(client, proto.error_message("rate_limited", "slow down", _id_of(frame)))
                 continue
             try:
                 msg = proto.parse_client_message(frame)
@@ -294,8 +322,10 @@ class TwinServer:
             self._reply(client, {"type": "control_ack", "id": msg.id, "result": result})
 
     def _reply(self, client: _Client, doc: dict[str, Any]) -> None:
-        if len(client.replies) < 64:  # a flood of bad requests cannot grow memory
-            client.replies.append(doc)
+        if len(client.replies) >= 64:  # a client that does not read its replies
+            client.ws.transport.abort()
+            return
+        client.replies.append(doc)
         client.wake.set()
 
     async def _send_loop(self, client: _Client) -> None:
@@ -315,7 +345,9 @@ class TwinServer:
             if client.needs_snapshot:
                 client.needs_snapshot = False
                 client.dirty.fill(False)
-                await self._send_updates(client, "snapshot", ~np.isnan(src.values))
+                cells = np.ones(self._changes.shape, bool)
+                cells[:, :-1] = ~np.isnan(src.values)
+                await self._send_updates(client, "snapshot", cells)
             elif client.dirty.any():
                 mask = client.dirty.copy()
                 client.dirty.fill(False)
@@ -350,7 +382,10 @@ class TwinServer:
         if body is None:
             src = self.source
             m, p = np.nonzero(cells)
-            values, times = src.values[m, p], src.source_time[m, p]
+            touch = p == cells.shape[1] - 1
+            p = np.where(touch, TOUCH, p)
+            values = np.where(touch, 0.0, src.values[m, np.where(touch, 0, p)])
+            times = np.where(touch, self._touch_time[m], src.source_time[m, np.where(touch, 0, p)])
             if encoding == "msgpack":
                 data: dict[str, Any] | str = encode_updates_binary(
                     src.schema, m, p, values, times, src.strings
@@ -368,6 +403,15 @@ class TwinServer:
             await client.ws.send(encode_msgpack(doc))
         else:
             await client.ws.send(encode_json(doc))
+
+
+def _id_of(frame: str | bytes) -> int | None:
+    """The request id of a control frame, so even a refused request gets its answer."""
+    try:
+        msg = proto.parse_client_message(frame)
+    except proto.ClientMessageError:
+        return None
+    return msg.id if isinstance(msg, proto.ControlRequest) else None
 
 
 def _select_subprotocol(
