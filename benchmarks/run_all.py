@@ -9,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ("bench_load.py", "bench_render.py")
+SCRIPTS = (
+    "bench_load.py",
+    "bench_render.py",
+    "bench_ingest.py",
+    "bench_latency.py",
+    "bench_fanout.py",
+)
 
 
 def main() -> int:
