@@ -34,8 +34,9 @@ def parse_fault(text: str, start: float) -> ScheduledFault:
             options[key] = float(value)
         except ValueError:
             raise ValueError(f"{key} must be a number of seconds, got {value!r}") from None
-        if not 0 <= options[key] <= 86400:
-            raise ValueError(f"{key} must be between 0 and 86400 s")
+        low = 1.0 if key == "duration" else 0.0
+        if not low <= options[key] <= 86400:
+            raise ValueError(f"{key} must be between {low:g} and 86400 s")
     return ScheduledFault(machine, kind, start + options.get("after", 0.0), options.get("duration"))
 
 
