@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MACHINE=KIND[,after=S][,duration=S]",
         help="script a fault, e.g. CNC-A1=bearing_wear,after=30,duration=300 (starts 30 s "
         "after launch, faults 300 s later; repeatable). Kinds by machine type: bearing_wear "
-        "and overheat (mills, lathes, presses, robots, conveyors, tanks), jam (presses, "
-        "robots, conveyors, racks, AGVs), leak (presses, tanks)",
+        "(mills, lathes, presses, robots, conveyors, tanks), overheat (the same and AGVs), "
+        "jam (presses, robots, conveyors, racks, AGVs), leak (presses, tanks)",
     )
     _add_token(
         sim,

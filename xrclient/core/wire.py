@@ -20,8 +20,8 @@ import math
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgpack
@@ -162,6 +162,9 @@ class _Plan:
     """The property indices of one set of keys, in key order (cached per key set)."""
 
     props: npt.NDArray[np.intp]
+    items: tuple[int, ...]
+    #: (position, property index, category) of the values that need more than float()
+    special: tuple[tuple[int, int, int], ...]
 
 
 class _Invalid(Exception):
@@ -175,7 +178,7 @@ class UpdateDecoder:
         self.schema = schema
         props = schema.properties
         self._plans: dict[tuple[str, ...], _Plan] = {}
-        self._touch_plan = _Plan(np.array([TOUCH], np.intp))
+        self._touch_plan = _Plan(np.array([TOUCH], np.intp), (TOUCH,), ())
         inf = np.inf
         # per property (+ a trailing TOUCH slot): upper bound of the code, and integrality
         self._limit = np.array(
@@ -209,7 +212,8 @@ class UpdateDecoder:
         entry_time: list[Any] = []
         entry_plan: list[_Plan] = []
         values: list[Any] = []
-        for k, entry in enumerate(updates):
+        for entry in updates:
+            k = len(entry_plan)  # this entry's index
             if type(entry) is not list or len(entry) != 3:
                 raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
             mid, t, vals = entry
@@ -228,12 +232,16 @@ class UpdateDecoder:
             entry_machine.append(m)
             entry_time.append(t)
             entry_plan.append(plan)
-        prop, counts = _cells(entry_plan, len(values))
+        prop, counts, stride = _cells(entry_plan, len(values))
         texts: list[str] = []
-        category = self._category[prop]
-        special = np.flatnonzero(category)
-        if special.size:
-            texts = self._convert_all(values, prop, category, special, counts)
+        if stride:  # every entry has the same keys in the same order
+            if entry_plan[0].special:
+                texts = self._convert_strided(values, entry_plan[0], counts)
+        else:
+            category = self._category[prop]
+            special = np.flatnonzero(category)
+            if special.size:
+                texts = self._convert_all(values, prop, category, special, counts)
         if len(values) > MAX_ENTRIES:
             raise WireError(f"more than {MAX_ENTRIES} update entries")
         if not set(map(type, values)) <= _NUMBER_TYPES or not (
@@ -259,9 +267,41 @@ class UpdateDecoder:
             if i is None:
                 raise WireError(f"updates[{k}]: unknown property {str(name)[:80]!r}")
             props.append(i)
-        plan = _Plan(np.array(props, np.intp))
+        category = self._category
+        special = tuple((pos, i, int(category[i])) for pos, i in enumerate(props) if category[i])
+        plan = _Plan(np.array(props, np.intp), tuple(props), special)
         self._plans[key] = plan
         return plan
+
+    def _convert_strided(
+        self, values: list[Any], plan: _Plan, counts: npt.NDArray[np.intp]
+    ) -> list[str]:
+        """``_convert_all`` for entries that all share ``plan``: each special property's values
+        are every ``stride``-th item of ``values``, read and written as list slices."""
+        stride = len(plan.items)
+        n_strings = sum(1 for *_, cat in plan.special if cat == _STRING)
+        texts: list[Any] = [None] * (n_strings * len(counts))
+        codes: list[tuple[int, list[float]]] = []
+        try:
+            s = 0
+            for pos, p, cat in plan.special:
+                got = values[pos::stride]
+                if cat == _STRING:
+                    _check_texts(got)
+                    texts[s::n_strings] = got
+                    found = np.arange(s, len(texts), n_strings, dtype=np.float64).tolist()
+                    s += 1
+                else:
+                    found = _codes(got, cat, self._enum_codes[p])
+                codes.append((pos, found))
+        except (_Invalid, TypeError):
+            special = np.flatnonzero(self._category[np.tile(plan.props, len(counts))])
+            return self._convert_one_by_one(
+                values, np.tile(plan.props, len(counts)), special, counts
+            )
+        for pos, found in codes:
+            values[pos::stride] = found
+        return texts
 
     def _convert_all(
         self,
@@ -275,54 +315,35 @@ class UpdateDecoder:
         kind = category[special]
         codes = np.empty(special.size)
         try:
-            texts = list(self._bulk(values, special, kind == _STRING, codes, "string"))
-            self._bulk(values, special, kind == _BOOL, codes, "bool")
+            at = np.flatnonzero(kind == _STRING)
+            texts = _check_texts(_gather(values, special[at]))
+            codes[at] = np.arange(at.size)
+            at = np.flatnonzero(kind == _BOOL)
+            codes[at] = _codes(_gather(values, special[at]), _BOOL, {})
             enums = kind == _ENUM
             for p in np.unique(prop[special[enums]]).tolist():
-                table = self._enum_codes[p]
-                self._bulk(values, special, enums & (prop[special] == p), codes, "enum", table)
+                at = np.flatnonzero(enums & (prop[special] == p))
+                codes[at] = _codes(_gather(values, special[at]), _ENUM, self._enum_codes[p])
         except (_Invalid, TypeError):
-            # some value is wrong: convert one by one, which raises for the first in order
-            entry = np.repeat(np.arange(counts.size), counts)[special]
-            texts = []
-            specs = self.schema.properties
-            for at, k in zip(special.tolist(), entry.tolist(), strict=True):
-                values[at] = self._convert(values[at], specs[int(prop[at])], k, texts)
-            return texts
-        for at, code in zip(special.tolist(), codes.tolist(), strict=True):
-            values[at] = code
-        return texts
+            return self._convert_one_by_one(values, prop, special, counts)
+        for at_value, code in zip(special.tolist(), codes.tolist(), strict=True):
+            values[at_value] = code
+        return list(texts)
 
-    def _bulk(
+    def _convert_one_by_one(
         self,
         values: list[Any],
+        prop: npt.NDArray[np.intp],
         special: npt.NDArray[np.intp],
-        select: npt.NDArray[np.bool_],
-        codes: F64,
-        kind: str,
-        table: Mapping[str, float] | None = None,
-    ) -> tuple[Any, ...]:
-        """Codes of the selected values (all of one kind, or of one enum with code ``table``)
-        into ``codes``; the values. Raises ``_Invalid`` for any value that does not fit."""
-        at = np.flatnonzero(select)
-        if not at.size:
-            return ()
-        got = _gather(values, special[at])
-        if kind == "bool":
-            if not set(map(type, got)) <= {bool}:
-                raise _Invalid
-            codes[at] = got
-        elif kind == "string":
-            if not set(map(type, got)) <= {str} or max(map(len, got)) > MAX_STRING_CHARS:
-                raise _Invalid
-            codes[at] = np.arange(at.size)
-        else:
-            assert table is not None
-            found = list(map(table.get, got))
-            if not set(map(type, got)) <= {str} or None in found:
-                raise _Invalid
-            codes[at] = found
-        return got
+        counts: npt.NDArray[np.intp],
+    ) -> list[str]:
+        """Some value is wrong: convert in order, which raises for the first wrong one."""
+        entry = np.repeat(np.arange(counts.size), counts)[special]
+        texts: list[str] = []
+        specs = self.schema.properties
+        for at, k in zip(special.tolist(), entry.tolist(), strict=True):
+            values[at] = self._convert(values[at], specs[int(prop[at])], k, texts)
+        return texts
 
     def _convert(self, value: object, spec: PropertySpec, k: int, texts: list[str]) -> float:
         if spec.kind == "bool":
@@ -404,26 +425,45 @@ class UpdateDecoder:
             )
 
 
-def _cells(plans: list[_Plan], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Property index of each of the ``n`` values of entries with these plans, and the
-    number of values of each entry."""
+def _cells(plans: list[_Plan], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], int]:
+    """Property index of each of the ``n`` values of entries with these plans, the number
+    of values of each entry, and that number if all entries share one plan (else 0)."""
     if not plans:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), 0
     first = plans[0]
     if plans.count(first) == len(plans):  # one key set for every entry: the usual message
-        return np.tile(first.props, len(plans)), np.full(len(plans), first.props.size)
-    unique = list(dict.fromkeys(plans))
-    slot = {plan: i for i, plan in enumerate(unique)}
-    ids = np.fromiter(map(slot.__getitem__, plans), np.intp, len(plans))
-    sizes = np.array([plan.props.size for plan in unique], np.intp)
-    flat = np.concatenate([plan.props for plan in unique])
-    counts = sizes[ids]
-    # value i of entry e reads flat[plan_start[e] + i - cell_start[e]]
-    shift = (np.cumsum(sizes) - sizes)[ids] - (np.cumsum(counts) - counts)
-    return flat[np.repeat(shift, counts) + np.arange(n)], counts
+        size = len(first.items)
+        return np.tile(first.props, len(plans)), np.full(len(plans), size, np.intp), size
+    props = np.fromiter(chain.from_iterable(map(_items, plans)), np.intp, n)
+    counts = np.fromiter(map(len, map(_items, plans)), np.intp, len(plans))
+    return props, counts, 0
+
+
+_items = attrgetter("items")
+
+
+def _check_texts(got: Sequence[Any]) -> Sequence[str]:
+    if not set(map(type, got)) <= {str} or max(map(len, got), default=0) > MAX_STRING_CHARS:
+        raise _Invalid
+    return got
+
+
+def _codes(got: Sequence[Any], category: int, enum_codes: Mapping[str, float]) -> list[float]:
+    """Codes of bool values (``category`` _BOOL) or of one enum's values; ``_Invalid`` if any
+    value does not fit."""
+    if category == _BOOL:
+        if not set(map(type, got)) <= {bool}:
+            raise _Invalid
+        return list(map(float, got))
+    found = list(map(enum_codes.get, got))
+    if not set(map(type, got)) <= {str} or None in found:
+        raise _Invalid
+    return found  # type: ignore[return-value]
 
 
 def _gather(values: list[Any], at: npt.NDArray[np.intp]) -> tuple[Any, ...]:
+    if at.size == 0:
+        return ()
     if at.size == 1:
         return (values[int(at[0])],)
     got: tuple[Any, ...] = itemgetter(*at.tolist())(values)
