@@ -222,6 +222,7 @@ class TwinClient:
             self._set(connects=self._status.connects + 1, last_error="")
             silence = self.open_timeout
             invalid_before = self._status.invalid_messages
+            resyncs_before = self._status.resyncs
             resync_since: float | None = None
             try:
                 while True:
@@ -252,7 +253,7 @@ class TwinClient:
                         await ws.send(out)
                     self._set(
                         last_message=now,
-                        resyncs=protocol.resyncs,
+                        resyncs=resyncs_before + protocol.resyncs,
                         invalid_messages=invalid_before + protocol.invalid_messages,
                     )
                     if resync_since and time.monotonic() - resync_since > self.resync_timeout:
