@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twin_props import PROPS
 
 from xrclient.core.protocol import (
     MAX_CLIENT_FRAME,
@@ -33,7 +34,7 @@ from xrclient.core.protocol import (
     parse_client_message,
     welcome_message,
 )
-from xrclient.core.twin_schema import PropertySpec, StreamSchema
+from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import TOUCH
 from xrclient.core.wire import (
@@ -43,13 +44,6 @@ from xrclient.core.wire import (
     encode_updates_json,
 )
 
-PROPS = (
-    PropertySpec("state", "enum", values=("RUNNING", "IDLE", "FAULT")),
-    PropertySpec("temperature_c", "number", "°C"),
-    PropertySpec("door_open", "bool"),
-    PropertySpec("program", "string"),
-    PropertySpec("last_maintenance", "time"),
-)
 SCHEMA = StreamSchema(("A", "B", "C"), PROPS)
 RESYNC = '{"type":"resync"}'
 

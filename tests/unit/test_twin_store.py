@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from twin_props import PROPS
 
 from xrclient.core import twin_store
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.twin_store import Changes, TwinStore
 from xrclient.core.updates import TOUCH, UpdateBatch
 
-PROPS = (
-    PropertySpec("state", "enum", values=("RUNNING", "IDLE", "FAULT")),
-    PropertySpec("temperature_c", "number", "°C"),
-    PropertySpec("door_open", "bool"),
-    PropertySpec("program", "string"),
-    PropertySpec("last_maintenance", "time"),
-)
 STATE, TEMP, DOOR, PROGRAM, MAINT = range(5)
 STORE_IDS = ("A", "B", "C", "D")
 # the stream lists machines in its own order, has one the scene lacks (X) and never sends D

@@ -6,18 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twin_props import PROPS
 
-from xrclient.core.twin_schema import PropertySpec, StreamSchema
+from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import TOUCH, UpdateBatch, coalesce
 
-PROPS = (
-    PropertySpec("state", "enum", values=("RUNNING", "IDLE", "FAULT")),
-    PropertySpec("temperature_c", "number", "°C"),
-    PropertySpec("door_open", "bool"),
-    PropertySpec("program", "string"),
-    PropertySpec("last_maintenance", "time"),
-)
 SCHEMA = StreamSchema(("A", "B", "C", "X"), PROPS)
 STATE, TEMP, DOOR, PROGRAM, MAINT = range(5)
 

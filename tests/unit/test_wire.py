@@ -10,9 +10,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twin_props import PROPS
 
 from xrclient.core import twin_schema, wire
-from xrclient.core.twin_schema import PropertySpec, StreamSchema
+from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.updates import TOUCH, UpdateBatch
 from xrclient.core.wire import (
     WIRE_TOUCH,
@@ -29,13 +30,6 @@ from xrclient.core.wire import (
     field_str,
 )
 
-PROPS = (
-    PropertySpec("state", "enum", values=("RUNNING", "IDLE", "FAULT")),
-    PropertySpec("temperature_c", "number", "°C"),
-    PropertySpec("door_open", "bool"),
-    PropertySpec("program", "string"),
-    PropertySpec("last_maintenance", "time"),
-)
 SCHEMA = StreamSchema(("A", "B", "C"), PROPS)
 TEXT_OF: list[list[str]] = [[], [], [], ["O1000", "O2000", "O3000"], []]
 STATE, TEMP, DOOR, PROGRAM, MAINT = range(5)
