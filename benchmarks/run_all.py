@@ -15,6 +15,7 @@ SCRIPTS = (
     "bench_ingest.py",
     "bench_latency.py",
     "bench_fanout.py",
+    "bench_pick.py",
 )
 
 

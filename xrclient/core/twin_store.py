@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
-from xrclient.core.updates import TOUCH, UpdateBatch
+from xrclient.core.updates import TOUCH, UpdateBatch, cells_of
 
 F64 = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
@@ -95,6 +95,7 @@ class TwinStore:
         self._touched: F64 = np.full(self.n_machines, np.nan)
         self._prop_index = {p.name: i for i, p in enumerate(props)}
         self._string_cols = np.array([p.kind == "string" for p in props] + [False], bool)
+        self._strings = tuple(np.flatnonzero(self._string_cols).tolist())
         self._numeric = np.array([i for i, p in enumerate(props) if p.kind == "number"], np.intp)
         self._numeric_slot = {int(c): k for k, c in enumerate(self._numeric)}
         cap = self.history_capacity
@@ -204,7 +205,7 @@ class TwinStore:
         dropped = 0
         if batch.texts:
             codes, dropped = self._intern(batch.texts)
-            strings = np.flatnonzero(self._string_cols[prop])
+            strings = cells_of(prop, self._strings, self._string_cols)
             value = value.copy()
             value[strings] = codes[value[strings].astype(np.intp)]
         cell = machine * len(self.properties)

@@ -128,3 +128,18 @@ def _string_mask(batch: UpdateBatch) -> npt.NDArray[np.bool_]:
 def _string_mask_of(schema: StreamSchema, prop: I32) -> npt.NDArray[np.bool_]:
     is_string = np.array([p.kind == "string" for p in schema.properties] + [False], dtype=bool)
     return is_string[prop]  # TOUCH (-1) reads the trailing False
+
+
+def cells_of(
+    prop: npt.NDArray[np.intp], wanted: Sequence[int], table: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.intp]:
+    """Positions of the entries whose property is one of ``wanted`` (``table[p]`` is True
+    for those): a few comparisons cost less than a lookup per entry."""
+    if len(wanted) > 6:
+        return np.flatnonzero(table[prop])
+    if not wanted:
+        return np.zeros(0, np.intp)
+    mask = prop == wanted[0]
+    for p in wanted[1:]:
+        mask |= prop == p
+    return np.flatnonzero(mask)

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import orjson
 
 from xrclient.core.twin_schema import MAX_STRING_CHARS, PropertySpec, StreamSchema
-from xrclient.core.updates import TOUCH, UpdateBatch
+from xrclient.core.updates import TOUCH, UpdateBatch, cells_of
 
 #: keep-alive property index in msgpack columns
 WIRE_TOUCH = 0xFFFF
@@ -187,6 +187,7 @@ class UpdateDecoder:
         )
         self._integral = np.array([p.kind in ("enum", "bool", "string") for p in props] + [False])
         self._is_string = np.array([p.kind == "string" for p in props] + [False])
+        self._coded = tuple(np.flatnonzero(self._integral).tolist())
         self._category = np.array([_CATEGORY[p.kind] for p in props] + [_NUMBER], np.int8)
         self._enum_codes = [
             {v: float(k) for k, v in enumerate(p.values)} if p.kind == "enum" else {} for p in props
@@ -205,33 +206,39 @@ class UpdateDecoder:
     def _json_columns(self, updates: object) -> Columns:
         if not isinstance(updates, list) or len(updates) > MAX_ENTRIES:
             raise WireError(f"'updates' must be a list of at most {MAX_ENTRIES} entries")
-        machine_index = self.schema.machine_index
-        plans = self._plans
         touch_plan = self._touch_plan
         entry_machine: list[int] = []
         entry_time: list[Any] = []
         entry_plan: list[_Plan] = []
         values: list[Any] = []
-        for entry in updates:
-            k = len(entry_plan)  # this entry's index
+        # bound methods: this loop runs once per entry
+        machine_of, plan_of = self.schema.machine_index.get, self._plans.get
+        add_machine, add_time, add_plan = entry_machine.append, entry_time.append, entry_plan.append
+        add_values = values.extend
+        last_key: tuple[str, ...] | None = None
+        plan = touch_plan
+        for entry in updates:  # the entry's index is len(entry_plan)
             if type(entry) is not list or len(entry) != 3:
+                k = len(entry_plan)
                 raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
             mid, t, vals = entry
-            m = machine_index.get(mid) if type(mid) is str else None
+            m = machine_of(mid) if type(mid) is str else None
             if m is None:
-                raise WireError(f"updates[{k}]: unknown machine {str(mid)[:80]!r}")
+                raise WireError(f"updates[{len(entry_plan)}]: unknown machine {str(mid)[:80]!r}")
             if type(vals) is not dict:
-                raise WireError(f"updates[{k}]: values must be an object")
+                raise WireError(f"updates[{len(entry_plan)}]: values must be an object")
             if vals:
                 key = tuple(vals)
-                plan = plans.get(key) or self._plan(key, k)
-                values.extend(vals.values())
+                if key != last_key:  # comparing with the last is cheaper than hashing
+                    plan = plan_of(key) or self._plan(key, len(entry_plan))
+                    last_key = key
+                add_plan(plan)
+                add_values(vals.values())
             else:  # a keep-alive
-                plan = touch_plan
+                add_plan(touch_plan)
                 values.append(0.0)
-            entry_machine.append(m)
-            entry_time.append(t)
-            entry_plan.append(plan)
+            add_machine(m)
+            add_time(t)
         prop, counts, stride = _cells(entry_plan, len(values))
         texts: list[str] = []
         if stride:  # every entry has the same keys in the same order
@@ -295,10 +302,9 @@ class UpdateDecoder:
                     found = _codes(got, cat, self._enum_codes[p])
                 codes.append((pos, found))
         except (_Invalid, TypeError):
-            special = np.flatnonzero(self._category[np.tile(plan.props, len(counts))])
-            return self._convert_one_by_one(
-                values, np.tile(plan.props, len(counts)), special, counts
-            )
+            prop = np.tile(plan.props, len(counts))
+            special = np.flatnonzero(self._category[prop])
+            return self._convert_one_by_one(values, prop, special, counts)
         for pos, found in codes:
             values[pos::stride] = found
         return texts
@@ -408,7 +414,7 @@ class UpdateDecoder:
         """Values and times finite; enum, bool and string codes in range and integral."""
         if not np.isfinite(value).all() or not np.isfinite(time).all():
             raise WireError("values and times must be finite numbers")
-        at = np.flatnonzero(self._integral[prop])  # numbers and times: any finite value
+        at = cells_of(prop, self._coded, self._integral)  # numbers, times: any finite value
         if not at.size:
             return
         p, v = prop[at], value[at]
@@ -455,10 +461,10 @@ def _codes(got: Sequence[Any], category: int, enum_codes: Mapping[str, float]) -
         if not set(map(type, got)) <= {bool}:
             raise _Invalid
         return list(map(float, got))
-    found = list(map(enum_codes.get, got))
+    found: list[Any] = list(map(enum_codes.get, got))
     if not set(map(type, got)) <= {str} or None in found:
         raise _Invalid
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _gather(values: list[Any], at: npt.NDArray[np.intp]) -> tuple[Any, ...]:
