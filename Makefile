@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: demo test lint unit bench assets wheel clean help
+.PHONY: demo test lint unit bench assets wheel clean help golden
 
 help:
 	@echo "make demo    install, then render the sample plant (headless snapshot when there is no display)"
@@ -35,6 +35,10 @@ bench:
 assets:
 	@scripts/bootstrap.sh dev,scan
 	$(PY) scripts/make_assets.py
+
+golden:
+	@scripts/bootstrap.sh dev,scan
+	$(PY) scripts/update_golden.py
 
 wheel:
 	@scripts/bootstrap.sh dev,scan

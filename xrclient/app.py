@@ -19,6 +19,8 @@ from xrclient.scene.model import Asset, Scene
 from xrclient.scene.schema import load_scene
 
 if TYPE_CHECKING:
+    from xrclient.core.bindings import Bindings, BindingState
+    from xrclient.core.twin_store import TwinStore
     from xrclient.live import TwinOptions
 
 Progress = Callable[[str], None]
@@ -40,6 +42,8 @@ class Settings:
     samples: int = 4
     limits: LoadLimits = field(default_factory=LoadLimits)
     twin: TwinOptions | None = None
+    overlays: bool = True  # metric overlays over machines (with live state only)
+    select: str | None = None  # machine id whose detail panel is shown
 
 
 def resolve_scene(name_or_path: str) -> Path:
@@ -100,9 +104,12 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
     started = time.perf_counter()
     scene = load_scene(settings.scene)
     geometry, _cache = load_geometry(scene, settings.limits, progress)
-    visuals, twin_line = (None, None)
-    if settings.twin is not None:
-        visuals, twin_line = read_twin_once(scene, settings.twin, progress)
+    frame = read_twin_once(scene, settings.twin, progress) if settings.twin is not None else None
+    selected = None
+    if settings.select is not None:
+        if settings.select not in scene.machine_index:
+            raise XRClientError(f"--select: no machine {settings.select!r} in {scene.source}")
+        selected = scene.machine_index[settings.select]
     width, height = settings.size
     with HeadlessBackend(settings.size, samples=settings.samples) as backend:
         if settings.view is not None:
@@ -117,10 +124,28 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
             view = backend.view_from(eye, target, near=near, far=far)
             view_name = "fitted overview"
         renderer = Renderer(backend.ctx, geometry, scene.lights)
+        overlays = None
         try:
-            stats = backend.render(renderer, [view], visuals)
+            visuals = None
+            if frame is not None:
+                visuals = frame.visuals
+                if selected is not None:
+                    visuals.highlight[selected] = 1.0
+                if settings.overlays:
+                    from xrclient.render.font import load_font
+                    from xrclient.render.overlays import Overlays
+
+                    overlays = Overlays(backend.ctx, scene, geometry, frame.bindings, load_font())
+                    overlays.update(frame.store, frame.state, view, frame.now, selected)
+            draw = None
+            if overlays is not None and frame is not None:
+                layer, at = overlays, frame.now
+                draw = lambda views: layer.draw(views, at)  # noqa: E731
+            stats = backend.render(renderer, [view], visuals, draw)
         finally:
             renderer.release()
+            if overlays is not None:
+                overlays.release()
         out.parent.mkdir(parents=True, exist_ok=True)
         backend.save_png(out)
     return SnapshotReport(
@@ -131,13 +156,23 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
         triangles=geometry.triangle_count,
         draw_calls=stats.draw_calls,
         seconds=time.perf_counter() - started,
-        twin=twin_line,
+        twin=frame.summary if frame is not None else None,
     )
 
 
-def read_twin_once(
-    scene: Scene, options: TwinOptions, progress: Progress = quiet
-) -> tuple[MachineVisuals, str]:
+@dataclass(frozen=True, slots=True)
+class TwinFrame:
+    """Live state read once: the store and evaluated bindings at ``now``."""
+
+    store: TwinStore
+    bindings: Bindings
+    state: BindingState
+    visuals: MachineVisuals
+    summary: str
+    now: float
+
+
+def read_twin_once(scene: Scene, options: TwinOptions, progress: Progress = quiet) -> TwinFrame:
     """Connect, wait for the first full state, and turn it into machine visuals."""
     from xrclient.live import LiveTwin
 
@@ -156,4 +191,6 @@ def read_twin_once(
             progress(f"warning: the stream has no {', '.join(missing)} (bindings read them)")
         visuals = MachineVisuals(len(scene.machines))
         live.apply_visuals(visuals, now)
-        return visuals, live.summary(now)
+        summary = live.summary(now)
+        state = live.bindings.evaluate(live.store, now)
+        return TwinFrame(live.store, live.bindings, state, visuals, summary, now)

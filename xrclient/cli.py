@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the stream's first state (default 5)",
     )
     _add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
+    twin.add_argument(
+        "--no-overlays",
+        action="store_true",
+        help="colour machines only; no metric panels, name pills or status dots",
+    )
+    twin.add_argument(
+        "--select",
+        metavar="MACHINE",
+        help="highlight this machine and show its detail panel with all its properties",
+    )
     _add_limits(snap)
 
     sim = sub.add_parser(
@@ -295,6 +305,8 @@ def _snapshot(args: argparse.Namespace) -> int:
         twin = TwinOptions(args.twin, token=read_token(args.twin_token_file), wait=args.wait)
     elif args.twin_token_file is not None:
         raise XRClientError("--twin-token-file needs --twin URL")
+    elif args.select is not None:
+        raise XRClientError("--select needs --twin URL (the detail panel shows live values)")
     settings = Settings(
         scene=resolve_scene(args.scene),
         size=args.size,
@@ -302,6 +314,8 @@ def _snapshot(args: argparse.Namespace) -> int:
         samples=args.samples,
         limits=_limits(args),
         twin=twin,
+        overlays=not args.no_overlays,
+        select=args.select,
     )
     report = render_snapshot(settings, args.out, stderr_progress)
     print(

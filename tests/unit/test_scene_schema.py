@@ -160,7 +160,7 @@ BAD_CASES: list[tuple[str, str, str]] = [
         "unknown top key",
         "format = 1=>format = 1\ncolour = 3",
         "colour: unknown key (allowed here: assets, bindings, fixtures, format, lights, lines, "
-        "machines, plant, twin, viewpoints)",
+        "machines, overlays, plant, twin, viewpoints)",
     ),
     (
         "unknown machine key",

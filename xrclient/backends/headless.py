@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -78,10 +78,15 @@ class HeadlessBackend:
         renderer: Renderer,
         views: Sequence[View],
         visuals: MachineVisuals | None = None,
+        overlay: Callable[[Sequence[View]], object] | None = None,
     ) -> FrameStats:
-        """Draw ``views`` (framebuffer ``None`` = this backend's) and resolve the MSAA image."""
+        """Draw ``views`` (framebuffer ``None`` = this backend's), then ``overlay`` over them
+        (e.g. ``Overlays.draw``), and resolve the MSAA image."""
         self.fbo.use()
         stats = renderer.draw(views, visuals)
+        if overlay is not None:
+            self.fbo.use()
+            overlay(views)
         if self.fbo is not self.resolve_fbo:
             self.ctx.copy_framebuffer(self.resolve_fbo, self.fbo)
         return stats

@@ -97,6 +97,20 @@ class Light:
 
 
 @dataclass(frozen=True, slots=True)
+class OverlayOptions:
+    """``[overlays]``: how metric panels are shown over machines."""
+
+    depth: Literal["test", "through"] = "test"  # hidden behind walls, or drawn through them
+    near_m: float = 15.0  # full panels within this distance
+    far_m: float = 45.0  # name pills within this distance; status dots beyond
+    max_panels: int = 12  # full panels at once (the nearest win)
+    unit_m: float = 0.2  # panel text line height in metres...
+    min_px: float = 9.0  # ...but never smaller than this many pixels
+    max_px: float = 22.0  # ...nor larger
+    declutter: bool = True  # overlapping pills/panels: the nearest keeps its place
+
+
+@dataclass(frozen=True, slots=True)
 class Scene:
     source: Path
     plant: Plant
@@ -110,6 +124,7 @@ class Scene:
     machine_index: dict[str, int] = field(default_factory=dict, compare=False)
     twin: TwinConfig = field(default_factory=TwinConfig)  # [twin]: default stream and staleness
     bindings: tuple[Binding, ...] = ()  # [[bindings]]: live values -> colours, labels, ...
+    overlays: OverlayOptions = field(default_factory=OverlayOptions)
 
     def __post_init__(self) -> None:
         if not self.machine_index:

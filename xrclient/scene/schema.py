@@ -33,6 +33,7 @@ from xrclient.scene.model import (
     LightKind,
     Line,
     Machine,
+    OverlayOptions,
     Plant,
     Scene,
     Transform,
@@ -195,7 +196,7 @@ def parse_scene(
         document,
         "",
         {"format", "plant", "assets", "lines", "machines"},
-        {"fixtures", "viewpoints", "lights", "twin", "bindings"},
+        {"fixtures", "viewpoints", "lights", "twin", "bindings", "overlays"},
     )
     version = r.integer(top["format"], "format", 1)
     if version != FORMAT_VERSION:
@@ -229,6 +230,7 @@ def parse_scene(
     )
     twin = parse_twin(r, top.get("twin", {}))
     bindings = parse_bindings(r, top.get("bindings", []), machines, lines)
+    overlays = _overlays(r, top.get("overlays", {}))
     return Scene(
         source=source if source is not None else base_dir / "scene.toml",
         plant=plant,
@@ -241,7 +243,33 @@ def parse_scene(
         format=version,
         twin=twin,
         bindings=bindings,
+        overlays=overlays,
     )
+
+
+def _overlays(r: _Reader, value: object) -> OverlayOptions:
+    keys = {"depth", "near_m", "far_m", "max_panels", "unit_m", "min_px", "max_px", "declutter"}
+    t = r.table(value, "overlays", set(), keys)
+    d = OverlayOptions()
+    depth = r.choice(t["depth"], "overlays.depth", ("test", "through")) if "depth" in t else d.depth
+    near = r.number(t["near_m"], "overlays.near_m", positive=True) if "near_m" in t else d.near_m
+    far = r.number(t["far_m"], "overlays.far_m", positive=True) if "far_m" in t else d.far_m
+    if far < near:
+        raise r.fail("overlays.far_m", f"must be at least near_m ({near:g}), got {far:g}")
+    panels = r.integer(t["max_panels"], "overlays.max_panels", 0) if "max_panels" in t else 12
+    if panels > 64:
+        raise r.fail("overlays.max_panels", f"expected at most 64, got {panels}")
+    unit = r.number(t["unit_m"], "overlays.unit_m", positive=True) if "unit_m" in t else d.unit_m
+    lo = r.number(t["min_px"], "overlays.min_px", positive=True) if "min_px" in t else d.min_px
+    hi = r.number(t["max_px"], "overlays.max_px", positive=True) if "max_px" in t else d.max_px
+    if hi < lo:
+        raise r.fail("overlays.max_px", f"must be at least min_px ({lo:g}), got {hi:g}")
+    declutter = d.declutter
+    if "declutter" in t:
+        if not isinstance(t["declutter"], bool):
+            raise r.fail("overlays.declutter", "expected true or false")
+        declutter = t["declutter"]
+    return OverlayOptions(depth, near, far, panels, unit, lo, hi, declutter)  # type: ignore[arg-type]
 
 
 def _plant(r: _Reader, value: object) -> Plant:

@@ -1,0 +1,618 @@
+"""Metric overlays over every machine: status dots, name pills, alarm badges, full panels.
+
+Every overlay element is a billboard anchored just above its machine (``TextBatch`` and
+``ShapeBatch``, one instanced draw call each per view, however many machines). What is
+shown depends on distance, decided per frame with numpy over all machines:
+
+* far: a status dot in the machine's state colour (grey when stale, pulsing when alarmed);
+* mid: a pill with the machine's name;
+* near: a full panel (name, state, the bindings' labels and gauges, a sparkline of the
+  first numeric label's history, the highest alarm's message) for the ``max_panels``
+  nearest machines. Panels come from a fixed pool of slots; only slots whose machine or
+  values changed are rewritten, so Python work per frame is bounded by the pool, not by
+  the number of machines.
+
+Declutter: near and mid elements compete for screen cells; in each cell the nearest
+machine keeps its level and the others fall back to a dot. The selected machine always
+gets a panel listing all of its properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypedDict
+
+import moderngl
+import numpy as np
+import numpy.typing as npt
+
+from xrclient.backends.base import View
+from xrclient.core.bindings import Bindings, BindingState
+from xrclient.core.bindings_text import format_value
+from xrclient.core.color import linear_to_srgb
+from xrclient.core.twin_store import TwinStore
+from xrclient.render.font import SdfFont
+from xrclient.render.shapes import ShapeBatch
+from xrclient.render.text import TextBatch
+from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.model import OverlayOptions, Scene
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+FAR, MID, NEAR, HIDDEN = 0, 1, 2, 3
+PANEL_W = 12.5  # panel width in units
+DETAIL_W = 15.0  # the detail panel's width
+ROW = 1.25  # row height in units
+SPARK_POINTS = 48
+DETAIL_ROWS = 10
+BACKGROUND = (0.06, 0.08, 0.10, 0.82)
+STALE_BACKGROUND = (0.30, 0.31, 0.33, 0.82)
+TEXT = (0.95, 0.96, 0.97, 1.0)
+MESSAGE = (1.0, 0.8, 0.6, 1.0)
+SPARK = (0.55, 0.8, 1.0, 1.0)
+DIM = (0.70, 0.74, 0.78, 1.0)
+ALARM_RGBA = np.array([[0, 0, 0, 0], [1.0, 0.72, 0.1, 1.0], [0.95, 0.2, 0.15, 1.0]], np.float32)
+BAND_RGBA = np.array(
+    [[0.35, 0.75, 0.45, 1.0], [0.98, 0.72, 0.10, 1.0], [0.95, 0.25, 0.20, 1.0]], np.float32
+)
+
+
+class _Place(TypedDict):
+    """Placement shared by every element: anchor units, clamps, depth mode."""
+
+    size: float
+    world: bool
+    min_px: float
+    max_px: float
+    through: bool
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """One full panel of the pool: the handles of its elements."""
+
+    machine: int
+    shapes: list[int]  # background, state strip, badge, gauge bars...
+    background: int
+    strip: int
+    badge: int
+    bars: list[int]
+    spark: int
+    title: int
+    state: int
+    message: int
+    rows: list[tuple[int, int]]  # (title, value) strings
+    gauges: list[tuple[int, int]]
+    detail: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayStats:
+    far: int
+    mid: int
+    near: int
+    hidden: int
+    text_updates: int
+
+
+class Overlays:
+    """All machine overlays of a scene; ``update`` once per frame, then ``draw``."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        scene: Scene,
+        geometry: SceneGeometry,
+        bindings: Bindings,
+        font: SdfFont,
+        options: OverlayOptions | None = None,
+        *,
+        srgb_output: bool = True,
+    ) -> None:
+        self.scene = scene
+        self.bindings = bindings
+        self.options = opt = options if options is not None else scene.overlays
+        self.n = n = len(scene.machines)
+        bounds = geometry.machine_bounds.astype(np.float64)
+        self.anchors = np.empty((n, 3))
+        self.anchors[:, 0] = bounds[:, :, 0].mean(axis=1)
+        self.anchors[:, 1] = bounds[:, 1, 1] + 0.3
+        self.anchors[:, 2] = bounds[:, :, 2].mean(axis=1)
+        self.text = TextBatch(ctx, font, outline_px=1.5, srgb_output=srgb_output)
+        self.shapes = ShapeBatch(ctx, srgb_output=srgb_output)
+        self.level = np.full(n, HIDDEN, np.int8)
+        self.text_updates = 0
+        self._through = opt.depth == "through"
+        place = self._placement()
+        self._name_w = np.array(self._name_widths(font))
+        self._panel_h = self._detail_h = 0.0  # set by _make_slot
+        # far: one dot per machine; mid: a pill and a name per machine; badges for both
+        self.dots = np.array(
+            [
+                self.shapes.add_circle(a, (0.0, 0.0), 0.45, color=DIM, **place)
+                for a in self.anchors.tolist()
+            ]
+        )
+        self.pills = np.array(
+            [
+                self.shapes.add_rect(
+                    a, (-w / 2 - 0.5, -0.55, w + 1.0, 1.3), radius=0.55, color=BACKGROUND, **place
+                )
+                for a, w in zip(self.anchors.tolist(), self._name_w.tolist(), strict=True)
+            ]
+        )
+        self.names = np.array(
+            [
+                self.text.add(
+                    m.name,
+                    a,
+                    color=TEXT,
+                    align="center",
+                    valign="middle",
+                    em=0.8,
+                    offset=(0.0, 0.1),
+                    **place,
+                )
+                for m, a in zip(scene.machines, self.anchors.tolist(), strict=True)
+            ]
+        )
+        self.badges = np.array(
+            [
+                self.shapes.add_circle(a, (0.0, 1.3), 0.5, color=ALARM_RGBA[2], pulse=True, **place)
+                for a in self.anchors.tolist()
+            ]
+        )
+        self._slots = [self._make_slot(place) for _ in range(opt.max_panels)]
+        self._detail = self._make_slot(place, detail=True)
+        self._hide_all()
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _placement(self) -> _Place:
+        o = self.options
+        return {
+            "size": o.unit_m,
+            "world": True,
+            "min_px": o.min_px,
+            "max_px": o.max_px,
+            "through": self._through,
+        }
+
+    def _name_widths(self, font: SdfFont) -> list[float]:
+        from xrclient.render.text import measure
+
+        return [measure(font, m.name, 0.8) for m in self.scene.machines]
+
+    def _make_slot(self, place: _Place, detail: bool = False) -> _Slot:
+        """A pooled panel. Rows from the top: name; state and alarm message; labels (or, for
+        the detail panel, every property); gauges with bars; a sparkline at the bottom."""
+        s, t = self.shapes, self.text
+        origin = (0.0, 0.0, 0.0)
+        b = self.bindings
+        if detail:
+            rows, n_gauges, spark_h = DETAIL_ROWS, 0, 0.0
+        else:
+            rows = int(min(3, b.label_mask.sum(axis=1).max(initial=0)))
+            n_gauges = int(min(2, b.gauge_mask.sum(axis=1).max(initial=0)))
+            spark_h = 2.0 if rows else 0.0
+        height = ROW * (2 + rows + n_gauges) + spark_h + 0.7
+        if detail:
+            self._detail_h = height
+        else:
+            self._panel_h = height
+        # the detail panel stands beside its machine, the others above it
+        width = DETAIL_W if detail else PANEL_W
+        x0 = 1.0 if detail else -width / 2
+        x1 = x0 + width
+        background = s.add_rect(
+            origin, (x0, 0.0, width, height), radius=0.4, color=BACKGROUND, **place
+        )
+        strip = s.add_rect(
+            origin, (x0, height - 0.35, width, 0.35), radius=0.15, color=DIM, **place
+        )
+        badge = s.add_circle(
+            origin, (x1 - 0.2, height - 0.2), 0.55, color=ALARM_RGBA[2], pulse=True, **place
+        )
+        y = height - 0.6 - ROW + 0.3
+        title = t.add("", origin, color=TEXT, align="left", em=1.0, offset=(x0 + 0.5, y), **place)
+        y -= ROW
+        state = t.add("", origin, color=DIM, align="left", em=0.8, offset=(x0 + 0.5, y), **place)
+        message = t.add(
+            "", origin, color=MESSAGE, align="right", em=0.75, offset=(x1 - 0.5, y), **place
+        )
+        row_handles = []
+        for _ in range(rows):
+            y -= ROW
+            row_handles.append(
+                (
+                    t.add(
+                        "", origin, color=DIM, align="left", em=0.8, offset=(x0 + 0.5, y), **place
+                    ),
+                    t.add(
+                        "", origin, color=TEXT, align="right", em=0.8, offset=(x1 - 0.5, y), **place
+                    ),
+                )
+            )
+        bars, gauge_handles = [], []
+        for _ in range(n_gauges):
+            y -= ROW
+            gauge_handles.append(
+                (
+                    t.add(
+                        "", origin, color=DIM, align="left", em=0.7, offset=(x0 + 0.5, y), **place
+                    ),
+                    t.add(
+                        "", origin, color=TEXT, align="right", em=0.7, offset=(x1 - 0.5, y), **place
+                    ),
+                )
+            )
+            bars.append(
+                s.add_bar(
+                    origin,
+                    (x0 + 0.5, y - 0.5, width - 1.0, 0.3),
+                    0.0,
+                    color=BAND_RGBA[0],
+                    track_color=(1, 1, 1, 0.15),
+                    **place,
+                )
+            )
+        spark = s.add_polyline(
+            origin, np.full((SPARK_POINTS, 2), np.nan), thickness=0.12, color=SPARK, **place
+        )
+        shapes = [background, strip, badge, *bars, spark]
+        return _Slot(
+            -1,
+            shapes,
+            background,
+            strip,
+            badge,
+            bars,
+            spark,
+            title,
+            state,
+            message,
+            row_handles,
+            gauge_handles,
+            detail,
+        )
+
+    def _slot_texts(self, slot: _Slot) -> list[int]:
+        out = [slot.title, slot.state, slot.message]
+        for a, b in slot.rows + slot.gauges:
+            out += [a, b]
+        return out
+
+    def _hide_all(self) -> None:
+        self.shapes.set_visible(np.concatenate([self.dots, self.pills, self.badges]), False)
+        self.text.set_colors(self.names, np.zeros((self.n, 4), np.float32))
+        for slot in [*self._slots, self._detail]:
+            self._show_slot(slot, False)
+
+    def _show_slot(self, slot: _Slot, on: bool) -> None:
+        self.shapes.set_visible(np.array(slot.shapes), on)
+        if not on:
+            handles = np.array(self._slot_texts(slot))
+            self.text.set_colors(handles, np.zeros((len(handles), 4), np.float32))
+            slot.machine = -1
+
+    # -- per frame ---------------------------------------------------------------------------
+
+    def update(
+        self,
+        store: TwinStore,
+        state: BindingState,
+        view: View,
+        now: float,
+        selected: int | None = None,
+    ) -> OverlayStats:
+        """Decide levels for ``view`` (the primary view; stereo pairs share one decision)."""
+        opt = self.options
+        n = self.n
+        eye = np.array(view.eye_position)
+        dist = np.linalg.norm(self.anchors - eye, axis=1)
+        clip = np.c_[self.anchors, np.ones(n)] @ view.view_projection.astype(np.float64).T
+        w = clip[:, 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ndc = clip[:, :2] / w[:, None]
+        onscreen = (w > 1e-6) & (np.abs(ndc) <= 1.05).all(axis=1)
+        level = np.where(dist < opt.near_m, NEAR, np.where(dist < opt.far_m, MID, FAR))
+        level = np.where(onscreen, level, HIDDEN).astype(np.int8)
+        has_detail = selected is not None and 0 <= selected < n
+        if has_detail:
+            level[selected] = HIDDEN  # its detail panel stands in for dot, pill or panel
+        width, height = float(view.viewport[2]), float(view.viewport[3])
+        # screen position (y down) and pixels per unit of every anchor
+        px = np.empty((n, 2))
+        px[:, 0] = (ndc[:, 0] + 1.0) * 0.5 * width
+        px[:, 1] = (1.0 - ndc[:, 1]) * 0.5 * height
+        with np.errstate(divide="ignore", invalid="ignore"):
+            px_per_m = 0.5 * height * float(view.projection[1, 1]) / w
+        unit_px = np.clip(opt.unit_m * np.nan_to_num(px_per_m), opt.min_px, opt.max_px)
+        taken = []  # screen rectangles (x0, y0, x1, y1) already covered by panels
+        if has_detail:
+            assert selected is not None
+            x, y, u = px[selected, 0], px[selected, 1], unit_px[selected]
+            taken.append((x + u, y - self._detail_h * u, x + (1 + DETAIL_W) * u, y))
+        level = self._place_panels(level, px, unit_px, dist, taken, opt.declutter)
+        if opt.declutter:
+            level = self._place_pills(level, px, unit_px, dist, np.array(taken).reshape(-1, 4))
+        self.level = level
+        self._update_far_mid(state, level)
+        updates = self._update_slots(store, state, level, dist, now)
+        updates += self._update_detail(store, state, selected, now)
+        self.text_updates = updates
+        counts = np.bincount(level, minlength=4)
+        return OverlayStats(
+            int(counts[FAR]), int(counts[MID]), int(counts[NEAR]), int(counts[HIDDEN]), updates
+        )
+
+    def _status_rgba(self, state: BindingState) -> F32:
+        rgba = np.empty((self.n, 4), np.float32)
+        rgba[:, :3] = linear_to_srgb(state.color)
+        rgba[:, 3] = 1.0
+        rgba[~state.colored & ~state.stale] = DIM
+        return rgba
+
+    def _update_far_mid(self, state: BindingState, level: npt.NDArray[np.int8]) -> None:
+        s = self.shapes
+        status = self._status_rgba(state)
+        alarmed = state.alarm_level > 0
+        s.set_colors(self.dots, status)
+        s.set_visible(self.dots, level == FAR)
+        s.set_visible(self.pills, level == MID)
+        names = np.zeros((self.n, 4), np.float32)
+        names[level == MID] = TEXT
+        self.text.set_colors(self.names, names)
+        s.set_colors(self.badges, ALARM_RGBA[state.alarm_level])
+        s.set_visible(self.badges, alarmed & ((level == FAR) | (level == MID)))
+
+    def _update_slots(
+        self,
+        store: TwinStore,
+        state: BindingState,
+        level: npt.NDArray[np.int8],
+        dist: F64,
+        now: float,
+    ) -> int:
+        wanted = np.flatnonzero(level == NEAR)
+        wanted = wanted[np.argsort(dist[wanted], kind="stable")]
+        keep = set(wanted.tolist())
+        free = []
+        for slot in self._slots:
+            if slot.machine not in keep:
+                if slot.machine >= 0:
+                    self._show_slot(slot, False)
+                free.append(slot)
+            else:
+                keep.discard(slot.machine)
+        for m, slot in zip(sorted(keep, key=lambda i: dist[i]), free, strict=False):
+            slot.machine = m
+            self._show_slot(slot, True)
+        updates = 0
+        for slot in self._slots:
+            if slot.machine >= 0:
+                updates += self._fill(slot, store, state, now)
+        return updates
+
+    def _update_detail(
+        self, store: TwinStore, state: BindingState, selected: int | None, now: float
+    ) -> int:
+        slot = self._detail
+        if selected is None or not 0 <= selected < self.n:
+            if slot.machine >= 0:
+                self._show_slot(slot, False)
+            return 0
+        if slot.machine != selected:
+            slot.machine = selected
+            self._show_slot(slot, True)
+        return self._fill(slot, store, state, now)
+
+    def _fill(self, slot: _Slot, store: TwinStore, state: BindingState, now: float) -> int:
+        """Write one panel's anchor, colours and texts; returns the strings rewritten."""
+        m = slot.machine
+        t, s = self.text, self.shapes
+        anchor = self.anchors[m][None, :]
+        t.set_anchors(
+            np.array(self._slot_texts(slot)), np.repeat(anchor, len(self._slot_texts(slot)), 0)
+        )
+        s.set_anchors(np.array(slot.shapes), np.repeat(anchor, len(slot.shapes), 0))
+        stale = bool(state.stale[m])
+        s.set_colors(
+            np.array([slot.background]), np.array([STALE_BACKGROUND if stale else BACKGROUND])
+        )
+        s.set_colors(np.array([slot.strip]), self._status_rgba(state)[m : m + 1])
+        level = int(state.alarm_level[m])
+        s.set_colors(np.array([slot.badge]), ALARM_RGBA[level : level + 1])
+        s.set_visible(np.array([slot.badge]), level > 0)
+        texts: list[tuple[int, str, tuple[float, ...]]] = []
+        machine = self.scene.machines[m]
+        texts.append((slot.title, machine.name, TEXT))
+        state_text = store.display(m, "state") if store.prop("state") else None
+        stale_text = "stale" if stale else (str(state_text) if state_text is not None else "—")
+        texts.append((slot.state, stale_text, DIM))
+        texts.append((slot.message, self._alarm_message(state, m), MESSAGE))
+        rows = self._rows(store, m, now, detail=slot.detail)
+        for (a, b), row in zip(slot.rows, rows + [("", "")] * len(slot.rows), strict=False):
+            texts.append((a, row[0], DIM))
+            texts.append((b, row[1], TEXT))
+        gauges: list[int] = (
+            [] if slot.detail else np.flatnonzero(self.bindings.gauge_mask[m]).tolist()
+        )
+        for k, ((a, b), bar) in enumerate(zip(slot.gauges, slot.bars, strict=True)):
+            if k < len(gauges):
+                g = int(gauges[k])
+                rule = self.bindings.gauges[g]
+                texts.append((a, rule.title or rule.property, DIM))
+                texts.append((b, self.bindings.gauge_text(store, g, m), TEXT))
+                fraction = float(state.gauge_fraction[m, g])
+                band = max(0, int(state.gauge_band[m, g]))
+                s.set_fraction(np.array([bar]), np.array([fraction]))
+                s.set_colors(np.array([bar]), BAND_RGBA[band : band + 1])
+                s.set_visible(np.array([bar]), True)
+            else:
+                texts += [(a, "", DIM), (b, "", TEXT)]
+                s.set_visible(np.array([bar]), False)
+        self._spark(slot, store, m)
+        changed = 0
+        for handle, text, color in texts:
+            entry_text = t.text_of(handle)
+            if entry_text != text:
+                t.set_text(handle, text)
+                changed += 1
+            t.set_colors(np.array([handle]), np.array([color if text else (0, 0, 0, 0)]))
+        return changed
+
+    def _alarm_message(self, state: BindingState, m: int) -> str:
+        active: list[int] = np.flatnonzero(state.alarms[m]).tolist()
+        if len(active) == 0:
+            return ""
+        rules = self.bindings.alarms
+        worst = max(active, key=lambda k: rules[int(k)].level)
+        more = f" (+{len(active) - 1})" if len(active) > 1 else ""
+        return rules[int(worst)].message + more
+
+    def _rows(self, store: TwinStore, m: int, now: float, detail: bool) -> list[tuple[str, str]]:
+        if detail:
+            out = []
+            for spec in store.properties:
+                if spec.name == "state":
+                    continue
+                value = store.value[m, store.prop_index(spec.name) or 0]
+                if np.isnan(value):
+                    continue
+                out.append(
+                    (spec.name.replace("_", " "), format_value(store, spec, float(value), "", None))
+                )
+            return out[:DETAIL_ROWS]
+        labels = np.flatnonzero(self.bindings.label_mask[m])
+        return [
+            (
+                self.bindings.labels[int(k)].title or self.bindings.labels[int(k)].property,
+                self.bindings.label_text(store, int(k), m, now),
+            )
+            for k in labels[:3]
+        ]
+
+    def _spark(self, slot: _Slot, store: TwinStore, m: int) -> None:
+        name = next(
+            (
+                self.bindings.labels[int(k)].property
+                for k in np.flatnonzero(self.bindings.label_mask[m])
+                if self.bindings.labels[int(k)].property
+                and (spec := store.prop(self.bindings.labels[int(k)].property)) is not None
+                and spec.kind == "number"
+            ),
+            None,
+        )
+        if name is None or slot.detail:
+            self.shapes.set_visible(np.array([slot.spark]), False)
+            return
+        _, values = store.history(name)
+        series = values[m, -SPARK_POINTS:]
+        finite = series[np.isfinite(series)]
+        if finite.size < 2:
+            self.shapes.set_visible(np.array([slot.spark]), False)
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        span = hi - lo if hi > lo else 1.0
+        points = np.full((SPARK_POINTS, 2), np.nan)
+        k = series.shape[0]
+        bottom = 0.45
+        points[-k:, 0] = np.linspace(-PANEL_W / 2 + 0.5, PANEL_W / 2 - 0.5, SPARK_POINTS)[-k:]
+        points[-k:, 1] = bottom + (series - lo) / span * 1.3
+        self.shapes.set_polyline(slot.spark, points)
+        self.shapes.set_visible(np.array([slot.spark]), True)
+
+    # -- declutter ---------------------------------------------------------------------------
+
+    def _place_panels(
+        self,
+        level: npt.NDArray[np.int8],
+        px: F64,
+        unit_px: F64,
+        dist: F64,
+        taken: list[tuple[float, float, float, float]],
+        declutter: bool,
+    ) -> npt.NDArray[np.int8]:
+        """Nearest first, up to ``max_panels`` near machines get a panel that overlaps no
+        panel placed before it; the others fall back to a pill. The loop is bounded by the
+        panel pool, not by the number of machines."""
+        near = np.flatnonzero(level == NEAR)
+        near = near[np.argsort(dist[near], kind="stable")]
+        limit = self.options.max_panels
+        candidates = near[: 3 * limit] if declutter else near[:limit]
+        level[np.setdiff1d(near, candidates)] = MID
+        placed = 0
+        for i in candidates.tolist():
+            x, y, u = px[i, 0], px[i, 1], unit_px[i]
+            rect = (x - PANEL_W / 2 * u, y - self._panel_h * u, x + PANEL_W / 2 * u, y)
+            if placed >= limit or (declutter and _overlaps(rect, taken)):
+                level[i] = MID
+                continue
+            taken.append(rect)
+            placed += 1
+        return level
+
+    def _place_pills(
+        self,
+        level: npt.NDArray[np.int8],
+        px: F64,
+        unit_px: F64,
+        dist: F64,
+        panels: F64,
+    ) -> npt.NDArray[np.int8]:
+        """Pills under a panel, or in a screen cell a nearer pill holds, become dots; dots
+        under a panel are hidden. Vectorised over all machines."""
+        half_w = (self._name_w / 2 + 0.5) * unit_px
+        half_h = 0.65 * unit_px
+        for lvl, hw, hh, loser in (
+            (MID, half_w, half_h, FAR),
+            (FAR, 0.5 * unit_px, 0.5 * unit_px, HIDDEN),
+        ):
+            idx = np.flatnonzero(level == lvl)
+            if idx.size == 0:
+                continue
+            if panels.size:
+                x, y = px[idx, 0:1], px[idx, 1:2]
+                under = (
+                    (x + hw[idx, None] > panels[:, 0])
+                    & (x - hw[idx, None] < panels[:, 2])
+                    & (y + hh[idx, None] > panels[:, 1])
+                    & (y - hh[idx, None] < panels[:, 3])
+                ).any(axis=1)
+                level[idx[under]] = loser
+                idx = idx[~under]
+            if lvl == MID and idx.size > 1:
+                cell_w = float(np.median(2 * hw[idx])) + 1.0
+                cell_h = float(np.median(2 * hh[idx])) + 1.0
+                key = np.floor(px[idx, 0] / cell_w) * 1_000_003 + np.floor(px[idx, 1] / cell_h)
+                order = np.lexsort((dist[idx], key))
+                first = np.ones(idx.size, bool)
+                first[1:] = key[order][1:] != key[order][:-1]
+                level[idx[order[~first]]] = FAR
+        return level
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def draw(self, views: Sequence[View], now: float = 0.0) -> int:
+        """Draw shapes then text over the scene already in the views' targets."""
+        return self.shapes.draw(views, time=now) + self.text.draw(views)
+
+    def release(self) -> None:
+        self.shapes.release()
+        self.text.release()
+
+
+def _overlaps(
+    rect: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]]
+) -> bool:
+    if not taken:
+        return False
+    t = np.asarray(taken)
+    return bool(
+        (
+            (rect[0] < t[:, 2]) & (rect[2] > t[:, 0]) & (rect[1] < t[:, 3]) & (rect[3] > t[:, 1])
+        ).any()
+    )
