@@ -47,6 +47,7 @@ DETAIL_W = 15.0  # the detail panel's width
 ROW = 1.25  # row height in units
 SPARK_POINTS = 48
 DETAIL_ROWS = 10
+MAX_NAMES = 160  # name pills shown at once (the nearest); farther machines show dots
 BACKGROUND = (0.06, 0.08, 0.10, 0.82)
 STALE_BACKGROUND = (0.30, 0.31, 0.33, 0.82)
 TEXT = (0.95, 0.96, 0.97, 1.0)
@@ -143,11 +144,13 @@ class Overlays:
                 for a, w in zip(self.anchors.tolist(), self._name_w.tolist(), strict=True)
             ]
         )
+        # names come from a pool: glyph instances stay bounded however many machines
+        self._name_pool = min(self.n, MAX_NAMES)
         self.names = np.array(
             [
                 self.text.add(
-                    m.name,
-                    a,
+                    "",
+                    (0.0, 0.0, 0.0),
                     color=TEXT,
                     align="center",
                     valign="middle",
@@ -155,9 +158,11 @@ class Overlays:
                     offset=(0.0, 0.1),
                     **place,
                 )
-                for m, a in zip(scene.machines, self.anchors.tolist(), strict=True)
-            ]
+                for _ in range(self._name_pool)
+            ],
+            dtype=np.int64,
         )
+        self._name_of = np.full(self._name_pool, -1, np.int64)  # machine shown by each name
         self.badges = np.array(
             [
                 self.shapes.add_circle(a, (0.0, 1.3), 0.5, color=ALARM_RGBA[2], pulse=True, **place)
@@ -286,7 +291,7 @@ class Overlays:
 
     def _hide_all(self) -> None:
         self.shapes.set_visible(np.concatenate([self.dots, self.pills, self.badges]), False)
-        self.text.set_colors(self.names, np.zeros((self.n, 4), np.float32))
+        self.text.set_colors(self.names, np.zeros((self._name_pool, 4), np.float32))
         for slot in [*self._slots, self._detail]:
             self._show_slot(slot, False)
 
@@ -338,6 +343,9 @@ class Overlays:
         level = self._place_panels(level, px, unit_px, dist, taken, opt.declutter)
         if opt.declutter:
             level = self._place_pills(level, px, unit_px, dist, np.array(taken).reshape(-1, 4))
+        mid = np.flatnonzero(level == MID)
+        if mid.size > self._name_pool:  # the nearest pills keep their names
+            level[mid[np.argsort(dist[mid], kind="stable")[self._name_pool :]]] = FAR
         self.level = level
         self._update_far_mid(state, level)
         updates = self._update_slots(store, state, level, dist, now)
@@ -362,11 +370,28 @@ class Overlays:
         s.set_colors(self.dots, status)
         s.set_visible(self.dots, level == FAR)
         s.set_visible(self.pills, level == MID)
-        names = np.zeros((self.n, 4), np.float32)
-        names[level == MID] = TEXT
-        self.text.set_colors(self.names, names)
+        self._assign_names(np.flatnonzero(level == MID))
         s.set_colors(self.badges, ALARM_RGBA[state.alarm_level])
         s.set_visible(self.badges, alarmed & ((level == FAR) | (level == MID)))
+
+    def _assign_names(self, mid: npt.NDArray[np.intp]) -> None:
+        """Give each pill's machine a name from the pool; names keep their machine while it
+        stays a pill, so only newcomers are laid out."""
+        shown = self._name_of
+        keep = np.isin(shown, mid)
+        newcomers = np.setdiff1d(mid, shown[keep])
+        free = np.flatnonzero(~keep)
+        t = self.text
+        for slot, m in zip(free.tolist(), newcomers.tolist(), strict=False):
+            t.set_text(int(self.names[slot]), self.scene.machines[m].name)
+            shown[slot] = m
+        shown[~keep] = np.where(np.isin(shown[~keep], mid), shown[~keep], -1)
+        on = shown >= 0
+        if on.any():
+            t.set_anchors(self.names[on], self.anchors[shown[on]])
+        colors = np.zeros((self._name_pool, 4), np.float32)
+        colors[on] = TEXT
+        t.set_colors(self.names, colors)
 
     def _update_slots(
         self,
