@@ -159,3 +159,28 @@ def test_bad_twin_urls_and_token_files_are_refused(tmp_path: Path) -> None:
     assert run.returncode == 1 and "16 to 4096 printable ASCII" in run.stderr
     missing = xrclient("snapshot", DEMO_SCENE, "--twin-token-file", str(short), "--out", out)
     assert missing.returncode == 1 and "--twin-token-file needs --twin URL" in missing.stderr
+
+
+def test_overlays_can_be_turned_off_and_a_machine_selected(
+    sim: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    _, url = sim
+    common = ["snapshot", DEMO_SCENE, "--size", "480x270", "--twin", url, "--view", "line-a"]
+    runs = {
+        name: xrclient(*common, *extra, "--out", str(tmp_path / f"{name}.png"))
+        for name, extra in {
+            "plain": ["--no-overlays"],
+            "overlays": [],
+            "selected": ["--select", "LTH-A1"],
+        }.items()
+    }
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+    images = {k: np.asarray(Image.open(tmp_path / f"{k}.png")).astype(int) for k in runs}
+    changed = lambda a, b: (np.abs(images[a] - images[b]).sum(axis=2) > 40).sum()  # noqa: E731
+    assert changed("plain", "overlays") > 2000  # panels and pills
+    assert changed("overlays", "selected") > 1000  # the detail panel and the highlight
+    unknown = xrclient(*common, "--select", "NOPE", "--out", str(tmp_path / "x.png"))
+    assert unknown.returncode == 1 and "--select: no machine 'NOPE'" in unknown.stderr
+    alone = xrclient("snapshot", DEMO_SCENE, "--select", "LTH-A1", "--out", str(tmp_path / "y.png"))
+    assert alone.returncode == 1 and "--select needs --twin URL" in alone.stderr
