@@ -37,6 +37,7 @@ from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import OverlayOptions, Scene
+from xrclient.scene.schema_bindings import GaugeRule
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -70,6 +71,22 @@ class _Place(TypedDict):
     through: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _GaugeWidget:
+    """Handles of one gauge row: a bar and a radial gauge (one shown, by the rule's style),
+    each over three stacked band layers that colour the warn and alarm zones."""
+
+    bar: int
+    bar_bands: tuple[int, int, int]
+    arc: int
+    arc_bands: tuple[int, int, int]
+    radial_value: int  # value text beside the radial gauge
+
+    @property
+    def shapes(self) -> list[int]:
+        return [*self.bar_bands, self.bar, *self.arc_bands, self.arc]
+
+
 @dataclass(slots=True, eq=False)
 class _Slot:
     """One full panel of the pool: the handles of its elements."""
@@ -79,7 +96,8 @@ class _Slot:
     background: int
     strip: int
     badge: int
-    bars: list[int]
+    icon: int  # the "!" on the badge
+    widgets: list[_GaugeWidget]
     spark: int
     title: int
     state: int
@@ -240,7 +258,7 @@ class Overlays:
                     ),
                 )
             )
-        bars, gauge_handles = [], []
+        widgets, gauge_handles = [], []
         for _ in range(n_gauges):
             y -= ROW
             gauge_handles.append(
@@ -253,27 +271,23 @@ class Overlays:
                     ),
                 )
             )
-            bars.append(
-                s.add_bar(
-                    origin,
-                    (x0 + 0.5, y - 0.5, width - 1.0, 0.3),
-                    0.0,
-                    color=BAND_RGBA[0],
-                    track_color=(1, 1, 1, 0.15),
-                    **place,
-                )
-            )
+            widgets.append(self._make_gauge(place, x0 + 0.5, x1 - 0.5, y))
         spark = s.add_polyline(
             origin, np.full((SPARK_POINTS, 2), np.nan), thickness=0.12, color=SPARK, **place
         )
-        shapes = [background, strip, badge, *bars, spark]
+        icon = t.add(
+            "!", origin, color=TEXT, align="center", valign="middle", em=0.8,
+            offset=(x1 - 0.2, height - 0.2), **place,
+        )  # fmt: skip
+        shapes = [background, strip, badge, *(h for w in widgets for h in w.shapes), spark]
         return _Slot(
             -1,
             shapes,
             background,
             strip,
             badge,
-            bars,
+            icon,
+            widgets,
             spark,
             title,
             state,
@@ -283,11 +297,43 @@ class Overlays:
             detail,
         )
 
+    def _make_gauge(self, place: _Place, left: float, right: float, y: float) -> _GaugeWidget:
+        s, origin = self.shapes, (0.0, 0.0, 0.0)
+        track = (1.0, 1.0, 1.0, 0.15)
+        bar_rect = (left, y - 0.52, right - left, 0.26)
+        band_rect = (left, y - 0.66, right - left, 0.1)
+        bar_bands = tuple(
+            s.add_bar(origin, band_rect, 1.0, color=DIM, track_color=(0, 0, 0, 0), **place)
+            for _ in range(3)
+        )
+        bar = s.add_bar(origin, bar_rect, 0.0, color=BAND_RGBA[0], track_color=track, **place)
+        centre = (right - 0.55, y + 0.2)
+        arc_bands = tuple(
+            s.add_arc(
+                origin,
+                centre,
+                0.62,
+                0.1,
+                225.0,
+                -45.0,
+                fraction=1.0,
+                color=DIM,
+                track_color=(0, 0, 0, 0),
+                **place,
+            )
+            for _ in range(3)
+        )
+        arc = s.add_arc(origin, centre, 0.42, 0.2, 225.0, -45.0, fraction=0.0,
+                        color=BAND_RGBA[0], track_color=track, **place)  # fmt: skip
+        value = self.text.add("", origin, color=TEXT, align="right", em=0.7,
+                              offset=(right - 1.4, y), **place)  # fmt: skip
+        return _GaugeWidget(bar, bar_bands, arc, arc_bands, value)  # type: ignore[arg-type]
+
     def _slot_texts(self, slot: _Slot) -> list[int]:
-        out = [slot.title, slot.state, slot.message]
+        out = [slot.title, slot.state, slot.message, slot.icon]
         for a, b in slot.rows + slot.gauges:
             out += [a, b]
-        return out
+        return out + [w.radial_value for w in slot.widgets]
 
     def _hide_all(self) -> None:
         self.shapes.set_visible(np.concatenate([self.dots, self.pills, self.badges]), False)
@@ -452,6 +498,7 @@ class Overlays:
         s.set_colors(np.array([slot.badge]), ALARM_RGBA[level : level + 1])
         s.set_visible(np.array([slot.badge]), level > 0)
         texts: list[tuple[int, str, tuple[float, ...]]] = []
+        texts.append((slot.icon, "!" if level > 0 else "", TEXT))
         machine = self.scene.machines[m]
         texts.append((slot.title, machine.name, TEXT))
         state_text = store.display(m, "state") if store.prop("state") else None
@@ -465,20 +512,29 @@ class Overlays:
         gauges: list[int] = (
             [] if slot.detail else np.flatnonzero(self.bindings.gauge_mask[m]).tolist()
         )
-        for k, ((a, b), bar) in enumerate(zip(slot.gauges, slot.bars, strict=True)):
-            if k < len(gauges):
-                g = int(gauges[k])
-                rule = self.bindings.gauges[g]
-                texts.append((a, rule.title or rule.property, DIM))
-                texts.append((b, self.bindings.gauge_text(store, g, m), TEXT))
-                fraction = float(state.gauge_fraction[m, g])
-                band = max(0, int(state.gauge_band[m, g]))
-                s.set_fraction(np.array([bar]), np.array([fraction]))
-                s.set_colors(np.array([bar]), BAND_RGBA[band : band + 1])
-                s.set_visible(np.array([bar]), True)
-            else:
-                texts += [(a, "", DIM), (b, "", TEXT)]
-                s.set_visible(np.array([bar]), False)
+        for k, ((a, b), widget) in enumerate(zip(slot.gauges, slot.widgets, strict=True)):
+            if k >= len(gauges):
+                texts += [(a, "", DIM), (b, "", TEXT), (widget.radial_value, "", TEXT)]
+                s.set_visible(np.array(widget.shapes), False)
+                continue
+            g = int(gauges[k])
+            rule = self.bindings.gauges[g]
+            radial = rule.style == "radial"
+            value_text = self.bindings.gauge_text(store, g, m)
+            texts.append((a, rule.title or rule.property, DIM))
+            texts.append((b, "" if radial else value_text, TEXT))
+            texts.append((widget.radial_value, value_text if radial else "", TEXT))
+            band = max(0, int(state.gauge_band[m, g]))
+            value, bands = (
+                (widget.arc, widget.arc_bands) if radial else (widget.bar, widget.bar_bands)
+            )
+            s.set_visible(np.array(widget.shapes), False)
+            s.set_fraction(np.array([value]), np.array([float(state.gauge_fraction[m, g])]))
+            s.set_colors(np.array([value]), BAND_RGBA[band : band + 1])
+            fractions, colors = _band_layers(rule)
+            s.set_fraction(np.array(bands), fractions)
+            s.set_colors(np.array(bands), colors)
+            s.set_visible(np.array([value, *bands]), True)
         self._spark(slot, store, m)
         changed = 0
         for handle, text, color in texts:
@@ -628,6 +684,24 @@ class Overlays:
     def release(self) -> None:
         self.shapes.release()
         self.text.release()
+
+
+def _band_layers(rule: GaugeRule) -> tuple[F64, F32]:
+    """Fractions and colours of three stacked layers, each filled from the gauge's start, that
+    together show the normal, warn and alarm zones (a layer filled to 0 shows nothing)."""
+    span = rule.max - rule.min
+
+    def frac(v: float | None) -> float:
+        return 0.0 if v is None else float(np.clip((v - rule.min) / span, 0.0, 1.0))
+
+    ok, warn, alarm = BAND_RGBA * np.array([1.0, 1.0, 1.0, 0.6], np.float32)
+    w, a = frac(rule.warn), frac(rule.alarm)
+    if rule.direction == "high":  # [0, warn) ok, [warn, alarm) warn, [alarm, 1] alarm
+        top = alarm if rule.alarm is not None else warn if rule.warn is not None else ok
+        layers = [(1.0, top), (a, warn), (w, ok)]
+    else:  # [0, alarm) alarm, [alarm, warn) warn, [warn, 1] ok
+        layers = [(1.0, ok), (w, warn), (a, alarm)]
+    return np.array([f for f, _ in layers]), np.stack([c for _, c in layers])
 
 
 def _overlaps(

@@ -43,6 +43,7 @@ FORMAT = re.compile(
 
 Severity = Literal["warning", "critical"]
 Direction = Literal["high", "low"]
+GaugeStyle = Literal["bar", "radial"]
 ColorMode = Literal["states", "thresholds", "gradient", "when"]
 #: alarm level per severity (0 is "no alarm")
 SEVERITY_LEVEL: dict[str, int] = {"warning": 1, "critical": 2}
@@ -115,6 +116,7 @@ class GaugeRule:
     warn: float | None
     alarm: float | None
     direction: Direction  # "high": high values are bad; "low": low values are bad
+    style: GaugeStyle = "bar"  # how panels draw it: a bar, or a radial (arc) gauge
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +412,7 @@ def _label(r: _Reader, value: object, path: str, ids: set[str]) -> LabelRule:
 
 def _gauge(r: _Reader, value: object, path: str, ids: set[str]) -> GaugeRule:
     keys = {"property", "expr", "title", "unit", "format", "min", "max", "warn", "alarm"}
-    t = r.table(value, path, {"max"}, keys | {"direction"})
+    t = r.table(value, path, {"max"}, keys | {"direction", "style"})
     _, prop, expr = _source(r, t, path, ids)
     title, unit, fmt = _display(r, t, path, expr)
     lo = r.number(t.get("min", 0.0), f"{path}.min")
@@ -427,7 +429,8 @@ def _gauge(r: _Reader, value: object, path: str, ids: set[str]) -> GaugeRule:
             raise r.fail(f"{path}.alarm", f"expected a value above warn ({warn:g}), got {alarm:g}")
         if direction == "low" and alarm >= warn:
             raise r.fail(f"{path}.alarm", f"expected a value below warn ({warn:g}), got {alarm:g}")
-    return GaugeRule(expr, prop, title, unit, fmt, lo, hi, warn, alarm, direction)
+    style = cast(GaugeStyle, r.choice(t.get("style", "bar"), f"{path}.style", ("bar", "radial")))
+    return GaugeRule(expr, prop, title, unit, fmt, lo, hi, warn, alarm, direction, style)
 
 
 def _alarm(r: _Reader, value: object, path: str, ids: set[str]) -> AlarmRule:

@@ -300,7 +300,13 @@ label = { property = "spindle_rpm", title = "Spindle", format = "{:.0f}" }
 
 [[bindings]]
 select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor"] }
-gauge = { property = "load_pct", title = "Load", max = 100, warn = 85, alarm = 95 }
+[bindings.gauge]
+property = "load_pct"
+title = "Load"
+max = 100
+warn = 85
+alarm = 95
+style = "radial"
 
 [[bindings]]
 select = { types = ["cnc_mill", "lathe", "press", "robot_cell", "conveyor", "tank"] }
@@ -309,7 +315,13 @@ label = { property = "temperature_c", title = "Temperature", format = "{:.1f}" }
 # Tanks, storage and AGVs: what runs low or fills up.
 [[bindings]]
 select = { types = ["tank"] }
-gauge = { property = "level_pct", max = 100, warn = 25, alarm = 10, direction = "low" }
+[bindings.gauge]
+property = "level_pct"
+max = 100
+warn = 25
+alarm = 10
+direction = "low"
+style = "radial"
 
 [[bindings]]
 select = { types = ["storage_rack"] }
