@@ -310,3 +310,19 @@ def test_demo_plant_matches_the_golden_image(tmp_path: Path) -> None:
     # tolerance for rasteriser differences between Mesa versions, not for content changes
     assert diff.mean() < 4.0, diff.mean()
     assert (diff > 60).mean() < 0.02, (diff > 60).mean()
+
+
+def test_gauge_zones_stack_to_show_warn_and_alarm_bands(world) -> None:
+    from xrclient.render.overlays import BAND_RGBA, _band_layers
+
+    scene, _ = world
+    bindings = Bindings.compile(scene)
+    (high,) = bindings.gauges  # load: max 100, warn 85, alarm 95, high values bad
+    fractions, colors = _band_layers(high)
+    assert fractions.tolist() == pytest.approx([1.0, 0.95, 0.85])
+    # drawn in order: red to the end, amber to the alarm limit, green to the warn limit
+    np.testing.assert_allclose(colors[:, :3], BAND_RGBA[[2, 1, 0], :3])
+    low = replace(high, warn=25.0, alarm=10.0, direction="low")
+    fractions, colors = _band_layers(low)
+    assert fractions.tolist() == pytest.approx([1.0, 0.25, 0.10])
+    np.testing.assert_allclose(colors[:, :3], BAND_RGBA[[0, 1, 2], :3])

@@ -191,6 +191,10 @@ def with_(path: str, value: object) -> list[dict[str, Any]]:
         ),
         ([{"gauge": {"property": "load"}}], "bindings[0].gauge.max: required key is missing"),
         (
+            [{"gauge": {"property": "load", "max": 100, "style": "dial"}}],
+            "bindings[0].gauge.style: expected one of bar, radial, got 'dial'",
+        ),
+        (
             [{"select": {"types": ["cnc_mil"]}, **COLOR}],
             "bindings[0].select.types[0]: no machine has type 'cnc_mil' (types here: cnc_mill, "
             "lathe, press, tank)",
