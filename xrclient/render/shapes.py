@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xrclient.backends.base import View
+from xrclient.render.billboards import draw_views, rgba, uniform, vec
 from xrclient.render.gpu import load_program
 
 F32 = npt.NDArray[np.float32]
@@ -93,10 +94,7 @@ class ShapeBatch:
             mode=moderngl.TRIANGLE_STRIP,
         )
         program = self._program
-        self._u_view = _uniform(program, "u_view")
-        self._u_proj = _uniform(program, "u_proj")
-        self._u_viewport_h = _uniform(program, "u_viewport_h")
-        self._u_phase = _uniform(program, "u_phase")
+        self._u_phase = uniform(program, "u_phase")
         self.srgb_output = srgb_output
         self.pulse_hz = pulse_hz
         # rows, in draw order; the owner column (a handle per row) stays sorted
@@ -201,7 +199,7 @@ class ShapeBatch:
         row[_GEOM] = _rect(rect)
         row[_SHAPE] = (_length(radius, "radius"), 0.0, _length(border, "border"), 0.0)
         row[_FRACTION] = _fractions(np.array([fraction]))[0]
-        row[_COLOR], row[_TRACK], row[_EDGE] = _rgba(color), _rgba(track_color), _rgba(border_color)
+        row[_COLOR], row[_TRACK], row[_EDGE] = rgba(color), rgba(track_color), rgba(border_color)
         return self._add(row[None, :], _RECT)
 
     def add_arc(
@@ -238,11 +236,11 @@ class ShapeBatch:
             raise ValueError(f"arc angles must be finite and differ, got {start_deg}, {end_deg}")
         sweep = math.copysign(min(abs(end - start), 360.0), end - start)
         row = self._template(anchor, _ARC, size, world, min_px, max_px, through, pulse)
-        row[_GEOM] = (*_vec(center, 2, "center"), r, t)
+        row[_GEOM] = (*vec(center, 2, "center"), r, t)
         start_rad = math.radians(math.remainder(start, 360.0))
         row[_SHAPE] = (start_rad, math.radians(sweep), _length(border, "border"), 0.0)
         row[_FRACTION] = _fractions(np.array([fraction]))[0]
-        row[_COLOR], row[_TRACK], row[_EDGE] = _rgba(color), _rgba(track_color), _rgba(border_color)
+        row[_COLOR], row[_TRACK], row[_EDGE] = rgba(color), rgba(track_color), rgba(border_color)
         return self._add(row[None, :], _ARC)
 
     def add_circle(
@@ -267,7 +265,7 @@ class ShapeBatch:
         if r <= 0.0:
             raise ValueError(f"radius must be positive, got {radius}")
         row = self._template(anchor, _CIRCLE, size, world, min_px, max_px, through, pulse)
-        row[_GEOM] = (*_vec(center, 2, "center"), r, 0.0)
+        row[_GEOM] = (*vec(center, 2, "center"), r, 0.0)
         row[_SHAPE] = (0.0, 0.0, _length(border, "border"), 1.0)
         row[_COLOR], row[_EDGE] = fill, edge
         return self._add(row[None, :], _CIRCLE)
@@ -292,7 +290,7 @@ class ShapeBatch:
             raise ValueError(f"thickness must be positive, got {thickness}")
         row = self._template(anchor, _SEGMENT, size, world, min_px, max_px, through, pulse)
         row[_SHAPE] = (float(thickness), 0.0, 0.0, 1.0)
-        row[_COLOR] = _rgba(color)
+        row[_COLOR] = rgba(color)
         handle = self._add(np.zeros((0, _STRIDE), np.float32), _SEGMENT, settings=row)
         self._set_segments(handle, _points(points))
         return handle
@@ -374,7 +372,7 @@ class ShapeBatch:
         if not (0.0 <= min_px <= max_px and math.isfinite(max_px)):
             raise ValueError(f"need 0 <= min_px <= max_px < inf, got {min_px}, {max_px}")
         row = np.zeros(_STRIDE, dtype=np.float32)
-        row[_ANCHOR] = _vec(anchor, 3, "anchor")
+        row[_ANCHOR] = vec(anchor, 3, "anchor")
         flags = (_WORLD if world else 0) | (_THROUGH if through else 0) | (_PULSE if pulse else 0)
         row[_STYLE] = (size, min_px, max_px, flags + kind * _KIND)
         return row
@@ -522,27 +520,7 @@ class ShapeBatch:
         cycles = float(time) * self._pulse_hz
         phase = 2.0 * math.pi * (cycles - math.floor(cycles)) if math.isfinite(cycles) else 0.0
         self._u_phase.value = phase
-        ctx = self.ctx
-        ctx.enable(moderngl.BLEND | moderngl.DEPTH_TEST)
-        ctx.disable(moderngl.CULL_FACE)
-        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-        default_target = ctx.fbo
-        calls = 0
-        for view in views:
-            target = view.framebuffer if view.framebuffer is not None else default_target
-            if target is None:
-                raise RuntimeError("no framebuffer bound and the view names none")
-            target.use()
-            target.depth_mask = False
-            ctx.viewport = view.viewport
-            self._u_view.write(np.ascontiguousarray(view.view.T, dtype=np.float32))
-            self._u_proj.write(np.ascontiguousarray(view.projection.T, dtype=np.float32))
-            self._u_viewport_h.value = float(view.viewport[3])
-            self._vao.render(instances=count)
-            calls += 1
-            target.depth_mask = True
-        ctx.disable(moderngl.BLEND)
-        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        calls = draw_views(self.ctx, self._vao, count, views, self._program)
         self.draw_calls += calls
         return calls
 
@@ -553,22 +531,8 @@ class ShapeBatch:
         self._program.release()
 
 
-def _uniform(program: moderngl.Program, name: str) -> moderngl.Uniform:
-    member = program[name]
-    if not isinstance(member, moderngl.Uniform):
-        raise TypeError(f"shapes shader member {name} is not a uniform")
-    return member
-
-
-def _vec(values: Sequence[float], n: int, what: str) -> F32:
-    v = np.asarray(values, dtype=np.float32).reshape(-1)
-    if v.shape[0] != n or not np.isfinite(v).all():
-        raise ValueError(f"{what} must be {n} finite numbers, got {values!r}")
-    return v
-
-
 def _rect(values: Sequence[float]) -> F32:
-    v = _vec(values, 4, "rect")
+    v = vec(values, 4, "rect")
     if not (v[2] > 0.0 and v[3] > 0.0):
         raise ValueError(f"rect width and height must be positive, got {values!r}")
     return v
@@ -600,20 +564,10 @@ def _points(points: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return p
 
 
-def _rgba(values: Sequence[float]) -> tuple[float, float, float, float]:
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.shape[0] == 3:
-        v = np.append(v, 1.0)
-    if v.shape[0] != 4 or not np.isfinite(v).all():
-        raise ValueError(f"colour must be 3 or 4 finite numbers, got {values!r}")
-    c = np.clip(v, 0.0, 1.0)
-    return float(c[0]), float(c[1]), float(c[2]), float(c[3])
-
-
 def _fill_and_edge(
     color: Sequence[float], border: float, border_color: Sequence[float] | None
 ) -> tuple[tuple[float, float, float, float], tuple[float, float, float, float]]:
     """A border without its own colour makes an outline: no fill, the stroke in ``color``."""
     if border > 0.0 and border_color is None:
-        return _CLEAR, _rgba(color)
-    return _rgba(color), _rgba(border_color if border_color is not None else color)
+        return _CLEAR, rgba(color)
+    return rgba(color), rgba(border_color if border_color is not None else color)

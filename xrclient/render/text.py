@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xrclient.backends.base import View
+from xrclient.render.billboards import draw_views, rgba, vec
 from xrclient.render.font import SdfFont
 from xrclient.render.gpu import load_program
 
@@ -225,9 +226,6 @@ class TextBatch:
             mode=moderngl.TRIANGLE_STRIP,
         )
         program = self._program
-        self._u_view = _uniform(program, "u_view")
-        self._u_proj = _uniform(program, "u_proj")
-        self._u_viewport_h = _uniform(program, "u_viewport_h")
         program["u_atlas"] = _ATLAS_UNIT
         program["u_atlas_size"] = (float(width), float(height))
         program["u_spread"] = float(font.params.spread_px)
@@ -266,7 +264,7 @@ class TextBatch:
 
     @outline_color.setter
     def outline_color(self, value: Sequence[float]) -> None:
-        self._outline_color = _rgba(value)
+        self._outline_color = rgba(value)
         self._program["u_outline_color"] = self._outline_color
 
     @property
@@ -315,11 +313,11 @@ class TextBatch:
         if not (0.0 <= min_px <= max_px and np.isfinite(max_px)):
             raise ValueError(f"need 0 <= min_px <= max_px < inf, got {min_px}, {max_px}")
         template = np.zeros(_STRIDE, dtype=np.float32)
-        template[_ANCHOR] = _vec(anchor, 3, "anchor")
-        template[_COLOR] = _rgba(color)
+        template[_ANCHOR] = vec(anchor, 3, "anchor")
+        template[_COLOR] = rgba(color)
         flags = (_WORLD if world else 0) | (_THROUGH if through else 0)
         template[_STYLE] = (size, min_px, max_px, flags)
-        template[_OFFSET] = _vec(offset, 2, "offset")
+        template[_OFFSET] = vec(offset, 2, "offset")
         if not (np.isfinite(em) and em > 0.0):
             raise ValueError(f"em must be a positive number, got {em}")
         rows = self._rows(text, template, align, valign, em)
@@ -385,9 +383,7 @@ class TextBatch:
             raise KeyError(f"no string with handle {handle}")
         return entry
 
-    def _rows(
-        self, text: str, template: F32, align: Align, valign: VAlign, em: float = 1.0
-    ) -> F32:
+    def _rows(self, text: str, template: F32, align: Align, valign: VAlign, em: float = 1.0) -> F32:
         lay = layout(self.font, text, em, align, valign)
         rows = np.repeat(template[None, :], lay.count, axis=0)
         rows[:, _RECT] = np.stack([lay.x, lay.y, lay.w, lay.h], axis=1)
@@ -462,28 +458,8 @@ class TextBatch:
         count = int(self._data.shape[0])
         if count == 0 or not views:
             return 0
-        ctx = self.ctx
         self._atlas.use(_ATLAS_UNIT)
-        ctx.enable(moderngl.BLEND | moderngl.DEPTH_TEST)
-        ctx.disable(moderngl.CULL_FACE)
-        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-        default_target = ctx.fbo
-        calls = 0
-        for view in views:
-            target = view.framebuffer if view.framebuffer is not None else default_target
-            if target is None:
-                raise RuntimeError("no framebuffer bound and the view names none")
-            target.use()
-            target.depth_mask = False
-            ctx.viewport = view.viewport
-            self._u_view.write(np.ascontiguousarray(view.view.T, dtype=np.float32))
-            self._u_proj.write(np.ascontiguousarray(view.projection.T, dtype=np.float32))
-            self._u_viewport_h.value = float(view.viewport[3])
-            self._vao.render(instances=count)
-            calls += 1
-            target.depth_mask = True
-        ctx.disable(moderngl.BLEND)
-        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        calls = draw_views(self.ctx, self._vao, count, views, self._program)
         self.draw_calls += calls
         return calls
 
@@ -493,27 +469,3 @@ class TextBatch:
         self._corners.release()
         self._atlas.release()
         self._program.release()
-
-
-def _uniform(program: moderngl.Program, name: str) -> moderngl.Uniform:
-    member = program[name]
-    if not isinstance(member, moderngl.Uniform):
-        raise TypeError(f"text shader member {name} is not a uniform")
-    return member
-
-
-def _vec(values: Sequence[float], n: int, what: str) -> F32:
-    v = np.asarray(values, dtype=np.float32).reshape(-1)
-    if v.shape[0] != n or not np.isfinite(v).all():
-        raise ValueError(f"{what} must be {n} finite numbers, got {values!r}")
-    return v
-
-
-def _rgba(values: Sequence[float]) -> tuple[float, float, float, float]:
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.shape[0] == 3:
-        v = np.append(v, 1.0)
-    if v.shape[0] != 4 or not np.isfinite(v).all():
-        raise ValueError(f"colour must be 3 or 4 finite numbers, got {values!r}")
-    c = np.clip(v, 0.0, 1.0)
-    return float(c[0]), float(c[1]), float(c[2]), float(c[3])
