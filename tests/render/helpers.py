@@ -132,3 +132,10 @@ def is_background(img: Image, srgb: bool = True, tol: int = 2) -> npt.NDArray[np
     diff = np.abs(img.astype(np.int16) - background_rgb8(srgb))
     result: npt.NDArray[np.bool_] = diff.max(axis=2) <= tol
     return result
+
+
+def project(view: View, point: Sequence[float], height: int) -> tuple[float, float]:
+    """Pixel position (x right, y down from the top row) of a world point."""
+    ndc = math3d.transform_points(view.view_projection, [point])[0]
+    x0, y0, w, h = view.viewport
+    return x0 + (ndc[0] + 1.0) / 2.0 * w, height - (y0 + (ndc[1] + 1.0) / 2.0 * h)

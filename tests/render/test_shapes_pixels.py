@@ -18,7 +18,7 @@ from xrclient.render.renderer import Renderer
 from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch, measure
 
-from .helpers import box_mesh, dominant, geometry_of, scene_of
+from .helpers import box_mesh, dominant, geometry_of, project, scene_of
 
 Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
@@ -51,13 +51,6 @@ def render(
         extra.draw(views)
     headless.ctx.copy_framebuffer(headless.resolve_fbo, headless.fbo)
     return headless.read_rgb()
-
-
-def project(view: View, point: Sequence[float], height: int) -> tuple[float, float]:
-    """Pixel position (x right, y down from the top row) of a world point."""
-    ndc = math3d.transform_points(view.view_projection, [point])[0]
-    x0, y0, w, h = view.viewport
-    return x0 + (ndc[0] + 1.0) / 2.0 * w, height - (y0 + (ndc[1] + 1.0) / 2.0 * h)
 
 
 def ink(img: Image, level: int = 127) -> Mask:

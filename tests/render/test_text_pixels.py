@@ -15,7 +15,7 @@ from xrclient.render.font import SdfFont, load_font
 from xrclient.render.renderer import Renderer
 from xrclient.render.text import TextBatch, layout
 
-from .helpers import box_mesh, dominant, geometry_of, scene_of
+from .helpers import box_mesh, dominant, geometry_of, project, scene_of
 
 Image = npt.NDArray[np.uint8]
 EYE = (0.0, 0.0, 4.0)
@@ -46,13 +46,6 @@ def render(
     batch.draw(views)
     headless.ctx.copy_framebuffer(headless.resolve_fbo, headless.fbo)
     return headless.read_rgb()
-
-
-def project(view: View, point: Sequence[float], height: int) -> tuple[float, float]:
-    """Pixel position (x right, y down from the top row) of a world point."""
-    ndc = math3d.transform_points(view.view_projection, [point])[0]
-    x0, y0, w, h = view.viewport
-    return x0 + (ndc[0] + 1.0) / 2.0 * w, height - (y0 + (ndc[1] + 1.0) / 2.0 * h)
 
 
 def ink(img: Image, level: int = 60) -> npt.NDArray[np.bool_]:
