@@ -46,9 +46,8 @@ from xrclient.core.visuals import MachineVisuals
 from xrclient.core.wire import (
     encode_json,
     encode_msgpack,
-    encode_updates_binary,
-    encode_updates_json,
 )
+from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
 from xrclient.scene.synthetic import DEMO_TWIN, write_large_plant

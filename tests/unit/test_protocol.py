@@ -40,9 +40,8 @@ from xrclient.core.updates import TOUCH
 from xrclient.core.wire import (
     encode_json,
     encode_msgpack,
-    encode_updates_binary,
-    encode_updates_json,
 )
+from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
 
 SCHEMA = StreamSchema(("A", "B", "C"), PROPS)
 RESYNC = '{"type":"resync"}'

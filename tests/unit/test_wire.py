@@ -23,12 +23,11 @@ from xrclient.core.wire import (
     decode_schema,
     encode_json,
     encode_msgpack,
-    encode_updates_binary,
-    encode_updates_json,
     field_int,
     field_number,
     field_str,
 )
+from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
 
 SCHEMA = StreamSchema(("A", "B", "C"), PROPS)
 TEXT_OF: list[list[str]] = [[], [], [], ["O1000", "O2000", "O3000"], []]

@@ -39,9 +39,10 @@ MAX_ENTRIES = 4_000_000
 #: at most this many texts in one msgpack message
 MAX_TEXTS = 100_000
 
-_M = np.dtype("<u4")
-_P = np.dtype("<u2")
-_F = np.dtype("<f8")
+#: msgpack column types: machine index, property index, value and time
+MACHINE_DTYPE = np.dtype("<u4")
+PROP_DTYPE = np.dtype("<u2")
+VALUE_DTYPE = np.dtype("<f8")
 
 
 class WireError(ValueError):
@@ -371,7 +372,12 @@ class UpdateDecoder:
     # msgpack: columns straight from bytes
     def _binary_columns(self, doc: Mapping[str, Any]) -> Columns:
         cols = []
-        for key, dtype in (("m", _M), ("p", _P), ("v", _F), ("t", _F)):
+        for key, dtype in (
+            ("m", MACHINE_DTYPE),
+            ("p", PROP_DTYPE),
+            ("v", VALUE_DTYPE),
+            ("t", VALUE_DTYPE),
+        ):
             raw = doc.get(key)
             if not isinstance(raw, bytes) or len(raw) % dtype.itemsize:
                 raise WireError(f"'{key}' must be bytes holding {dtype.str} values")
@@ -474,81 +480,3 @@ def _gather(values: list[Any], at: npt.NDArray[np.intp]) -> tuple[Any, ...]:
         return (values[int(at[0])],)
     got: tuple[Any, ...] = itemgetter(*at.tolist())(values)
     return got
-
-
-# -- update encoding (server side) -------------------------------------------------------
-
-
-def encode_updates_json(
-    schema: StreamSchema,
-    machine: npt.NDArray[np.integer[Any]],
-    prop: npt.NDArray[np.integer[Any]],
-    value: npt.NDArray[np.float64],
-    time: npt.NDArray[np.float64],
-    text_of: Sequence[Sequence[str]],
-) -> list[list[Any]]:
-    """JSON update entries; consecutive entries of one machine and time share an object.
-
-    ``text_of[p]`` lists the texts string property ``p``'s codes index.
-    """
-    out: list[list[Any]] = []
-    names = [p.name for p in schema.properties]
-    kinds = [p.kind for p in schema.properties]
-    enums = [p.values for p in schema.properties]
-    ids = schema.machines
-    last_m, last_t = -1, math.nan
-    current: dict[str, Any] = {}
-    for m, p, v, t in zip(
-        machine.tolist(), prop.tolist(), value.tolist(), time.tolist(), strict=True
-    ):
-        if m != last_m or t != last_t:
-            current = {}
-            out.append([ids[m], t, current])
-            last_m, last_t = m, t
-        if p < 0:
-            continue
-        kind = kinds[p]
-        if kind == "number" or kind == "time":
-            current[names[p]] = v
-        elif kind == "enum":
-            current[names[p]] = enums[p][int(v)]
-        elif kind == "bool":
-            current[names[p]] = v != 0.0
-        else:
-            current[names[p]] = text_of[p][int(v)]
-    return out
-
-
-def encode_updates_binary(
-    schema: StreamSchema,
-    machine: npt.NDArray[np.integer[Any]],
-    prop: npt.NDArray[np.integer[Any]],
-    value: npt.NDArray[np.float64],
-    time: npt.NDArray[np.float64],
-    text_of: Sequence[Sequence[str]],
-) -> dict[str, Any]:
-    """msgpack columns; string values are re-indexed into this message's own ``x`` list,
-    which holds each distinct text once."""
-    p_wire = prop.astype(_P)
-    p_wire[prop < 0] = WIRE_TOUCH
-    v = np.asarray(value, _F)
-    index: dict[str, int] = {}
-    strings = [i for i, s in enumerate(schema.properties) if s.kind == "string"]
-    if strings:
-        sel = np.isin(prop, strings)
-        if sel.any():
-            v = v.copy()
-            positions = np.flatnonzero(sel)
-            codes = [
-                index.setdefault(text_of[p][int(c)], len(index))
-                for p, c in zip(prop[positions].tolist(), value[positions].tolist(), strict=True)
-            ]
-            v[positions] = codes
-    texts = list(index)
-    return {
-        "m": np.asarray(machine, _M).tobytes(),
-        "p": p_wire.tobytes(),
-        "v": v.tobytes(),
-        "t": np.asarray(time, _F).tobytes(),
-        "x": texts,
-    }

@@ -36,9 +36,8 @@ from xrclient.core.wire import (
     encode_json,
     encode_json_list,
     encode_msgpack,
-    encode_updates_binary,
-    encode_updates_json,
 )
+from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
 
 log = logging.getLogger("xrclient.twin_server")
 
