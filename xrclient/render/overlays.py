@@ -47,7 +47,7 @@ PANEL_W = 12.5  # panel width in units
 DETAIL_W = 15.0  # the detail panel's width
 ROW = 1.25  # row height in units
 SPARK_POINTS = 48
-DETAIL_ROWS = 10
+DETAIL_ROWS = 18
 MAX_NAMES = 160  # name pills shown at once (the nearest); farther machines show dots
 BACKGROUND = (0.06, 0.08, 0.10, 0.82)
 STALE_BACKGROUND = (0.30, 0.31, 0.33, 0.82)
@@ -154,12 +154,20 @@ class Overlays:
                 for a in self.anchors.tolist()
             ]
         )
+        anchors, widths = self.anchors.tolist(), self._name_w.tolist()
         self.pills = np.array(
             [
                 self.shapes.add_rect(
-                    a, (-w / 2 - 0.5, -0.55, w + 1.0, 1.3), radius=0.55, color=BACKGROUND, **place
+                    a, (-w / 2 - 1.3, -0.55, w + 1.8, 1.3), radius=0.55, color=BACKGROUND, **place
                 )
-                for a, w in zip(self.anchors.tolist(), self._name_w.tolist(), strict=True)
+                for a, w in zip(anchors, widths, strict=True)
+            ]
+        )
+        # a pill shows its machine's state as a dot in the state colour
+        self.pill_dots = np.array(
+            [
+                self.shapes.add_circle(a, (-w / 2 - 0.65, 0.1), 0.32, color=DIM, **place)
+                for a, w in zip(anchors, widths, strict=True)
             ]
         )
         # names come from a pool: glyph instances stay bounded however many machines
@@ -184,7 +192,20 @@ class Overlays:
         self.badges = np.array(
             [
                 self.shapes.add_circle(a, (0.0, 1.3), 0.5, color=ALARM_RGBA[2], pulse=True, **place)
-                for a in self.anchors.tolist()
+                for a in anchors
+            ]
+        )
+        # the badge's "!" icon, drawn with two shapes so it costs no text
+        self.badge_icons = np.array(
+            [
+                h
+                for a in anchors
+                for h in (
+                    self.shapes.add_rect(
+                        a, (-0.07, 1.2, 0.14, 0.4), radius=0.05, color=TEXT, **place
+                    ),
+                    self.shapes.add_circle(a, (0.0, 1.02), 0.08, color=TEXT, **place),
+                )
             ]
         )
         self._slots = [self._make_slot(place) for _ in range(opt.max_panels)]
@@ -336,7 +357,8 @@ class Overlays:
         return out + [w.radial_value for w in slot.widgets]
 
     def _hide_all(self) -> None:
-        self.shapes.set_visible(np.concatenate([self.dots, self.pills, self.badges]), False)
+        every = [self.dots, self.pills, self.pill_dots, self.badges, self.badge_icons]
+        self.shapes.set_visible(np.concatenate(every), False)
         self.text.set_colors(self.names, np.zeros((self._name_pool, 4), np.float32))
         for slot in [*self._slots, self._detail]:
             self._show_slot(slot, False)
@@ -416,9 +438,13 @@ class Overlays:
         s.set_colors(self.dots, status)
         s.set_visible(self.dots, level == FAR)
         s.set_visible(self.pills, level == MID)
+        s.set_colors(self.pill_dots, status)
+        s.set_visible(self.pill_dots, level == MID)
         self._assign_names(np.flatnonzero(level == MID))
         s.set_colors(self.badges, ALARM_RGBA[state.alarm_level])
-        s.set_visible(self.badges, alarmed & ((level == FAR) | (level == MID)))
+        badged = alarmed & ((level == FAR) | (level == MID))
+        s.set_visible(self.badges, badged)
+        s.set_visible(self.badge_icons, np.repeat(badged, 2))
 
     def _assign_names(self, mid: npt.NDArray[np.intp]) -> None:
         """Give each pill's machine a name from the pool; names keep their machine while it
@@ -563,9 +589,9 @@ class Overlays:
                 value = store.value[m, store.prop_index(spec.name) or 0]
                 if np.isnan(value):
                     continue
-                out.append(
-                    (spec.name.replace("_", " "), format_value(store, spec, float(value), "", None))
-                )
+                text = format_value(store, spec, float(value), "", None)
+                if text:  # an empty string (no fault code) says nothing
+                    out.append((spec.name.replace("_", " "), text))
             return out[:DETAIL_ROWS]
         labels = np.flatnonzero(self.bindings.label_mask[m])
         return [
