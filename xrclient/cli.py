@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     twin.add_argument(
         "--twin",
         metavar="URL",
-        help="colour the plant by live state from a twin stream (ws:// or wss://)",
+        help="colour the plant by live state from a twin stream (ws:// or wss://) and show "
+        "metric overlays over the machines",
     )
     twin.add_argument(
         "--wait",
