@@ -44,6 +44,15 @@ void main() {
         }
     } else if (v_kind == 1) {
         sd = length(p - v_geom.xy) - v_geom.z;
+        if (v_track.a > 0.0) {  // an exclamation mark in the track colour
+            float r = v_geom.z;
+            vec2 c = v_geom.xy;
+            float stem = rounded_rect(p, vec4(c.x - 0.11 * r, c.y - 0.12 * r, 0.22 * r, 0.62 * r),
+                                      0.1 * r);
+            float dot_ = length(p - vec2(c.x, c.y - 0.36 * r)) - 0.13 * r;
+            float mark = clamp(0.5 - min(stem, dot_) / per_px, 0.0, 1.0);
+            filled = 1.0 - mark;  // the mark shows the track colour
+        }
     } else if (v_kind == 2) {
         vec2 d = p - v_geom.xy;
         float rad = length(d);

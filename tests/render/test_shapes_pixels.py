@@ -463,3 +463,21 @@ def test_bad_shapes_are_rejected(headless: HeadlessBackend) -> None:
     batch.set_polyline(empty, [(0, 0), (1, 0), (2, 0)])
     assert batch.instances == 3
     batch.release()
+
+
+def test_a_badge_icon_marks_its_disc_with_an_exclamation_mark(headless: HeadlessBackend) -> None:
+    batch = ShapeBatch(headless.ctx)
+    handle = batch.add_circle((0.0, 0.0, 0.0), radius=3.0, size=8.0, color=RED, icon_color=GREEN)
+    view = front_view(headless)
+    img = render(headless, batch, [view]).astype(int)
+    ax, ay = project(view, (0.0, 0.0, 0.0), headless.size[1])
+    green = (img[..., 1] > 150) & (img[..., 0] < 100)
+    red = (img[..., 0] > 150) & (img[..., 1] < 100)
+    ys, xs = np.nonzero(green)
+    assert 20 < green.sum() < red.sum()  # a mark, not the whole disc
+    assert abs(xs.mean() - ax) < 1.5  # centred left to right...
+    assert ys.min() < ay - 4 and ys.max() > ay + 2  # ...a stem above and a dot below
+    batch.set_colors([handle], [[0.0, 0.0, 0.0, 0.0]], slot="track")
+    plain = render(headless, batch, [view]).astype(int)
+    batch.release()
+    assert not ((plain[..., 1] > 150) & (plain[..., 0] < 100)).any()

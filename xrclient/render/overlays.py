@@ -96,7 +96,6 @@ class _Slot:
     background: int
     strip: int
     badge: int
-    icon: int  # the "!" on the badge
     widgets: list[_GaugeWidget]
     spark: int
     title: int
@@ -191,21 +190,10 @@ class Overlays:
         self._name_of = np.full(self._name_pool, -1, np.int64)  # machine shown by each name
         self.badges = np.array(
             [
-                self.shapes.add_circle(a, (0.0, 1.3), 0.5, color=ALARM_RGBA[2], pulse=True, **place)
-                for a in anchors
-            ]
-        )
-        # the badge's "!" icon, drawn with two shapes so it costs no text
-        self.badge_icons = np.array(
-            [
-                h
-                for a in anchors
-                for h in (
-                    self.shapes.add_rect(
-                        a, (-0.07, 1.2, 0.14, 0.4), radius=0.05, color=TEXT, **place
-                    ),
-                    self.shapes.add_circle(a, (0.0, 1.02), 0.08, color=TEXT, **place),
+                self.shapes.add_circle(
+                    a, (0.0, 1.3), 0.5, color=ALARM_RGBA[2], pulse=True, icon_color=TEXT, **place
                 )
+                for a in anchors
             ]
         )
         self._slots = [self._make_slot(place) for _ in range(opt.max_panels)]
@@ -257,7 +245,13 @@ class Overlays:
             origin, (x0, height - 0.35, width, 0.35), radius=0.15, color=DIM, **place
         )
         badge = s.add_circle(
-            origin, (x1 - 0.2, height - 0.2), 0.55, color=ALARM_RGBA[2], pulse=True, **place
+            origin,
+            (x1 - 0.2, height - 0.2),
+            0.55,
+            color=ALARM_RGBA[2],
+            pulse=True,
+            icon_color=TEXT,
+            **place,
         )
         y = height - 0.6 - ROW + 0.3
         title = t.add("", origin, color=TEXT, align="left", em=1.0, offset=(x0 + 0.5, y), **place)
@@ -296,10 +290,6 @@ class Overlays:
         spark = s.add_polyline(
             origin, np.full((SPARK_POINTS, 2), np.nan), thickness=0.12, color=SPARK, **place
         )
-        icon = t.add(
-            "!", origin, color=TEXT, align="center", valign="middle", em=0.8,
-            offset=(x1 - 0.2, height - 0.2), **place,
-        )  # fmt: skip
         shapes = [background, strip, badge, *(h for w in widgets for h in w.shapes), spark]
         return _Slot(
             -1,
@@ -307,7 +297,6 @@ class Overlays:
             background,
             strip,
             badge,
-            icon,
             widgets,
             spark,
             title,
@@ -351,13 +340,13 @@ class Overlays:
         return _GaugeWidget(bar, bar_bands, arc, arc_bands, value)  # type: ignore[arg-type]
 
     def _slot_texts(self, slot: _Slot) -> list[int]:
-        out = [slot.title, slot.state, slot.message, slot.icon]
+        out = [slot.title, slot.state, slot.message]
         for a, b in slot.rows + slot.gauges:
             out += [a, b]
         return out + [w.radial_value for w in slot.widgets]
 
     def _hide_all(self) -> None:
-        every = [self.dots, self.pills, self.pill_dots, self.badges, self.badge_icons]
+        every = [self.dots, self.pills, self.pill_dots, self.badges]
         self.shapes.set_visible(np.concatenate(every), False)
         self.text.set_colors(self.names, np.zeros((self._name_pool, 4), np.float32))
         for slot in [*self._slots, self._detail]:
@@ -444,7 +433,6 @@ class Overlays:
         s.set_colors(self.badges, ALARM_RGBA[state.alarm_level])
         badged = alarmed & ((level == FAR) | (level == MID))
         s.set_visible(self.badges, badged)
-        s.set_visible(self.badge_icons, np.repeat(badged, 2))
 
     def _assign_names(self, mid: npt.NDArray[np.intp]) -> None:
         """Give each pill's machine a name from the pool; names keep their machine while it
@@ -524,7 +512,6 @@ class Overlays:
         s.set_colors(np.array([slot.badge]), ALARM_RGBA[level : level + 1])
         s.set_visible(np.array([slot.badge]), level > 0)
         texts: list[tuple[int, str, tuple[float, ...]]] = []
-        texts.append((slot.icon, "!" if level > 0 else "", TEXT))
         machine = self.scene.machines[m]
         texts.append((slot.title, machine.name, TEXT))
         state_text = store.display(m, "state") if store.prop("state") else None

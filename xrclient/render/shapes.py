@@ -258,8 +258,11 @@ class ShapeBatch:
         border_color: Sequence[float] | None = None,
         through: bool = False,
         pulse: bool = False,
+        icon_color: Sequence[float] | None = None,
     ) -> int:
-        """A disc (status dot, badge) of ``radius`` units; ``border`` as for rectangles."""
+        """A disc (status dot, badge) of ``radius`` units; ``border`` as for rectangles.
+        With ``icon_color`` the disc carries an exclamation mark in that colour (an alarm
+        badge without any text); ``set_colors(..., slot="track")`` changes it."""
         fill, edge = _fill_and_edge(color, border, border_color)
         r = _length(radius, "radius")
         if r <= 0.0:
@@ -268,6 +271,8 @@ class ShapeBatch:
         row[_GEOM] = (*vec(center, 2, "center"), r, 0.0)
         row[_SHAPE] = (0.0, 0.0, _length(border, "border"), 1.0)
         row[_COLOR], row[_EDGE] = fill, edge
+        if icon_color is not None:
+            row[_TRACK] = rgba(icon_color)
         return self._add(row[None, :], _CIRCLE)
 
     def add_polyline(
