@@ -53,5 +53,10 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
         "points": geometry.point_count,
         "viewpoints": [vp.name for vp in scene.viewpoints],
         "lights": len(scene.lights),
+        "twin_url": scene.twin.url or None,
+        "bindings": {
+            kind: sum(getattr(b, kind) is not None for b in scene.bindings)
+            for kind in ("color", "label", "gauge", "alarm")
+        },
         "bounds": bounds,
     }

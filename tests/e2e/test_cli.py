@@ -107,6 +107,22 @@ def test_inspect_several_files_json(tmp_path: Path) -> None:
     assert records[1]["ok"] is False and "bad.glb" in records[1]["error"]
     assert records[2]["ok"] is True and records[2]["kind"] == "scene"
     assert records[2]["machines"] >= 40 and len(records[2]["lines"]) >= 3
+    assert records[2]["bindings"] == {"color": 1, "label": 3, "gauge": 4, "alarm": 5}
+    assert records[2]["twin_url"] == "ws://127.0.0.1:8765"
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xrclient", "inspect", str(scene_path("demo-plant"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 141)
+    assert b"Traceback" not in err
 
 
 def test_inspect_text_output_and_exit_zero(tmp_path: Path) -> None:
