@@ -113,7 +113,7 @@ def test_inspect_several_files_json(tmp_path: Path) -> None:
 
 def test_output_into_a_closed_pipe_ends_quietly() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xrclient", "inspect", str(scene_path("demo-plant"))],
+        [sys.executable, "-m", "xrclient", "inspect", *[str(scene_path("demo-plant"))] * 20],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
