@@ -191,6 +191,6 @@ def read_twin_once(scene: Scene, options: TwinOptions, progress: Progress = quie
             progress(f"warning: the stream has no {', '.join(missing)} (bindings read them)")
         visuals = MachineVisuals(len(scene.machines))
         live.apply_visuals(visuals, now)
-        summary = live.summary(now)
-        state = live.bindings.evaluate(live.store, now)
-        return TwinFrame(live.store, live.bindings, state, visuals, summary, now)
+        return TwinFrame(
+            live.store, live.bindings, live.bindings.state, visuals, live.summary(), now
+        )

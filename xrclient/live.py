@@ -74,10 +74,10 @@ class LiveTwin:
             self.update()
         return True
 
-    def summary(self, now: float | None = None) -> str:
-        """One line for people: how many machines report, are stale or in alarm."""
-        now = time.time() if now is None else now
-        state = self.bindings.evaluate(self.store, now)
+    def summary(self) -> str:
+        """One line for people: how many machines report, are stale or in alarm, as of the
+        last ``apply_visuals``."""
+        state = self.bindings.state
         st = self.status
         n = self.store.n_machines
         alarms = int((state.alarm_level > 0).sum())
