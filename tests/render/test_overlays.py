@@ -21,7 +21,8 @@ from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.font import SdfFont, load_font
-from xrclient.render.overlays import FAR, NEAR, Overlays
+from xrclient.render.overlay_layout import FAR, NEAR
+from xrclient.render.overlays import Overlays
 from xrclient.render.renderer import Renderer
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.loaders import LoadLimits
@@ -313,16 +314,16 @@ def test_demo_plant_matches_the_golden_image(tmp_path: Path) -> None:
 
 
 def test_gauge_zones_stack_to_show_warn_and_alarm_bands(world) -> None:
-    from xrclient.render.overlays import BAND_RGBA, _band_layers
+    from xrclient.render.overlay_layout import BAND_RGBA, band_layers
 
     scene, _ = world
     bindings = Bindings.compile(scene)
     (high,) = bindings.gauges  # load: max 100, warn 85, alarm 95, high values bad
-    fractions, colors = _band_layers(high)
+    fractions, colors = band_layers(high)
     assert fractions.tolist() == pytest.approx([1.0, 0.95, 0.85])
     # drawn in order: red to the end, amber to the alarm limit, green to the warn limit
     np.testing.assert_allclose(colors[:, :3], BAND_RGBA[[2, 1, 0], :3])
     low = replace(high, warn=25.0, alarm=10.0, direction="low")
-    fractions, colors = _band_layers(low)
+    fractions, colors = band_layers(low)
     assert fractions.tolist() == pytest.approx([1.0, 0.25, 0.10])
     np.testing.assert_allclose(colors[:, :3], BAND_RGBA[[0, 1, 2], :3])

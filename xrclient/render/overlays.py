@@ -33,18 +33,29 @@ from xrclient.core.bindings_text import format_value
 from xrclient.core.color import linear_to_srgb
 from xrclient.core.twin_store import TwinStore
 from xrclient.render.font import SdfFont
+from xrclient.render.overlay_layout import (
+    BAND_RGBA,
+    DETAIL_W,
+    FAR,
+    HIDDEN,
+    MID,
+    NEAR,
+    PANEL_W,
+    Rect,
+    band_layers,
+    distance_levels,
+    place_panels,
+    place_pills,
+    screen_placement,
+)
 from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import OverlayOptions, Scene
-from xrclient.scene.schema_bindings import GaugeRule
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-FAR, MID, NEAR, HIDDEN = 0, 1, 2, 3
-PANEL_W = 12.5  # panel width in units
-DETAIL_W = 15.0  # the detail panel's width
 ROW = 1.25  # row height in units
 SPARK_POINTS = 48
 DETAIL_ROWS = 18
@@ -56,9 +67,6 @@ MESSAGE = (1.0, 0.8, 0.6, 1.0)
 SPARK = (0.55, 0.8, 1.0, 1.0)
 DIM = (0.70, 0.74, 0.78, 1.0)
 ALARM_RGBA = np.array([[0, 0, 0, 0], [1.0, 0.72, 0.1, 1.0], [0.95, 0.2, 0.15, 1.0]], np.float32)
-BAND_RGBA = np.array(
-    [[0.35, 0.75, 0.45, 1.0], [0.98, 0.72, 0.10, 1.0], [0.95, 0.25, 0.20, 1.0]], np.float32
-)
 
 
 class _Place(TypedDict):
@@ -371,35 +379,20 @@ class Overlays:
     ) -> OverlayStats:
         """Decide levels for ``view`` (the primary view; stereo pairs share one decision)."""
         opt = self.options
-        n = self.n
-        eye = np.array(view.eye_position)
-        dist = np.linalg.norm(self.anchors - eye, axis=1)
-        clip = np.c_[self.anchors, np.ones(n)] @ view.view_projection.astype(np.float64).T
-        w = clip[:, 3]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ndc = clip[:, :2] / w[:, None]
-        onscreen = (w > 1e-6) & (np.abs(ndc) <= 1.05).all(axis=1)
-        level = np.where(dist < opt.near_m, NEAR, np.where(dist < opt.far_m, MID, FAR))
-        level = np.where(onscreen, level, HIDDEN).astype(np.int8)
-        has_detail = selected is not None and 0 <= selected < n
-        if has_detail:
-            level[selected] = HIDDEN  # its detail panel stands in for dot, pill or panel
-        width, height = float(view.viewport[2]), float(view.viewport[3])
-        # screen position (y down) and pixels per unit of every anchor
-        px = np.empty((n, 2))
-        px[:, 0] = (ndc[:, 0] + 1.0) * 0.5 * width
-        px[:, 1] = (1.0 - ndc[:, 1]) * 0.5 * height
-        with np.errstate(divide="ignore", invalid="ignore"):
-            px_per_m = 0.5 * height * float(view.projection[1, 1]) / w
-        unit_px = np.clip(opt.unit_m * np.nan_to_num(px_per_m), opt.min_px, opt.max_px)
-        taken = []  # screen rectangles (x0, y0, x1, y1) already covered by panels
+        place = screen_placement(self.anchors, view, opt)
+        level = distance_levels(place, opt)
+        has_detail = selected is not None and 0 <= selected < self.n
+        taken: list[Rect] = []  # screen rectangles already covered by panels
         if has_detail:
             assert selected is not None
-            x, y, u = px[selected, 0], px[selected, 1], unit_px[selected]
+            level[selected] = HIDDEN  # its detail panel stands in for dot, pill or panel
+            x, y = place.px[selected]
+            u = place.unit_px[selected]
             taken.append((x + u, y - self._detail_h * u, x + (1 + DETAIL_W) * u, y))
-        level = self._place_panels(level, px, unit_px, dist, taken, opt.declutter)
+        level = place_panels(level, place, taken, self._panel_h, opt.max_panels, opt.declutter)
         if opt.declutter:
-            level = self._place_pills(level, px, unit_px, dist, np.array(taken).reshape(-1, 4))
+            level = place_pills(level, place, self._name_w, np.array(taken).reshape(-1, 4))
+        dist = place.dist
         mid = np.flatnonzero(level == MID)
         if mid.size > self._name_pool:  # the nearest pills keep their names
             level[mid[np.argsort(dist[mid], kind="stable")[self._name_pool :]]] = FAR
@@ -544,7 +537,7 @@ class Overlays:
             s.set_visible(np.array(widget.shapes), False)
             s.set_fraction(np.array([value]), np.array([float(state.gauge_fraction[m, g])]))
             s.set_colors(np.array([value]), BAND_RGBA[band : band + 1])
-            fractions, colors = _band_layers(rule)
+            fractions, colors = band_layers(rule)
             s.set_fraction(np.array(bands), fractions)
             s.set_colors(np.array(bands), colors)
             s.set_visible(np.array([value, *bands]), True)
@@ -619,75 +612,6 @@ class Overlays:
         self.shapes.set_polyline(slot.spark, points)
         self.shapes.set_visible(np.array([slot.spark]), True)
 
-    # -- declutter ---------------------------------------------------------------------------
-
-    def _place_panels(
-        self,
-        level: npt.NDArray[np.int8],
-        px: F64,
-        unit_px: F64,
-        dist: F64,
-        taken: list[tuple[float, float, float, float]],
-        declutter: bool,
-    ) -> npt.NDArray[np.int8]:
-        """Nearest first, up to ``max_panels`` near machines get a panel that overlaps no
-        panel placed before it; the others fall back to a pill. The loop is bounded by the
-        panel pool, not by the number of machines."""
-        near = np.flatnonzero(level == NEAR)
-        near = near[np.argsort(dist[near], kind="stable")]
-        limit = self.options.max_panels
-        candidates = near[: 3 * limit] if declutter else near[:limit]
-        level[np.setdiff1d(near, candidates)] = MID
-        placed = 0
-        for i in candidates.tolist():
-            x, y, u = px[i, 0], px[i, 1], unit_px[i]
-            rect = (x - PANEL_W / 2 * u, y - self._panel_h * u, x + PANEL_W / 2 * u, y)
-            if placed >= limit or (declutter and _overlaps(rect, taken)):
-                level[i] = MID
-                continue
-            taken.append(rect)
-            placed += 1
-        return level
-
-    def _place_pills(
-        self,
-        level: npt.NDArray[np.int8],
-        px: F64,
-        unit_px: F64,
-        dist: F64,
-        panels: F64,
-    ) -> npt.NDArray[np.int8]:
-        """Pills under a panel, or in a screen cell a nearer pill holds, become dots; dots
-        under a panel are hidden. Vectorised over all machines."""
-        half_w = (self._name_w / 2 + 0.5) * unit_px
-        half_h = 0.65 * unit_px
-        for lvl, hw, hh, loser in (
-            (MID, half_w, half_h, FAR),
-            (FAR, 0.5 * unit_px, 0.5 * unit_px, HIDDEN),
-        ):
-            idx = np.flatnonzero(level == lvl)
-            if idx.size == 0:
-                continue
-            if panels.size:
-                x, y = px[idx, 0:1], px[idx, 1:2]
-                under = (
-                    (x + hw[idx, None] > panels[:, 0])
-                    & (x - hw[idx, None] < panels[:, 2])
-                    & (y + hh[idx, None] > panels[:, 1])
-                    & (y - hh[idx, None] < panels[:, 3])
-                ).any(axis=1)
-                level[idx[under]] = loser
-                idx = idx[~under]
-            if lvl == MID and idx.size > 1:
-                cell_w = float(np.median(2 * hw[idx])) + 1.0
-                cell_h = float(np.median(2 * hh[idx])) + 1.0
-                key = np.floor(px[idx, 0] / cell_w) * 1_000_003 + np.floor(px[idx, 1] / cell_h)
-                order = np.lexsort((dist[idx], key))
-                first = np.ones(idx.size, bool)
-                first[1:] = key[order][1:] != key[order][:-1]
-                level[idx[order[~first]]] = FAR
-        return level
-
     # -- drawing -----------------------------------------------------------------------------
 
     def draw(self, views: Sequence[View], now: float = 0.0) -> int:
@@ -697,34 +621,3 @@ class Overlays:
     def release(self) -> None:
         self.shapes.release()
         self.text.release()
-
-
-def _band_layers(rule: GaugeRule) -> tuple[F64, F32]:
-    """Fractions and colours of three stacked layers, each filled from the gauge's start, that
-    together show the normal, warn and alarm zones (a layer filled to 0 shows nothing)."""
-    span = rule.max - rule.min
-
-    def frac(v: float | None) -> float:
-        return 0.0 if v is None else float(np.clip((v - rule.min) / span, 0.0, 1.0))
-
-    ok, warn, alarm = BAND_RGBA * np.array([1.0, 1.0, 1.0, 0.6], np.float32)
-    w, a = frac(rule.warn), frac(rule.alarm)
-    if rule.direction == "high":  # [0, warn) ok, [warn, alarm) warn, [alarm, 1] alarm
-        top = alarm if rule.alarm is not None else warn if rule.warn is not None else ok
-        layers = [(1.0, top), (a, warn), (w, ok)]
-    else:  # [0, alarm) alarm, [alarm, warn) warn, [warn, 1] ok
-        layers = [(1.0, ok), (w, warn), (a, alarm)]
-    return np.array([f for f, _ in layers]), np.stack([c for _, c in layers])
-
-
-def _overlaps(
-    rect: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]]
-) -> bool:
-    if not taken:
-        return False
-    t = np.asarray(taken)
-    return bool(
-        (
-            (rect[0] < t[:, 2]) & (rect[2] > t[:, 0]) & (rect[1] < t[:, 3]) & (rect[3] > t[:, 1])
-        ).any()
-    )
