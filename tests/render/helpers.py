@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,10 @@ from xrclient.core import math3d
 from xrclient.scene.geometry import SceneGeometry, build_geometry
 from xrclient.scene.mesh import MeshData
 from xrclient.scene.model import Asset, Fixture, Line, Machine, Plant, Scene, Transform
+
+if TYPE_CHECKING:
+    from xrclient.backends.headless import HeadlessBackend
+    from xrclient.render.renderer import Renderer
 
 Vec3 = tuple[float, float, float]
 Image = npt.NDArray[np.uint8]
@@ -139,3 +144,35 @@ def project(view: View, point: Sequence[float], height: int) -> tuple[float, flo
     ndc = math3d.transform_points(view.view_projection, [point])[0]
     x0, y0, w, h = view.viewport
     return x0 + (ndc[0] + 1.0) / 2.0 * w, height - (y0 + (ndc[1] + 1.0) / 2.0 * h)
+
+
+#: the camera the billboard tests use: on +Z, looking at the origin
+EYE: Vec3 = (0.0, 0.0, 4.0)
+FOV = 60.0
+
+
+def front_view(headless: HeadlessBackend) -> View:
+    return headless.view_from(EYE, (0.0, 0.0, 0.0), fov_deg=FOV)
+
+
+def render_over(
+    headless: HeadlessBackend,
+    views: Sequence[View],
+    draw: Callable[[Sequence[View]], object],
+    renderer: Renderer | None = None,
+) -> Image:
+    """Clear to black (or draw ``renderer``'s scene), ``draw`` over it, resolve, read back."""
+    headless.fbo.use()
+    if renderer is not None:
+        renderer.draw(views)
+    else:
+        headless.fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+    draw(views)
+    headless.ctx.copy_framebuffer(headless.resolve_fbo, headless.fbo)
+    return headless.read_rgb()
+
+
+def bbox(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the set pixels, exclusive ends."""
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1

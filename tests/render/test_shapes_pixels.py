@@ -18,18 +18,23 @@ from xrclient.render.renderer import Renderer
 from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch, measure
 
-from .helpers import box_mesh, dominant, geometry_of, project, scene_of
+from .helpers import (
+    EYE,
+    FOV,
+    bbox,
+    box_mesh,
+    dominant,
+    front_view,
+    geometry_of,
+    project,
+    render_over,
+    scene_of,
+)
 
 Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
-EYE = (0.0, 0.0, 4.0)
-FOV = 60.0
 ROW = 27 * 4  # bytes per instance record
 GREEN, RED = (0.0, 1.0, 0.0, 1.0), (1.0, 0.0, 0.0, 1.0)
-
-
-def front_view(headless: HeadlessBackend) -> View:
-    return headless.view_from(EYE, (0.0, 0.0, 0.0), fov_deg=FOV)
 
 
 def render(
@@ -40,27 +45,19 @@ def render(
     time: float = 0.0,
     extra: TextBatch | None = None,
 ) -> Image:
-    """Clear to black (or draw ``renderer``'s scene), draw the shapes, resolve, read back."""
-    headless.fbo.use()
-    if renderer is not None:
-        renderer.draw(views)
-    else:
-        headless.fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
-    batch.draw(views, time=time)
-    if extra is not None:
-        extra.draw(views)
-    headless.ctx.copy_framebuffer(headless.resolve_fbo, headless.fbo)
-    return headless.read_rgb()
+    """Draw the shapes (then ``extra`` text) over black or ``renderer``'s scene."""
+
+    def draw(vs: Sequence[View]) -> None:
+        batch.draw(vs, time=time)
+        if extra is not None:
+            extra.draw(vs)
+
+    return render_over(headless, views, draw, renderer)
 
 
 def ink(img: Image, level: int = 127) -> Mask:
     result: Mask = img.max(axis=2) > level
     return result
-
-
-def bbox(mask: Mask) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def pixel_centres(shape: tuple[int, ...]) -> tuple[npt.NDArray[np.float64], ...]:

@@ -15,20 +15,25 @@ from xrclient.render.font import SdfFont, load_font
 from xrclient.render.renderer import Renderer
 from xrclient.render.text import TextBatch, layout
 
-from .helpers import box_mesh, dominant, geometry_of, project, scene_of
+from .helpers import (
+    EYE,
+    FOV,
+    bbox,
+    box_mesh,
+    dominant,
+    front_view,
+    geometry_of,
+    project,
+    render_over,
+    scene_of,
+)
 
 Image = npt.NDArray[np.uint8]
-EYE = (0.0, 0.0, 4.0)
-FOV = 60.0
 
 
 @pytest.fixture(scope="module")
 def font(tmp_path_factory: pytest.TempPathFactory) -> SdfFont:
     return load_font(cache_dir=tmp_path_factory.getbasetemp() / "font-cache")
-
-
-def front_view(headless: HeadlessBackend) -> View:
-    return headless.view_from(EYE, (0.0, 0.0, 0.0), fov_deg=FOV)
 
 
 def render(
@@ -37,25 +42,12 @@ def render(
     views: Sequence[View],
     renderer: Renderer | None = None,
 ) -> Image:
-    """Clear to black (or draw ``renderer``'s scene), draw the text, resolve, read back."""
-    headless.fbo.use()
-    if renderer is not None:
-        renderer.draw(views)
-    else:
-        headless.fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
-    batch.draw(views)
-    headless.ctx.copy_framebuffer(headless.resolve_fbo, headless.fbo)
-    return headless.read_rgb()
+    return render_over(headless, views, batch.draw, renderer)
 
 
 def ink(img: Image, level: int = 60) -> npt.NDArray[np.bool_]:
     result: npt.NDArray[np.bool_] = img.max(axis=2) > level
     return result
-
-
-def bbox(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def test_text_lands_in_its_layout_rectangle(headless: HeadlessBackend, font: SdfFont) -> None:
