@@ -15,11 +15,11 @@ help:
 	@echo "make assets  regenerate assets/*.glb and scenes/demo-plant.toml"
 
 demo:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(VENV)/bin/xrclient demo --out $(OUT)/demo-plant.png
 
 test:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory lint
 
@@ -29,19 +29,19 @@ lint:
 	$(VENV)/bin/mypy
 
 bench:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(PY) benchmarks/run_all.py
 
 assets:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(PY) scripts/make_assets.py
 
 golden:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(PY) scripts/update_golden.py
 
 wheel:
-	@scripts/bootstrap.sh dev,scan
+	@scripts/bootstrap.sh dev,scan,xr
 	$(PY) -m build --wheel --outdir dist .
 
 clean:

@@ -5,11 +5,11 @@
 #   2. a virtual environment in .venv with xrclient installed in editable mode plus extras.
 # A second run checks and returns in about a second.
 #
-# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan
+# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan,xr
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-extras="${1:-dev,scan}"
+extras="${1:-dev,scan,xr}"
 venv="${XRCLIENT_VENV:-.venv}"
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -20,6 +20,8 @@ die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 apt_packages=(libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgles2 libusb-1.0-0 libgomp1
               mesa-vulkan-drivers libvulkan1)
 case ",$extras," in *,bench,*) apt_packages+=(hyperfine) ;; esac
+# the test suite opens real windows on a virtual X server and drives them with X events
+case ",$extras," in *,dev,*) apt_packages+=(xvfb xauth xdotool) ;; esac
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

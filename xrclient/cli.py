@@ -8,71 +8,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from xrclient import __version__
+from xrclient.cli_args import (
+    add_limits,
+    add_token,
+    limits_from,
+    read_token,
+    seconds_arg,
+    size_arg,
+)
+from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
-
-if TYPE_CHECKING:
-    from xrclient.scene.loaders import LoadLimits
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w_text, h_text = text.lower().split("x")
-        width, height = int(w_text), int(h_text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected WIDTHxHEIGHT, e.g. 1280x720, got {text!r}"
-        ) from None
-    if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise argparse.ArgumentTypeError(f"size must be between 16x16 and 8192x8192, got {text}")
-    return width, height
-
-
-def _positive_mib(text: str) -> int:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a size in MiB > 0")
-    return int(value * 2**20)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected an integer > 0")
-    return value
-
-
-def _add_limits(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits for untrusted files")
-    group.add_argument(
-        "--max-file-mb",
-        type=_positive_mib,
-        default=None,
-        metavar="MIB",
-        help="largest mesh or scan file accepted (default 256)",
-    )
-    group.add_argument(
-        "--max-triangles",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="most triangles accepted in one mesh file (default 5000000)",
-    )
-
-
-def _limits(args: argparse.Namespace) -> LoadLimits:
-    from dataclasses import replace
-
-    from xrclient.scene.loaders import LoadLimits
-
-    limits = LoadLimits()
-    if args.max_file_mb is not None:
-        limits = replace(limits, max_file_bytes=args.max_file_mb)
-    if args.max_triangles is not None:
-        limits = replace(limits, max_triangles=args.max_triangles)
-    return limits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="PNG to write")
     snap.add_argument(
         "--size",
-        type=_size,
+        type=size_arg,
         default=(1280, 720),
         metavar="WxH",
         help="image size (default 1280x720)",
@@ -123,12 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     twin.add_argument(
         "--wait",
-        type=_seconds,
+        type=seconds_arg,
         default=5.0,
         metavar="SECONDS",
         help="how long to wait for the stream's first state (default 5)",
     )
-    _add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
+    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
     twin.add_argument(
         "--no-overlays",
         action="store_true",
@@ -139,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MACHINE",
         help="highlight this machine and show its detail panel with all its properties",
     )
-    _add_limits(snap)
+    add_limits(snap)
 
     sim = sub.add_parser(
         "twin-sim",
@@ -188,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(mills, lathes, presses, robots, conveyors, tanks), overheat (the same and AGVs), "
         "jam (presses, robots, conveyors, racks, AGVs), leak (presses, tanks)",
     )
-    _add_token(
+    add_token(
         sim,
         "--token-file",
         "require this bearer token from clients (needed to listen beyond loopback)",
@@ -213,61 +160,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON object per file (keys: file, ok, error or counts)",
     )
-    _add_limits(insp)
+    add_limits(insp)
 
     demo = sub.add_parser(
         "demo",
-        help="render the sample plant with live simulated state (headless snapshot)",
-        description="Start the plant simulator on a free loopback port, render the shipped "
-        "sample plant headlessly coloured by its live state (two machines start jammed), "
-        "print the PNG's path, and stop the simulator.",
+        help="the sample plant with live simulated state: a window, or a snapshot without one",
+        description="Start the plant simulator on a free loopback port and open the shipped "
+        "sample plant in a window, coloured by its live state with metric overlays (two "
+        "machines start jammed). Closing the window, Ctrl+Q or Ctrl-C stops everything. With "
+        "no display it renders a headless snapshot to --out instead.",
     )
     demo.add_argument(
         "--out",
         type=Path,
         default=Path("out/demo-plant.png"),
         metavar="FILE.png",
-        help="PNG to write (default out/demo-plant.png)",
+        help="PNG to write when there is no display (default out/demo-plant.png)",
     )
-    demo.add_argument(
-        "--size",
-        type=_size,
-        default=(1600, 900),
-        metavar="WxH",
-        help="image size (default 1600x900)",
-    )
-    demo.add_argument("--view", metavar="NAME", help="named viewpoint (default: overview)")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="render the snapshot to --out even when a display is available",
+    )
+    desktop_cli.add_window_options(demo)
+    desktop_cli.add_parser(sub)
     return parser
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError("expected 0 to 3600 seconds")
-    return value
-
-
-def _add_token(parser: argparse._ActionsContainer, flag: str, help_text: str) -> None:
-    parser.add_argument(flag, type=Path, metavar="FILE", help=help_text)
-
-
-def read_token(path: Path | None) -> str | None:
-    """A bearer token from a file (first line, trimmed); None without a file."""
-    if path is None:
-        return None
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise XRClientError(f"{path}: cannot read token: {exc}") from None
-    if not 16 <= len(text) <= 4096 or not text.isascii() or any(c.isspace() for c in text):
-        raise XRClientError(
-            f"{path}: a token must be one line of 16 to 4096 printable ASCII characters"
-        )
-    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "twin-sim":
             return _twin_sim(args)
+        if args.command == "view":
+            return desktop_cli.run(args)
     except (SceneError, AssetError, XRClientError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xrclient: error: {message}", file=sys.stderr)
@@ -316,7 +236,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         size=args.size,
         view=args.view,
         samples=args.samples,
-        limits=_limits(args),
+        limits=limits_from(args),
         twin=twin,
         overlays=not args.no_overlays,
         select=args.select,
@@ -370,7 +290,8 @@ DEMO_FAULTS = ("CNV-A3=jam", "RBT-B2=jam")
 def _demo(args: argparse.Namespace) -> int:
     import time
 
-    from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
+    from xrclient.app import resolve_scene
+    from xrclient.desktop.window import display_available
     from xrclient.live import TwinOptions
     from xrclient.resources import DEMO_SCENE
     from xrclient.scene.schema import load_scene
@@ -378,7 +299,8 @@ def _demo(args: argparse.Namespace) -> int:
     from xrclient.server.sim_service import build_simulator
     from xrclient.server.twin_server import ServerConfig
 
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    windowed = display_available() and not args.headless
+    if not windowed and not args.headless:
         print(
             "no display found: rendering the sample plant headlessly instead of opening a window",
             file=sys.stderr,
@@ -388,13 +310,20 @@ def _demo(args: argparse.Namespace) -> int:
     with BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0)) as server:
         url = server.url
         print(f"plant simulator serving live state on {url}", file=sys.stderr)
-        settings = Settings(
-            scene=scene_file,
-            size=args.size,
-            view=args.view,
-            twin=TwinOptions(url, wait=10.0),
-        )
-        report = render_snapshot(settings, args.out, stderr_progress)
+        if windowed:
+            twin = TwinOptions(url, wait=10.0)
+            return desktop_cli.open_viewer(desktop_cli.viewer_options(args, scene_file, twin))
+        return _demo_snapshot(args, scene_file, url)
+
+
+def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:
+    from xrclient.app import Settings, render_snapshot, stderr_progress
+    from xrclient.live import TwinOptions
+
+    settings = Settings(
+        scene=scene_file, size=args.size, view=args.view, twin=TwinOptions(url, wait=10.0)
+    )
+    report = render_snapshot(settings, args.out, stderr_progress)
     print(
         f"wrote {report.out.resolve()}  ({report.machines} machines, view '{report.view}', "
         f"{report.seconds:.1f} s)"
@@ -407,7 +336,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from xrclient.inspection import describe
 
-    limits = _limits(args)
+    limits = limits_from(args)
     failures = 0
     for file in args.files:
         record = describe(file, limits)

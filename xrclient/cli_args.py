@@ -1,0 +1,99 @@
+"""Argument types and option groups the ``xrclient`` subcommands share."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xrclient.errors import XRClientError
+
+if TYPE_CHECKING:
+    from xrclient.scene.loaders import LoadLimits
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    try:
+        w_text, h_text = text.lower().split("x")
+        width, height = int(w_text), int(h_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, e.g. 1280x720, got {text!r}"
+        ) from None
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"size must be between 16x16 and 8192x8192, got {text}")
+    return width, height
+
+
+def positive_mib(text: str) -> int:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a size in MiB > 0")
+    return int(value * 2**20)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected an integer > 0")
+    return value
+
+
+def add_limits(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits for untrusted files")
+    group.add_argument(
+        "--max-file-mb",
+        type=positive_mib,
+        default=None,
+        metavar="MIB",
+        help="largest mesh or scan file accepted (default 256)",
+    )
+    group.add_argument(
+        "--max-triangles",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="most triangles accepted in one mesh file (default 5000000)",
+    )
+
+
+def limits_from(args: argparse.Namespace) -> LoadLimits:
+    from dataclasses import replace
+
+    from xrclient.scene.loaders import LoadLimits
+
+    limits = LoadLimits()
+    if args.max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=args.max_file_mb)
+    if args.max_triangles is not None:
+        limits = replace(limits, max_triangles=args.max_triangles)
+    return limits
+
+
+def seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("expected 0 to 3600 seconds")
+    return value
+
+
+def add_token(parser: argparse._ActionsContainer, flag: str, help_text: str) -> None:
+    parser.add_argument(flag, type=Path, metavar="FILE", help=help_text)
+
+
+def read_token(path: Path | None) -> str | None:
+    """A bearer token from a file (first line, trimmed); None without a file."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XRClientError(f"{path}: cannot read token: {exc}") from None
+    if not 16 <= len(text) <= 4096 or not text.isascii() or any(c.isspace() for c in text):
+        raise XRClientError(
+            f"{path}: a token must be one line of 16 to 4096 printable ASCII characters"
+        )
+    return text

@@ -1,0 +1,1 @@
+"""The desktop front end: a GLFW window, an orbit/fly camera, picking and a HUD."""

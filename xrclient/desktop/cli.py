@@ -1,0 +1,192 @@
+"""``xrclient view``: the desktop viewer's command line (and the demo's windowed half)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xrclient.cli_args import add_limits, add_token, limits_from, read_token, size_arg
+from xrclient.errors import XRClientError
+
+if TYPE_CHECKING:
+    from xrclient.desktop.viewer import ViewerOptions
+    from xrclient.live import TwinOptions
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 86400.0:
+        raise argparse.ArgumentTypeError("expected a number above 0 (and at most 86400)")
+    return value
+
+
+def _frames(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a number of frames above 0")
+    return value
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """Options every windowed command shares (view, demo)."""
+    win = parser.add_argument_group("window")
+    win.add_argument(
+        "--size",
+        type=size_arg,
+        default=(1280, 720),
+        metavar="WxH",
+        help="initial window size (default 1280x720); the window is resizable",
+    )
+    win.add_argument(
+        "--view",
+        metavar="NAME",
+        help="start at this named viewpoint (default: the scene's first, else an overview)",
+    )
+    win.add_argument(
+        "--no-vsync",
+        action="store_true",
+        help="draw as fast as possible instead of at the display's refresh rate",
+    )
+    win.add_argument(
+        "--samples",
+        type=int,
+        default=4,
+        choices=(0, 2, 4, 8),
+        help="multisampling samples (default 4; falls back to 0 where unavailable)",
+    )
+    win.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="write every frame as DIR/frame-NNNNNN.png (use with --frames or --seconds)",
+    )
+    win.add_argument(
+        "--screenshot-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where the screenshot key (F12 or P) writes PNG files (default: .)",
+    )
+    win.add_argument(
+        "--frames",
+        type=_frames,
+        metavar="N",
+        help="close after N frames",
+    )
+    win.add_argument(
+        "--seconds",
+        type=_positive_float,
+        metavar="S",
+        help="close after S seconds",
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    view = sub.add_parser(
+        "view",
+        help="open the plant in a desktop window (orbit, fly, pick, HUD)",
+        description="Open a scene in a window: orbit/pan/zoom or fly through the plant, "
+        "click machines for their details, search by id or name, follow alarms. Press ? in "
+        "the window for all controls. Needs a display (X11 or Wayland); without one use "
+        "`xrclient snapshot`.",
+    )
+    view.add_argument(
+        "scene",
+        metavar="SCENE",
+        help="scene file (.toml), or the name of a shipped scene such as demo-plant",
+    )
+    add_window_options(view)
+    twin = view.add_argument_group("live twin state")
+    twin.add_argument(
+        "--twin",
+        metavar="URL",
+        help="colour machines and show metric overlays from a twin stream (ws:// or wss://)",
+    )
+    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
+    twin.add_argument(
+        "--no-overlays",
+        action="store_true",
+        help="start with metric overlays hidden (O toggles them)",
+    )
+    view.add_argument("--select", metavar="MACHINE", help="start with this machine selected")
+    add_limits(view)
+
+
+def twin_options(url: str | None, token_file: Path | None) -> TwinOptions | None:
+    if url is None:
+        if token_file is not None:
+            raise XRClientError("--twin-token-file needs --twin URL")
+        return None
+    from xrclient.live import TwinOptions
+    from xrclient.net.twin_client import check_url
+
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise XRClientError(str(exc)) from None
+    return TwinOptions(url, token=read_token(token_file))
+
+
+def viewer_options(
+    args: argparse.Namespace, scene: Path, twin: TwinOptions | None
+) -> ViewerOptions:
+    """Options from the window arguments (and the view command's, where present)."""
+    from xrclient.desktop.viewer import ViewerOptions
+    from xrclient.scene.loaders import LoadLimits
+
+    if args.record is not None and args.frames is None and args.seconds is None:
+        print(
+            "note: --record writes a PNG per frame until the window closes",
+            file=sys.stderr,
+        )
+    return ViewerOptions(
+        scene=scene,
+        twin=twin,
+        size=args.size,
+        view=args.view,
+        vsync=not args.no_vsync,
+        samples=args.samples,
+        limits=limits_from(args) if hasattr(args, "max_file_mb") else LoadLimits(),
+        overlays=not getattr(args, "no_overlays", False),
+        select=getattr(args, "select", None),
+        record=args.record,
+        screenshots=args.screenshot_dir,
+        frames=args.frames,
+        seconds=args.seconds,
+    )
+
+
+def open_viewer(options: ViewerOptions) -> int:
+    """Run the viewer until it closes; prints what it wrote."""
+    from xrclient.app import stderr_progress
+    from xrclient.desktop.viewer import Viewer
+
+    with Viewer(options, stderr_progress) as viewer:
+        print(
+            f"window open ({viewer.window.framebuffer_size[0]}x"
+            f"{viewer.window.framebuffer_size[1]}, {viewer.window.samples}x MSAA): "
+            "press ? for controls, Ctrl+Q or close the window to quit",
+            file=sys.stderr,
+            flush=True,
+        )
+        code = viewer.run()
+        frames, fps = viewer.frame, viewer.times.fps()
+        shots = list(viewer.screenshots)
+    for shot in shots:
+        print(f"wrote {shot}")
+    if options.record is not None:
+        print(f"recorded {frames} frames into {options.record}")
+    print(f"closed after {frames} frames ({fps:.0f} fps at the end)", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from xrclient.app import resolve_scene
+
+    twin = twin_options(args.twin, args.twin_token_file)
+    return open_viewer(viewer_options(args, resolve_scene(args.scene), twin))

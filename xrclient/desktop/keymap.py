@@ -1,0 +1,38 @@
+"""The viewer's controls in one table: what the help overlay shows is what the keys do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    keys: str  # as shown to people
+    does: str
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control("Left drag", "orbit (fly mode: look around)"),
+    Control("Right drag, Shift + left drag", "pan"),
+    Control("Wheel", "zoom toward the cursor"),
+    Control("W A S D, Q E", "move, down / up (Shift: faster)"),
+    Control("Tab", "orbit / fly mode"),
+    Control("Click", "select a machine (click empty space: deselect)"),
+    Control("Double-click", "fly to a machine"),
+    Control("1 .. 9", "named viewpoints of the scene"),
+    Control("R, Home", "reset the view"),
+    Control("/ or Ctrl+F", "search machines by id or name (Enter: jump)"),
+    Control("Click an alarm", "fly to that machine"),
+    Control("O, H", "overlays on / off, HUD on / off"),
+    Control("F12, P", "screenshot (PNG)"),
+    Control("? or F1", "this help"),
+    Control("Esc", "close search / help, clear selection"),
+    Control("Ctrl+Q", "quit"),
+)
+
+#: seconds between two clicks that make a double-click
+DOUBLE_CLICK_S = 0.35
+#: pixels the cursor may move between press and release and still click
+CLICK_SLOP_PX = 4.0
+#: metres per second of WASD flight per metre of distance to the target (Shift: x4)
+FLY_SPEED_PER_M = 0.6

@@ -1,0 +1,341 @@
+"""The desktop viewer: a window onto the plant, live state, overlays, picking and a HUD.
+
+:class:`Viewer` composes what the other front ends use too (scene loading, the renderer,
+:class:`~xrclient.live.LiveTwin`, overlays, the picker) around a GLFW window. ``step`` runs
+one frame and never waits on the network: twin updates arrive on the client's thread and
+are drained here. ``run`` loops until the window closes, Ctrl+Q, a frame or time limit, or
+SIGINT/SIGTERM, then shuts every thread down.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from xrclient.app import Progress, load_geometry, quiet
+from xrclient.core.picking import Picker
+from xrclient.core.visuals import MachineVisuals
+from xrclient.desktop.camera_rig import CameraRig
+from xrclient.desktop.frame_writer import FrameWriter
+from xrclient.desktop.hud import AlarmRow, Hud, HudModel, Line, SearchBox
+from xrclient.desktop.hud_content import alarm_rows, selection_lines, status_lines
+from xrclient.desktop.interaction import Interaction
+from xrclient.desktop.machine_search import MachineSearch
+from xrclient.desktop.window import Window
+from xrclient.errors import XRClientError
+from xrclient.render.camera import fit_view
+from xrclient.render.renderer import Renderer
+from xrclient.scene.loaders import LoadLimits
+from xrclient.scene.schema import load_scene
+
+if TYPE_CHECKING:
+    from xrclient.live import LiveTwin, TwinOptions
+    from xrclient.render.overlays import Overlays
+
+#: seconds between refreshes of the HUD's status text and alarm list
+STATUS_REFRESH_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerOptions:
+    scene: Path
+    twin: TwinOptions | None = None
+    size: tuple[int, int] = (1280, 720)
+    view: str | None = None  # starting viewpoint (default: the scene's first)
+    vsync: bool = True
+    samples: int = 4
+    limits: LoadLimits = field(default_factory=LoadLimits)
+    overlays: bool = True
+    select: str | None = None
+    record: Path | None = None  # write every frame as a PNG into this folder
+    screenshots: Path = Path(".")  # where the screenshot key writes
+    frames: int | None = None  # stop after this many frames
+    seconds: float | None = None  # stop after this long
+    title: str | None = None
+
+
+@dataclass(slots=True)
+class FrameTimes:
+    """Recent frame times: wall (frame start to frame start), this thread's CPU in the frame,
+    and the frame's time outside GL draw calls and the buffer swap (``own``: what xrclient's
+    code costs; on a software rasteriser the GL calls are most of the frame)."""
+
+    wall: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+    cpu: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+    own: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+
+    def fps(self) -> float:
+        return len(self.wall) / sum(self.wall) if self.wall and sum(self.wall) > 0 else 0.0
+
+    def wall_ms(self) -> float:
+        return 1000.0 * float(np.median(self.wall)) if self.wall else 0.0
+
+    def cpu_ms(self) -> float:
+        return 1000.0 * float(np.median(self.cpu)) if self.cpu else 0.0
+
+    def own_ms(self) -> float:
+        return 1000.0 * float(np.median(self.own)) if self.own else 0.0
+
+
+class Viewer:
+    def __init__(self, options: ViewerOptions, progress: Progress = quiet) -> None:
+        self.options = options
+        scene = load_scene(options.scene)
+        self.scene = scene
+        selected = None
+        if options.select is not None:
+            if options.select not in scene.machine_index:
+                raise XRClientError(f"--select: no machine {options.select!r} in {scene.source}")
+            selected = scene.machine_index[options.select]
+        start_vp = scene.viewpoint(options.view) if options.view is not None else None
+        geometry, _cache = load_geometry(scene, options.limits, progress)
+        self.geometry = geometry
+        title = options.title or f"xrclient - {scene.plant.name}"
+        self.window = Window(title, options.size, vsync=options.vsync, samples=options.samples)
+        self.live: LiveTwin | None = None
+        self.overlays: Overlays | None = None
+        self.writer: FrameWriter | None = None
+        try:
+            self._build(start_vp, selected, progress)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, start_vp: object, selected: int | None, progress: Progress) -> None:
+        from xrclient.render.font import load_font
+
+        scene, geometry, ctx = self.scene, self.geometry, self.window.ctx
+        self.renderer = Renderer(ctx, geometry, scene.lights)
+        self.font = load_font()
+        self.hud = Hud(ctx, self.font)
+        self.visuals = MachineVisuals(len(scene.machines))
+        w, h = self.window.framebuffer_size
+        if scene.viewpoints:
+            vp = start_vp if start_vp is not None else scene.viewpoints[0]
+            home = (vp.position, vp.target)  # type: ignore[attr-defined]
+            fov = float(vp.fov_deg)  # type: ignore[attr-defined]
+        else:
+            eye, target, _near, _far = fit_view(geometry.bounds, w / max(h, 1))
+            home, fov = (eye, target), 60.0
+        self.rig = CameraRig(home[0], home[1], fov)
+        self.ui = Interaction(
+            self.rig,
+            Picker(geometry),
+            geometry,
+            MachineSearch(scene.machines),
+            scene.viewpoints,
+            home,
+        )
+        self.ui.state.selected = selected
+        self.ui.state.overlays = self.options.overlays
+        if self.options.twin is not None:
+            from xrclient.live import LiveTwin
+            from xrclient.render.overlays import Overlays
+
+            progress(f"connecting to twin stream {self.options.twin.url}")
+            self.live = LiveTwin(scene, self.options.twin).start()
+            self.overlays = Overlays(ctx, scene, geometry, self.live.bindings, self.font)
+        if self.options.record is not None:
+            self.writer = FrameWriter()
+        self.frame = 0
+        self.times = FrameTimes()
+        self.last_view = self.rig.view((max(w, 1), max(h, 1)), geometry.bounds)
+        self._started = time.monotonic()
+        self._last_frame: float | None = None
+        self._status_at = -math.inf
+        self._status: tuple[tuple[Line, ...], tuple[AlarmRow, ...], int] = ((), (), 0)
+        self._quit = threading.Event()
+        self.screenshots: list[Path] = []
+
+    # --- control ---------------------------------------------------------------------------
+
+    def request_quit(self) -> None:
+        """Stop after the current frame (safe from signal handlers and other threads)."""
+        self._quit.set()
+
+    @property
+    def selected(self) -> int | None:
+        return self.ui.state.selected
+
+    @property
+    def quitting(self) -> bool:
+        o = self.options
+        return (
+            self._quit.is_set()
+            or self.ui.state.quit
+            or self.window.should_close
+            or (o.frames is not None and self.frame >= o.frames)
+            or (o.seconds is not None and time.monotonic() - self._started >= o.seconds)
+        )
+
+    # --- the frame ------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Run one frame: input, live state, camera, draw, swap. False once quitting."""
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        now = time.time()
+        window, ui = self.window, self.ui
+        dt = 0.0 if self._last_frame is None else wall0 - self._last_frame
+        window.poll()
+        view = self.last_view
+        while window.events:
+            ui.handle(window.events.popleft(), view, now, self.hud.hit)
+        ui.fly(window.key_down, dt)
+        self.rig.advance(now)
+        size = window.framebuffer_size
+        if size[0] > 0 and size[1] > 0:  # 0 x 0 while minimised: nothing to draw
+            view = self.rig.view(size, self.geometry.bounds)
+            self.last_view = view
+            ui.hover(view)
+            gl = self._draw(view, size, now)
+            self._capture(size)
+            t0 = time.perf_counter()
+            window.swap()
+            gl += time.perf_counter() - t0
+        else:
+            gl = 0.0
+        self.frame += 1
+        if self._last_frame is not None:
+            self.times.wall.append(wall0 - self._last_frame)
+        self._last_frame = wall0
+        self.times.cpu.append(time.thread_time() - cpu0)
+        self.times.own.append(time.perf_counter() - wall0 - gl)
+        return not self.quitting
+
+    def _draw(self, view: object, size: tuple[int, int], now: float) -> float:
+        """Draw the frame; returns the seconds spent inside GL draw calls."""
+        from xrclient.backends.base import View
+
+        assert isinstance(view, View)
+        state = self.ui.state
+        visuals = self.visuals
+        live = self.live
+        if live is not None:
+            live.update(now)
+            live.apply_visuals(visuals, now)
+        visuals.highlight[:] = 0.0
+        if state.hovered is not None:
+            visuals.highlight[state.hovered] = 0.45
+        if state.selected is not None:
+            visuals.highlight[state.selected] = 1.0
+        ctx = self.window.ctx
+        ctx.screen.use()
+        t0 = time.perf_counter()
+        stats = self.renderer.draw([view], visuals)
+        gl = time.perf_counter() - t0 - stats.prepare_s
+        overlays = self.overlays
+        if overlays is not None and live is not None and state.overlays:
+            overlays.update(live.store, live.bindings.state, view, now, state.selected)
+            t0 = time.perf_counter()
+            overlays.draw([view], now)
+            gl += time.perf_counter() - t0
+        self.hud.visible = state.hud
+        if state.hud:
+            self.hud.show(self._hud_model(size, now), size)
+            t0 = time.perf_counter()
+            self.hud.draw(size, now)
+            gl += time.perf_counter() - t0
+        return gl
+
+    def _hud_model(self, size: tuple[int, int], now: float) -> HudModel:
+        state, scene = self.ui.state, self.scene
+        if now - self._status_at >= STATUS_REFRESH_S:
+            self._status_at = now
+            mode = "fly" if state.fly_mode else "orbit"
+            rows, total = alarm_rows(scene, self.live)
+            self._status = (status_lines(scene, self.live, self.times, mode, now), rows, total)
+        status, alarms, total = self._status
+        hover = None
+        if state.hovered is not None and self.ui.cursor is not None:
+            m = scene.machines[state.hovered]
+            hover = (m.id if m.name in ("", m.id) else f"{m.id}  {m.name}", *self.ui.cursor)
+        search = None
+        if state.query is not None:
+            labels = self.ui.search.labels
+            matches = tuple((i, labels[i]) for i in state.matches)
+            search = SearchBox(state.query, matches, state.chosen)
+        selection: tuple[Line, ...] = ()
+        if state.selected is not None:
+            selection = selection_lines(scene, state.selected, self.live is not None)
+        return HudModel(
+            status=status,
+            alarms=alarms,
+            alarms_total=total,
+            selection=selection,
+            hover=hover,
+            search=search,
+            help=state.help,
+            toast=state.toast if now < state.toast_until else "",
+        )
+
+    def read_rgb(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+        """The frame just drawn (before the swap), (height, width, 3) uint8, top row first."""
+        w, h = size if size is not None else self.window.framebuffer_size
+        raw = self.window.ctx.screen.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        image = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+        return np.ascontiguousarray(image[::-1])
+
+    def _capture(self, size: tuple[int, int]) -> None:
+        state = self.ui.state
+        if self.writer is not None and self.options.record is not None:
+            path = self.options.record / f"frame-{self.frame:06d}.png"
+            self.writer.put(path, self.read_rgb(size))
+        if state.screenshot:
+            state.screenshot = False
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = self.options.screenshots / f"xrclient-{stamp}-{self.frame:06d}.png"
+            if self.writer is None:
+                self.writer = FrameWriter()
+            self.writer.put(path, self.read_rgb(size))
+            self.screenshots.append(path)
+            state.say(f"screenshot: {path}", time.time())
+
+    # --- loop and shutdown ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Loop until quitting; returns the exit status (0)."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            while self.step():
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.request_quit()
+
+    def close(self) -> None:
+        """Stop the network thread, finish writing frames, release GL and the window."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
+        for name in ("overlays", "hud", "renderer"):
+            part = getattr(self, name, None)
+            if part is not None:
+                part.release()
+                setattr(self, name, None)
+        self.window.close()
+
+    def __enter__(self) -> Viewer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
