@@ -12,6 +12,9 @@ rasteriser's worker threads are not counted); own = the frame minus the time ins
 draw calls and the swap: xrclient's own code (input, twin drain, bindings, overlay layout,
 HUD), which is what stays on a real GPU.
 
+Baseline in the same run: the renderer alone drawing the same scene from the same viewpoint
+off-screen (EGL, same size and samples, draw + glFinish, no window, overlays or HUD).
+
 usage: python benchmarks/bench_viewer.py [--frames 120] [--machines 2000] [--samples 4]
 """
 
@@ -81,6 +84,34 @@ def measure(scene: Path, frames: int, samples: int) -> dict[str, float]:
     }
 
 
+def headless_frame(scene_file: Path, frames: int, samples: int) -> float:
+    """Baseline: the renderer alone drawing the same scene from the same viewpoint off-screen
+    (EGL, same size and samples; draw + glFinish), median seconds per frame."""
+    from xrclient.app import load_geometry
+    from xrclient.backends.headless import HeadlessBackend
+    from xrclient.render.camera import view_for_viewpoint
+    from xrclient.render.renderer import Renderer
+    from xrclient.scene.loaders import LoadLimits
+    from xrclient.scene.schema import load_scene
+
+    scene = load_scene(scene_file)
+    geometry, _ = load_geometry(scene, LoadLimits())
+    with HeadlessBackend(SIZE, samples=samples) as backend:
+        view = view_for_viewpoint(scene.viewpoints[0], SIZE, geometry.bounds)
+        renderer = Renderer(backend.ctx, geometry, scene.lights)
+        try:
+            times = []
+            for k in range(frames + 2):
+                t0 = time.perf_counter()
+                backend.render(renderer, [view])
+                backend.ctx.finish()
+                if k >= 2:
+                    times.append(time.perf_counter() - t0)
+        finally:
+            renderer.release()
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120)
@@ -95,7 +126,7 @@ def main() -> None:
     )
     print(
         f"{'plant':>16} {'machines':>8} {'wall ms':>8} {'p95':>7} {'cpu ms':>7} {'p95':>7} "
-        f"{'own ms':>7} {'p95':>6} {'fps':>5} {'batches/s':>9}"
+        f"{'own ms':>7} {'p95':>6} {'fps':>5} {'batches/s':>9} {'headless ms':>11}"
     )
     with running_xvfb(SIZE) as x, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(x.env())
@@ -103,11 +134,12 @@ def main() -> None:
         large.write_text(large.read_text(encoding="utf-8") + DEMO_TWIN, encoding="utf-8")
         for name, scene in (("demo plant", scene_path("demo-plant")), ("large plant", large)):
             r = measure(scene, args.frames, args.samples)
+            base = headless_frame(scene, min(args.frames, 20), args.samples)
             print(
                 f"{name:>16} {r['machines']:>8.0f} {r['wall'] * 1000:>8.1f} "
                 f"{r['wall95'] * 1000:>7.1f} {r['cpu'] * 1000:>7.1f} {r['cpu95'] * 1000:>7.1f} "
                 f"{r['own'] * 1000:>7.2f} {r['own95'] * 1000:>6.2f} "
-                f"{r['fps']:>5.1f} {r['batches']:>9.1f}",
+                f"{r['fps']:>5.1f} {r['batches']:>9.1f} {base * 1000:>11.1f}",
                 flush=True,
             )
 

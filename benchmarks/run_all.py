@@ -16,6 +16,8 @@ SCRIPTS = (
     "bench_latency.py",
     "bench_fanout.py",
     "bench_pick.py",
+    "bench_overlays.py",
+    "bench_viewer.py",
 )
 
 

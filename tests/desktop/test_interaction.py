@@ -9,7 +9,7 @@ import pytest
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.interaction import Interaction
 from xrclient.desktop.machine_search import MachineSearch
-from xrclient.desktop.window import Button, Char, Cursor, Key, Scroll
+from xrclient.desktop.window import Button, Char, Cursor, Key, Leave, Scroll
 
 from .scenes import clickable, demo
 
@@ -61,6 +61,9 @@ def test_click_selects_the_machine_under_the_cursor_and_empty_space_clears(ui: I
     assert ui.state.selected == index
     ui.hover(view)
     assert ui.state.hovered == index
+    ui.handle(Leave(), view, 0.5, no_hud)
+    ui.hover(view)
+    assert ui.state.hovered is None
     click(ui, 5.0, 5.0, 1.0)  # sky above the hall
     assert ui.state.selected is None
 

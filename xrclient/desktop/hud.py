@@ -28,7 +28,8 @@ RGBA = tuple[float, float, float, float]
 
 WHITE: RGBA = (0.95, 0.96, 0.98, 1.0)
 MUTED: RGBA = (0.70, 0.74, 0.80, 1.0)
-PANEL: RGBA = (0.07, 0.09, 0.12, 0.80)
+PANEL: RGBA = (0.07, 0.09, 0.12, 0.88)
+OPAQUE: RGBA = (0.05, 0.06, 0.08, 0.96)
 ACCENT: RGBA = (1.0, 0.72, 0.2, 1.0)
 OK: RGBA = (0.35, 0.85, 0.45, 1.0)
 WARN: RGBA = (1.0, 0.75, 0.2, 1.0)
@@ -171,11 +172,11 @@ class Hud:
         self.text.clear()
         self.shapes.clear()
         b = _Builder(self.text, self.shapes, size[1])
-        self._status(b, model)
+        below_status = self._status(b, model)
         self._alarms(b, model, size)
         self._selection(b, model, size)
-        self._search(b, model, size)
-        if model.hover is not None:
+        self._search(b, model, below_status)
+        if model.hover is not None and model.search is None and not model.help:
             text, x, y = model.hover
             w = self.width(text, 13.0) + 12.0
             b.panel(x + 14.0, y + 14.0, w, 22.0)
@@ -192,13 +193,16 @@ class Hud:
             self._help(b, size)
         self.hits = b.hits
 
-    def _status(self, b: _Builder, model: HudModel) -> None:
+    def _status(self, b: _Builder, model: HudModel) -> float:
+        """The status panel; returns the y just below it."""
         if not model.status:
-            return
+            return MARGIN_PX
         w = max(self.width(line.text) for line in model.status) + 2 * PAD_PX
-        b.panel(MARGIN_PX, MARGIN_PX, w, len(model.status) * LINE_PX + 2 * PAD_PX - 4)
+        h = len(model.status) * LINE_PX + 2 * PAD_PX - 4
+        b.panel(MARGIN_PX, MARGIN_PX, w, h)
         for i, line in enumerate(model.status):
             b.label(line.text, MARGIN_PX + PAD_PX, MARGIN_PX + PAD_PX + i * LINE_PX, line.color)
+        return MARGIN_PX + h + MARGIN_PX
 
     def _alarms(self, b: _Builder, model: HudModel, size: tuple[int, int]) -> None:
         if model.alarms_total == 0:
@@ -231,15 +235,15 @@ class Hud:
         for i, line in enumerate(model.selection):
             b.label(line.text, x + PAD_PX, y + PAD_PX + i * LINE_PX, line.color)
 
-    def _search(self, b: _Builder, model: HudModel, size: tuple[int, int]) -> None:
+    def _search(self, b: _Builder, model: HudModel, top: float) -> None:
         box = model.search
         if box is None:
             return
         w = 420.0
-        x, y = (size[0] - w) / 2, MARGIN_PX
+        x, y = MARGIN_PX, top
         rows = box.matches[:SEARCH_ROWS]
         h = (1 + max(len(rows), 1)) * LINE_PX + 2 * PAD_PX
-        b.panel(x, y, w, h)
+        b.panel(x, y, w, h, OPAQUE)
         b.label(f"Search: {box.query}_", x + PAD_PX, y + PAD_PX, ACCENT)
         if not rows:
             b.label("no machine matches", x + PAD_PX, y + PAD_PX + LINE_PX, MUTED)
@@ -254,7 +258,7 @@ class Hud:
         w = key_w + max(self.width(c.does) for c in CONTROLS) + 2 * PAD_PX
         h = (len(CONTROLS) + 2) * LINE_PX + 2 * PAD_PX
         x, y = (size[0] - w) / 2, max((size[1] - h) / 2, MARGIN_PX)
-        b.panel(x, y, w, h, (0.05, 0.06, 0.08, 0.92))
+        b.panel(x, y, w, h, OPAQUE)
         b.label("Controls", x + PAD_PX, y + PAD_PX, ACCENT)
         for i, c in enumerate(CONTROLS, start=2):
             ry = y + PAD_PX + i * LINE_PX

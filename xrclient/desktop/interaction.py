@@ -19,7 +19,7 @@ from xrclient.core.picking import Picker, ray_from_pixel
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.keymap import CLICK_SLOP_PX, DOUBLE_CLICK_S, FLY_SPEED_PER_M
 from xrclient.desktop.machine_search import MachineSearch
-from xrclient.desktop.window import Button, Char, Cursor, Event, Key, Resize, Scroll
+from xrclient.desktop.window import Button, Char, Cursor, Event, Key, Leave, Resize, Scroll
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Viewpoint
 
@@ -128,6 +128,8 @@ class Interaction:
         elif isinstance(event, Scroll):
             _, point = self.pick(view, event.x, event.y)
             self.rig.zoom(ZOOM_STEP ** float(event.dy), point)
+        elif isinstance(event, Leave):
+            self.cursor = None
         elif isinstance(event, Resize):
             self._drag = None
 

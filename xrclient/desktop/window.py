@@ -49,6 +49,11 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class Leave:
+    """The cursor left the window."""
+
+
+@dataclass(frozen=True, slots=True)
 class Scroll:
     dy: float
     x: float
@@ -61,7 +66,7 @@ class Resize:
     height: int
 
 
-Event = Key | Char | Button | Cursor | Scroll | Resize
+Event = Key | Char | Button | Cursor | Leave | Scroll | Resize
 
 
 def display_available() -> bool:
@@ -148,6 +153,9 @@ class Window:
             h, lambda _w, b, action, mods: ev.append(Button(b, action, mods, *self.cursor))
         )
         glfw.set_cursor_pos_callback(h, lambda _w, x, y: ev.append(Cursor(*self._scaled(x, y))))
+        glfw.set_cursor_enter_callback(
+            h, lambda _w, entered: None if entered else ev.append(Leave())
+        )
         glfw.set_scroll_callback(h, lambda _w, _dx, dy: ev.append(Scroll(dy, *self.cursor)))
         glfw.set_framebuffer_size_callback(h, lambda _w, w, hh: self._resized(w, hh))
 
