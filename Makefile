@@ -20,6 +20,7 @@ demo:
 
 test:
 	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/install_monado.sh >/dev/null
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory lint
 

@@ -20,6 +20,7 @@ from xrclient.cli_args import (
 )
 from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
+from xrclient.xr import cli as xr_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     desktop_cli.add_window_options(demo)
     desktop_cli.add_parser(sub)
+    xr_cli.add_parser(sub)
     return parser
 
 
@@ -201,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _twin_sim(args)
         if args.command == "view":
             return desktop_cli.run(args)
+        if args.command == "xr":
+            return xr_cli.run(args)
     except (SceneError, AssetError, XRClientError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xrclient: error: {message}", file=sys.stderr)

@@ -1,0 +1,167 @@
+"""Runs one OpenXR scenario against the runtime in a process of its own (the tests start
+it with the runtime's environment) and writes what it saw to an output folder.
+
+usage: python tests/xr/probe.py headless OUT
+       python tests/xr/probe.py frames OUT SCENE FRAMES [--mr] [--mirror] [--twin URL]
+                                   [--view NAME] [--select MACHINE]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def headless(out: Path) -> None:
+    import xr
+
+    from xrclient.xr.input import ActionSet, HandInput
+    from xrclient.xr.lifecycle import Command
+    from xrclient.xr.runtime import open_runtime
+    from xrclient.xr.session import XrSession
+
+    result: dict[str, object] = {}
+    rt = open_runtime(headless=True, optional=("XR_KHR_convert_timespec_time",))
+    result["extensions"] = list(rt.extensions)
+    result["system"] = rt.system_name
+    result["view_sizes"] = [list(s) for s in rt.view_sizes]
+    session = XrSession(rt)
+    result["space"] = session.space_name
+    actions = ActionSet(rt)
+    session.on_teardown(actions.destroy)
+    hands = HandInput(actions, session.handle)
+    session.on_teardown(hands.destroy)
+    released: list[str] = []
+    session.on_teardown(lambda: released.append("last registered, first released"))
+    result["profiles"] = actions.profiles
+    deadline = time.monotonic() + 15
+    while not session.lifecycle.focused and time.monotonic() < deadline:
+        session.poll()
+        time.sleep(0.01)
+    result["focused"] = session.lifecycle.focused
+    # no frame loop without graphics: locate at "now" on the runtime's clock
+    from xr.platform.linux import convert_timespec_time_to_time_khr, timespec
+
+    now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    t = convert_timespec_time_to_time_khr(
+        rt.instance, timespec(now_ns // 1_000_000_000, now_ns % 1_000_000_000)
+    )
+    located = hands.poll(t, session.space, True)
+    result["aim"] = [None if h.aim is None else list(h.aim.position) for h in located]
+    result["select"] = [h.select for h in located]
+    quit_cmds: list[str] = [c.name for c in session.request_exit()]
+    while Command.QUIT.name not in quit_cmds and time.monotonic() < deadline:
+        quit_cmds += [c.name for c in session.poll()]
+        time.sleep(0.01)
+    result["commands"] = quit_cmds
+    result["states"] = [s.name for s in session.lifecycle.history]
+    result["reason"] = session.lifecycle.reason
+    session.destroy()
+    result["released"] = released
+    result["handles_cleared"] = session.handle is None and session.space is None
+    result["actions_cleared"] = actions.handle is None and hands.spaces == {}
+    rt.destroy()
+    try:  # the instance must really be gone
+        xr.get_instance_properties(rt.instance)
+        result["instance_destroyed"] = False
+    except xr.XrException:
+        result["instance_destroyed"] = True
+    (out / "headless.json").write_text(json.dumps(result))
+
+
+def frames(out: Path, argv: list[str]) -> None:
+    import argparse
+
+    from xrclient.backends.base import View
+    from xrclient.live import TwinOptions
+    from xrclient.xr.client import XrOptions, run_xr
+    from xrclient.xr.frame_loop import Eye
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scene", type=Path)
+    parser.add_argument("count", type=int)
+    parser.add_argument("--mr", action="store_true")
+    parser.add_argument("--mirror", action="store_true")
+    parser.add_argument("--twin")
+    parser.add_argument("--view")
+    parser.add_argument("--select")
+    parser.add_argument("--no-overlays", action="store_true")
+    args = parser.parse_args(argv)
+    images: dict[str, np.ndarray] = {}
+    seen = {"n": 0}
+
+    def hook(eyes: Sequence[Eye], views: Sequence[View]) -> None:
+        seen["n"] += 1
+        for i, view in enumerate(views):
+            assert view.framebuffer is not None
+            w, h = view.framebuffer.size
+            data = np.frombuffer(view.framebuffer.read(components=4), np.uint8)
+            images[f"eye{i}"] = data.reshape(h, w, 4)[::-1].copy()  # top row first
+            images[f"view_proj{i}"] = view.view_projection
+            images[f"view{i}"] = view.view
+        images["eye_positions"] = np.array([e.pose.position for e in eyes])
+        if args.mirror:  # the mirror window's back buffer, just filled from the left eye
+            import glfw
+            from OpenGL import GL
+
+            w, h = glfw.get_framebuffer_size(glfw.get_current_context())
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+            GL.glReadBuffer(GL.GL_BACK)
+            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+            raw = GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
+            data = np.frombuffer(raw, np.uint8)
+            images["mirror"] = data.reshape(h, w, 4)[::-1].copy()
+
+    twin = TwinOptions(args.twin) if args.twin else None
+    options = XrOptions(
+        scene=args.scene,
+        frames=args.count,
+        mixed_reality=args.mr,
+        mirror=args.mirror,
+        twin=twin,
+        twin_wait=10.0 if twin else 0.0,
+        view=args.view,
+        select=args.select,
+        overlays=not args.no_overlays,
+        keep_frames=True,
+    )
+    report = run_xr(options, hook=hook)
+    np.savez(out / "frames.npz", **images)
+    ov = report.overlays
+    summary = {
+        "frames": report.frames,
+        "rendered": report.rendered,
+        "hooked": seen["n"],
+        "display_times": [f.display_time for f in report.frame_log],
+        "periods": [f.period for f in report.frame_log],
+        "ours_s": [f.ours_s for f in report.frame_log],
+        "update_s": [f.update_s for f in report.frame_log],
+        "states": report.states,
+        "reason": report.reason,
+        "srgb": report.srgb_swapchain,
+        "format": report.swapchain_format,
+        "eye_size": list(report.eye_size),
+        "blend_mode": report.blend_mode,
+        "hovered": report.hovered,
+        "selected": report.selected,
+        "profiles": report.profiles,
+        "space": report.space,
+        "twin": report.twin,
+        "twin_batches": report.twin_batches,
+        "overlays": None if ov is None else [ov.far, ov.mid, ov.near, ov.hidden],
+    }
+    (out / "frames.json").write_text(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    mode, target = sys.argv[1], Path(sys.argv[2])
+    if mode == "headless":
+        headless(target)
+    else:
+        frames(target, sys.argv[3:])
+    print("probe done", flush=True)

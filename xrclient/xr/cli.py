@@ -1,0 +1,148 @@
+"""``xrclient xr``: the headset command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from xrclient.cli_args import add_limits, add_token, limits_from, read_token, seconds_arg
+from xrclient.errors import XRClientError
+
+
+def _frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 < value <= 10_000_000:
+        raise argparse.ArgumentTypeError("expected a number of frames above 0")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    xr = subparsers.add_parser(
+        "xr",
+        help="walk the plant at true scale in a headset (any OpenXR runtime)",
+        description="Show the plant at true scale around you in an OpenXR headset (SteamVR, "
+        "Meta Quest Link, Monado, Windows Mixed Reality, Varjo): point with a controller and "
+        "pull the trigger to select a machine, push the thumbstick forward to teleport, "
+        "left/right to turn, hold grip to move the plant (both grips: turn and scale it).",
+    )
+    xr.add_argument(
+        "scene", metavar="SCENE", help="scene file (.toml), or a shipped scene such as demo-plant"
+    )
+    xr.add_argument(
+        "--view",
+        metavar="NAME",
+        help="start standing under this viewpoint, facing its target (default: the first)",
+    )
+    xr.add_argument("--select", metavar="MACHINE", help="start with this machine selected")
+    xr.add_argument(
+        "--mr",
+        action="store_true",
+        help="mixed reality: draw the plant over the real world (additive or alpha-blend "
+        "headsets) with a transparent background",
+    )
+    xr.add_argument("--mirror", action="store_true", help="show the left eye in a desktop window")
+    xr.add_argument("--frames", type=_frames, metavar="N", help="stop after N frames")
+    xr.add_argument(
+        "--space",
+        choices=("auto", "stage", "local"),
+        default="auto",
+        help="tracking space: stage (room scale, floor at 0), local (seated), auto picks "
+        "stage, else local-floor, else local (default auto)",
+    )
+    xr.add_argument("-v", "--verbose", action="store_true", help="log runtime details")
+    twin = xr.add_argument_group("live twin state")
+    twin.add_argument(
+        "--twin",
+        metavar="URL",
+        help="colour machines and show metric overlays from a twin stream (ws:// or wss://)",
+    )
+    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
+    twin.add_argument(
+        "--wait",
+        type=seconds_arg,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for the stream's first state before starting (default 5)",
+    )
+    twin.add_argument(
+        "--no-overlays", action="store_true", help="colour machines only; no metric panels"
+    )
+    add_limits(xr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``xrclient xr``; 1 with one line on stderr when the headset cannot be used."""
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="xr: %(message)s",
+        stream=sys.stderr,
+    )
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        try:
+            from xrclient.xr.client import XrOptions, run_xr
+        except ImportError as exc:
+            raise XRClientError(
+                f"the headset client needs the 'xr' extra (pip install 'xrclient[xr]'): {exc}"
+            ) from None
+        from xrclient.app import resolve_scene
+
+        twin = None
+        if args.twin is not None:
+            from xrclient.live import TwinOptions
+            from xrclient.net.twin_client import check_url
+
+            try:
+                check_url(args.twin)
+            except ValueError as exc:
+                raise XRClientError(str(exc)) from None
+            twin = TwinOptions(args.twin, token=read_token(args.twin_token_file))
+        elif args.twin_token_file is not None:
+            raise XRClientError("--twin-token-file needs --twin URL")
+        options = XrOptions(
+            scene=resolve_scene(args.scene),
+            limits=limits_from(args),
+            twin=twin,
+            overlays=not args.no_overlays,
+            mixed_reality=args.mr,
+            mirror=args.mirror,
+            frames=args.frames,
+            space=args.space,
+            view=args.view,
+            select=args.select,
+            twin_wait=args.wait if twin is not None else 0.0,
+        )
+        import xr
+
+        try:
+            report = run_xr(options, say)
+        except xr.XrException as exc:  # the runtime failed mid-session (e.g. it crashed)
+            raise XRClientError(f"the OpenXR runtime failed: {exc}") from None
+    except XRClientError as exc:
+        say(f"xrclient xr: {exc}")
+        return 1
+    if report.twin is not None:
+        say(report.twin)
+    say(
+        f"{report.frames} frames ({report.rendered} shown) on {report.system}; "
+        f"{report.reason or 'done'}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m xrclient.xr.cli``)."""
+    parser = argparse.ArgumentParser(prog="xrclient")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

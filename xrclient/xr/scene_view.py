@@ -1,0 +1,125 @@
+"""The frame sink of the headset: the plant, overlays and hand markers drawn for two eyes.
+
+``update`` reads the controllers and the twin queue (non-blocking) and moves the user;
+``render`` draws both eyes with the desktop's renderer through a list of two Views.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import moderngl
+
+from xrclient.backends.base import View
+from xrclient.core.visuals import MachineVisuals
+from xrclient.render.renderer import Renderer
+from xrclient.xr.controls import Controls, ControlsOutput
+from xrclient.xr.frame_loop import Eye
+from xrclient.xr.input import NO_HANDS, HandInput, HandState
+from xrclient.xr.markers import Markers
+from xrclient.xr.passthrough import TransparentBackground
+from xrclient.xr.poses import Pose, eye_view
+
+if TYPE_CHECKING:
+    from xrclient.live import LiveTwin
+    from xrclient.render.overlays import Overlays, OverlayStats
+    from xrclient.xr.mirror import Mirror
+
+#: called after both eyes are drawn, before the images go back to the runtime
+RenderHook = Callable[[Sequence[Eye], Sequence[View]], None]
+
+
+@dataclass(slots=True)
+class SceneParts:
+    ctx: moderngl.Context
+    renderer: Renderer
+    markers: Markers
+    controls: Controls
+    n_machines: int
+    overlays: Overlays | None = None
+    live: LiveTwin | None = None
+    transparent: TransparentBackground | None = None
+    near: float = 0.05
+    far: float = 500.0
+
+
+def head_pose(eyes: Sequence[Eye]) -> Pose | None:
+    """Between the eyes, looking where the first eye looks."""
+    if not eyes:
+        return None
+    n = len(eyes)
+    x = sum(e.pose.position[0] for e in eyes) / n
+    y = sum(e.pose.position[1] for e in eyes) / n
+    z = sum(e.pose.position[2] for e in eyes) / n
+    return Pose((x, y, z), eyes[0].pose.orientation)
+
+
+class SceneView:
+    """Implements :class:`~.frame_loop.FrameSink`."""
+
+    def __init__(self, parts: SceneParts, hook: RenderHook | None = None) -> None:
+        self.parts = parts
+        self.hook = hook
+        self.hands: tuple[HandState, ...] = NO_HANDS
+        self.input: HandInput | None = None
+        self.space: Any = None
+        self.focused: Callable[[], bool] = lambda: False
+        self.mirror: Mirror | None = None
+        self.visuals = MachineVisuals(parts.n_machines)
+        self.output = ControlsOutput()
+        self.now = 0.0
+        self.views: list[View] = []
+        self.eye_size = (640, 480)  # set to the swapchain size by the client
+        self.overlay_stats: OverlayStats | None = None
+        #: seconds of the last render spent inside the renderer's GL draw calls (on a software
+        #: rasteriser this is the GPU's work done on the CPU)
+        self.driver_s = 0.0
+        self.overlay_draw_s = 0.0  # seconds of the last render in Overlays.draw
+
+    def attach(self, hand_input: HandInput | None, space: Any, focused: Callable[[], bool]) -> None:
+        self.input, self.space, self.focused = hand_input, space, focused
+
+    def update(self, display_time: int, eyes: Sequence[Eye]) -> None:
+        p = self.parts
+        if self.input is not None:
+            self.hands = self.input.poll(display_time, self.space, self.focused())
+        self.output = p.controls.step(self.hands, head_pose(eyes))
+        p.markers.update(self.output)
+        self.now = now = time.time()
+        if p.live is not None:
+            p.live.update(now)  # drains the network queue; never waits
+            p.live.apply_visuals(self.visuals, now)
+        self.visuals.highlight[:] = 0.0
+        selected = p.controls.selected
+        if selected is not None:
+            self.visuals.highlight[selected] = 1.0
+        if p.overlays is not None and p.live is not None and eyes:
+            view = self._view(eyes[0], self.eye_size, None)
+            state = p.live.bindings.state
+            self.overlay_stats = p.overlays.update(p.live.store, state, view, now, selected)
+
+    def _view(self, eye: Eye, size: tuple[int, int], fbo: moderngl.Framebuffer | None) -> View:
+        p = self.parts
+        return eye_view(p.controls.rig, eye.pose, eye.fov, p.near, p.far, (0, 0, *size), fbo)
+
+    def render(self, eyes: Sequence[Eye], targets: Sequence[moderngl.Framebuffer]) -> None:
+        p = self.parts
+        views = [self._view(e, fbo.size, fbo) for e, fbo in zip(eyes, targets, strict=True)]
+        self.views = views
+        started = time.perf_counter()
+        stats = p.renderer.draw(views, self.visuals)
+        self.driver_s = time.perf_counter() - started - stats.prepare_s
+        if p.transparent is not None:
+            p.transparent.apply(views)
+        if p.overlays is not None and p.live is not None:
+            started = time.perf_counter()
+            p.overlays.draw(views, self.now)
+            self.overlay_draw_s = time.perf_counter() - started
+        p.markers.draw(views)
+        if self.mirror is not None and targets:
+            self.mirror.copy(targets[0], targets[0].size)
+        if self.hook is not None:
+            self.hook(eyes, views)
