@@ -228,3 +228,20 @@ def test_record_writes_every_frame(display: XServer, tmp_path: Path) -> None:
     assert len(frames) == 4
     with Image.open(frames[-1]) as png:
         assert png.size == SIZE
+
+
+def test_a_window_opens_after_off_screen_rendering_on_the_same_thread(
+    display: XServer, tmp_path: Path
+) -> None:
+    from xrclient.backends.headless import HeadlessBackend
+
+    # an EGL context current on this thread used to make GLX refuse the window's context
+    backend = HeadlessBackend((64, 64), samples=0)
+    backend.ctx.clear(1.0, 0.0, 0.0)
+    backend.close()
+    v, _title = open_viewer(tmp_path, frames=2)
+    try:
+        assert v.run() == 0
+        assert v.read_rgb().shape == (SIZE[1], SIZE[0], 3)
+    finally:
+        v.close()

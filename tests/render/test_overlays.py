@@ -327,3 +327,22 @@ def test_gauge_zones_stack_to_show_warn_and_alarm_bands(world) -> None:
     fractions, colors = band_layers(low)
     assert fractions.tolist() == pytest.approx([1.0, 0.25, 0.10])
     np.testing.assert_allclose(colors[:, :3], BAND_RGBA[[0, 1, 2], :3])
+
+
+def test_layouts_are_due_at_a_bounded_rate_and_at_once_on_a_new_selection(
+    backend, world, font
+) -> None:
+    scene, geometry = world
+    bindings = Bindings.compile(scene)
+    store = state_store(scene, 50.0)
+    overlays = Overlays(backend.ctx, scene, geometry, bindings, font)
+    try:
+        assert overlays.due(100.0, None)
+        overlays.update(store, bindings.evaluate(store, 100.0), camera(backend), 100.0)
+        assert overlays.layouts == 1
+        assert not overlays.due(100.01, None)
+        assert overlays.due(100.01, 0)  # a new selection lays out at once
+        assert overlays.due(100.04, None)  # 1/30 s later
+        assert overlays.due(99.0, None)  # a clock step back never freezes the layout
+    finally:
+        overlays.release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,24 @@ from xrclient.backends.base import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.camera import clip_planes, make_view
 from xrclient.render.renderer import FrameStats, Renderer
+
+
+def release_current_egl() -> None:
+    """Unbind this thread's current EGL context, if any (contexts stay alive).
+
+    Destroying an EGL context leaves it current on its thread until it is unbound, and with
+    libglvnd a thread whose current context is EGL cannot make a GLX context current (a
+    window's): a window opened after off-screen rendering on the same thread calls this.
+    """
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+    except OSError:
+        return
+    egl.eglGetCurrentContext.restype = ctypes.c_void_p
+    egl.eglGetCurrentDisplay.restype = ctypes.c_void_p
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+    if egl.eglGetCurrentContext():
+        egl.eglMakeCurrent(egl.eglGetCurrentDisplay(), None, None, None)
 
 
 def create_egl_context() -> moderngl.Context:

@@ -235,7 +235,8 @@ class Viewer:
         gl = time.perf_counter() - t0 - stats.prepare_s
         overlays = self.overlays
         if overlays is not None and live is not None and state.overlays:
-            overlays.update(live.store, live.bindings.state, view, now, state.selected)
+            if overlays.due(now, state.selected):
+                overlays.update(live.store, live.bindings.state, view, now, state.selected)
             t0 = time.perf_counter()
             overlays.draw([view], now)
             gl += time.perf_counter() - t0

@@ -103,6 +103,12 @@ class Window:
         if not glfw.init():
             raise NoDisplayError(f"cannot open the display: {self._last_error()}")
         self.events: deque[Event] = deque(maxlen=4096)
+        # the window's context becomes current on this thread (GLFW does so while creating
+        # it), displacing what was current, as within one API; libglvnd refuses GLX while an
+        # EGL context is current, so unbind that first
+        from xrclient.backends.headless import release_current_egl
+
+        release_current_egl()
         try:
             self._handle = self._create(title, size, samples, visible)
         except BaseException:

@@ -97,6 +97,8 @@ class Overlays:
         self.shapes = ShapeBatch(ctx, srgb_output=srgb_output)
         self.level = np.full(n, HIDDEN, np.int8)
         self.text_updates = 0
+        self.layouts = 0  # updates done (see ``due``)
+        self._layout: tuple[float, int | None] | None = None  # time and selection of the last
         self._through = opt.depth == "through"
         place = self._placement()
         self._name_w = np.array(self._name_widths(font))
@@ -181,6 +183,14 @@ class Overlays:
 
     # -- per frame ---------------------------------------------------------------------------
 
+    def due(self, now: float, selected: int | None, interval: float = 1.0 / 30.0) -> bool:
+        """Whether an ``update`` is worth its cost now: ``interval`` seconds after the last
+        one, or at once when the selection changed. Between layouts every billboard still
+        follows the view (the shaders place them per view and frame); only levels of detail,
+        declutter and value texts wait, and values change at the stream's rate anyway."""
+        last = self._layout
+        return last is None or selected != last[1] or not 0.0 <= now - last[0] < interval
+
     def update(
         self,
         store: TwinStore,
@@ -215,6 +225,8 @@ class Overlays:
         updates = self._update_slots(store, state, level, dist, now)
         updates += self._update_detail(store, state, selected, now)
         self.text_updates = updates
+        self.layouts += 1
+        self._layout = (now, selected)
         counts = np.bincount(level, minlength=4)
         return OverlayStats(
             int(counts[FAR]), int(counts[MID]), int(counts[NEAR]), int(counts[HIDDEN]), updates

@@ -96,7 +96,7 @@ class SceneView:
         selected = p.controls.selected
         if selected is not None:
             self.visuals.highlight[selected] = 1.0
-        if p.overlays is not None and p.live is not None and eyes:
+        if p.overlays is not None and p.live is not None and eyes and p.overlays.due(now, selected):
             view = self._view(eyes[0], self.eye_size, None)
             state = p.live.bindings.state
             self.overlay_stats = p.overlays.update(p.live.store, state, view, now, selected)
