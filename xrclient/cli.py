@@ -20,6 +20,7 @@ from xrclient.cli_args import (
 )
 from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
+from xrclient.hub import cli as hub_cli
 from xrclient.xr import cli as xr_cli
 
 
@@ -187,12 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     desktop_cli.add_window_options(demo)
     desktop_cli.add_parser(sub)
     xr_cli.add_parser(sub)
+    hub_cli.add_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        code = hub_cli.run(args)
+        if code is not None:
+            return code
         if args.command == "snapshot":
             return _snapshot(args)
         if args.command == "inspect":

@@ -1,0 +1,202 @@
+"""A participant's copy of the room, sans-I/O: hub frames in, state and events out.
+
+``SessionMirror.receive`` takes every frame from the hub (untrusted like any network
+input: each field is checked) and keeps participants, annotations and the leader; it
+returns the events a front end shows (presence, pings, summons, chat, joins, leaves,
+acks, errors). A ``welcome`` replaces everything, so after a reconnect the copy equals the
+hub's again. Annotation notices carry revisions and are applied only when newer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from xrclient.core import session_schema as s
+from xrclient.core.session_room import Annotation, Participant
+
+Presence = s.PresenceColumns
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something people see: ``kind`` is joined, left, lost, lead, following, summon,
+    ping, chat, welcome; ``pid`` who it is about; ``data`` the message's fields."""
+
+    kind: str
+    pid: int | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The hub's answer to a request: ``code`` empty for an ack."""
+
+    id: int
+    code: str = ""
+    message: str = ""
+    annotation: str = ""
+
+
+MirrorEvent = Presence | Notice | Reply
+
+
+def _pid(v: object) -> int:
+    if type(v) is not int or not 0 < v < 2**31:
+        raise s.SessionError("bad_request", "bad participant id")
+    return v
+
+
+def _opt_pid(v: object) -> int | None:
+    return None if v is None else _pid(v)
+
+
+def _participant(doc: object) -> Participant:
+    if not isinstance(doc, dict):
+        raise s.SessionError("bad_request", "a participant must be a map")
+    try:
+        role = s.Role(doc.get("role"))
+    except ValueError:
+        raise s.SessionError("bad_request", "unknown role") from None
+    device = doc.get("device")
+    if device not in s.DEVICES:
+        raise s.SessionError("bad_request", "unknown device")
+    return Participant(
+        _pid(doc.get("pid")),
+        s.person_name(doc.get("name")),
+        role,
+        str(device),
+        0.0,
+        _opt_pid(doc.get("following")),
+    )
+
+
+def _list(v: object, what: str, limit: int = 100_000) -> list[Any]:
+    if type(v) is not list or len(v) > limit:
+        raise s.SessionError("bad_request", f"'{what}' must be a list")
+    return v
+
+
+class SessionMirror:
+    def __init__(self) -> None:
+        self.you: int | None = None
+        self.name = ""
+        self.role: s.Role | None = None
+        self.room = ""
+        self.tick_hz = 30.0
+        self.hub_time = 0.0  # the hub's clock at the last welcome
+        self.participants: dict[int, Participant] = {}
+        self.annotations: dict[str, Annotation] = {}
+        self.leader: int | None = None
+        #: bumps on every change of participants, annotations or leader
+        self.version = 0
+        self.invalid_messages = 0
+
+    def receive(self, frame: bytes) -> list[MirrorEvent]:
+        """Apply one hub frame; a malformed one is counted and skipped (``[]``)."""
+        try:
+            doc = s.decode(frame)
+            return self._apply(doc)
+        except s.SessionError:
+            self.invalid_messages += 1
+            return []
+
+    def _apply(self, doc: dict[str, Any]) -> list[MirrorEvent]:
+        kind = doc["t"]
+        if kind == "poses":
+            return [s.decode_presence(doc)]
+        if kind == "welcome":
+            return self._welcome(doc)
+        if kind == "ann":
+            ann = Annotation.from_wire(doc.get("ann"))
+            known = self.annotations.get(ann.id)
+            if known is None or ann.rev > known.rev:
+                self.annotations[ann.id] = ann
+                self.version += 1
+            return [Notice("annotation", _opt_pid(doc.get("by")), {"ann": ann.id})]
+        if kind == "ann_del":
+            aid = doc.get("ann")
+            if type(aid) is not str:
+                raise s.SessionError("bad_request", "bad annotation id")
+            if self.annotations.pop(aid, None) is not None:
+                self.version += 1
+            return [Notice("annotation_deleted", _opt_pid(doc.get("by")), {"ann": aid})]
+        if kind == "joined":
+            p = _participant(doc.get("p"))
+            self.participants[p.pid] = p
+            self.version += 1
+            return [Notice("joined", p.pid, {"name": p.name, "role": p.role.value})]
+        if kind == "left":
+            pid = _pid(doc.get("pid"))
+            gone = self.participants.pop(pid, None)
+            self.version += 1
+            lost = doc.get("reason") == "lost"
+            name = gone.name if gone else ""
+            return [Notice("lost" if lost else "left", pid, {"name": name})]
+        if kind == "lead":
+            self.leader = _opt_pid(doc.get("pid"))
+            self.version += 1
+            return [Notice("lead", self.leader, {})]
+        if kind == "following":
+            pid = _pid(doc.get("pid"))
+            leader = _opt_pid(doc.get("leader"))
+            if pid in self.participants:
+                self.participants[pid] = replace(self.participants[pid], following=leader)
+                self.version += 1
+            return [Notice("following", pid, {"leader": leader})]
+        if kind == "summon":
+            pose = s.pose7(doc.get("pose"), "pose")
+            return [Notice("summon", _pid(doc.get("from")), {"pose": pose})]
+        if kind == "ping":
+            pos = s.numbers(doc.get("pos"), 3, "pos")
+            machine = s.text(doc.get("machine", ""), "machine", s.MAX_MACHINE)
+            at = s.numbers([doc.get("at")], 1, "at", 1e12)[0]
+            return [
+                Notice("ping", _pid(doc.get("from")), {"pos": pos, "machine": machine, "at": at})
+            ]
+        if kind == "chat":
+            text = s.text(doc.get("text"), "text", s.MAX_CHAT)
+            name = s.text(doc.get("name", ""), "name", s.MAX_NAME)
+            return [Notice("chat", _pid(doc.get("from")), {"text": text, "name": name})]
+        if kind in ("ack", "error"):
+            rid = doc.get("id")
+            if kind == "error":
+                code = s.text(doc.get("code"), "code", 64)
+                message = s.text(doc.get("message", ""), "message", 1024)
+                if type(rid) is not int:
+                    return [Notice("error", None, {"code": code, "message": message})]
+                return [Reply(rid, code or "internal", message)]
+            if type(rid) is not int:
+                raise s.SessionError("bad_request", "an ack needs an id")
+            ann = doc.get("ann", "")
+            return [Reply(rid, annotation=ann if type(ann) is str else "")]
+        return []  # a newer hub's message type: skipped
+
+    def _welcome(self, doc: dict[str, Any]) -> list[MirrorEvent]:
+        if doc.get("protocol") != s.PROTOCOL_VERSION:
+            raise s.SessionError("bad_request", "unsupported protocol version")
+        you = _pid(doc.get("you"))
+        role = s.Role(doc.get("role")) if doc.get("role") in {r.value for r in s.Role} else None
+        if role is None:
+            raise s.SessionError("bad_request", "unknown role")
+        participants = {p.pid: p for p in map(_participant, _list(doc.get("participants"), "p"))}
+        annotations = {
+            a.id: a for a in map(Annotation.from_wire, _list(doc.get("annotations"), "a"))
+        }
+        poses = doc.get("poses")
+        presence = s.decode_presence(poses) if isinstance(poses, dict) else None
+        tick = s.numbers([doc.get("tick_hz")], 1, "tick_hz", 1000.0)[0]
+        now = s.numbers([doc.get("now")], 1, "now", 1e12)[0]
+        self.you, self.role = you, role
+        self.name = s.person_name(doc.get("name"))
+        self.room = s.room_name(doc.get("room"))
+        self.tick_hz = max(1.0, tick)
+        self.participants = participants
+        self.annotations = annotations
+        self.leader = _opt_pid(doc.get("leader"))
+        self.version += 1
+        out: list[MirrorEvent] = [Notice("welcome", you, {"role": role.value})]
+        self.hub_time = now
+        if presence is not None and len(presence):
+            out.append(presence)
+        return out

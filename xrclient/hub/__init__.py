@@ -1,0 +1,1 @@
+"""The session hub: shared rooms, presence relay, persistent annotations, audit log."""

@@ -1,0 +1,526 @@
+"""The session-hub client: websockets + asyncio on a background thread.
+
+The thread connects to ``wss://host:port/ROOM`` with the join token (``Authorization:
+Bearer`` by default, or offered as the ``xrsession.bearer.<token>`` subprotocol), feeds
+every frame to the sans-I/O ``SessionMirror`` and keeps presence tracks for interpolation.
+It reconnects with exponential backoff and full jitter; every new connection starts from
+the hub's full state (``welcome``), so the copy converges after any loss.
+
+The frame loop never blocks on it: ``set_pose`` overwrites one latest-value slot (the
+thread sends it at most ``pose_hz`` times a second, never queues poses), ``room()``
+returns an immutable copy of the room (made only when it changed), ``poses(now)`` the
+interpolated presence of the others, ``drain_notices()`` what happened since the last call
+(bounded). Requests (annotations, chat, pings, follow, summon) return futures resolved by
+the hub's acknowledgement, which for annotations comes only after the change is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import math
+import random
+import ssl
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from xrclient.core import session_schema as s
+from xrclient.core.session_interp import PoseTrack, SampledPose
+from xrclient.core.session_mirror import Notice, Reply, SessionMirror
+from xrclient.core.session_room import Annotation, Participant
+from xrclient.net.twin_client import Backoff
+
+log = logging.getLogger("xrclient.session_client")
+
+SessionState = Literal["connecting", "live", "disconnected", "stopped"]
+MAX_PENDING = 256
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    url: str
+    state: SessionState = "connecting"
+    since: float = 0.0  # time.time() of the last state change
+    last_error: str = ""
+    #: HTTP status of the last refused handshake (401: token, 403: room or origin)
+    refused: int | None = None
+    connects: int = 0
+    retry_in: float | None = None
+    you: int | None = None
+    role: str = ""
+    invalid_messages: int = 0
+    presence_frames: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """An immutable copy of the room as this participant knows it."""
+
+    version: int
+    you: int | None
+    role: s.Role | None
+    room: str
+    participants: Mapping[int, Participant] = field(default_factory=dict)
+    annotations: Mapping[str, Annotation] = field(default_factory=dict)
+    leader: int | None = None
+
+
+class RequestRefused(RuntimeError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class SessionClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        device: str = "desktop",
+        header_auth: bool = True,
+        backoff: Backoff | None = None,
+        open_timeout: float = 5.0,
+        pose_hz: float = 30.0,
+        interpolation_delay: float = 0.1,
+        ssl_context: ssl.SSLContext | None = None,
+        seed: int | None = None,
+    ) -> None:
+        parts = check_session_url(url)
+        if device not in s.DEVICES:
+            raise ValueError(f"device must be one of {s.DEVICES}")
+        query = urllib.parse.urlencode({"device": device})
+        self.url = url
+        self._connect_url = urllib.parse.urlunsplit(parts._replace(query=query))
+        self.token = token
+        self.header_auth = header_auth
+        self.backoff = backoff or Backoff()
+        self.open_timeout = open_timeout
+        self.pose_period = 1.0 / pose_hz
+        self.interpolation_delay = interpolation_delay
+        self.ssl_context = ssl_context
+        self._rng = random.Random(seed)
+        self._status = SessionStatus(url, since=time.time())
+        self._lock = threading.Lock()
+        self._mirror = SessionMirror()
+        self._tracks: dict[int, PoseTrack] = {}
+        self._notices: deque[Notice] = deque(maxlen=512)
+        self._view = RoomView(-1, None, None, "")
+        self._pose: dict[str, Any] | None = None
+        self._pose_event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._ws: ClientConnection | None = None
+        self._pending: dict[int, concurrent.futures.Future[Reply]] = {}
+        self._next_id = 1
+        self._started = threading.Event()
+        self._sends: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle (any thread) ----------------------------------------------------------
+
+    @property
+    def status(self) -> SessionStatus:
+        return self._status
+
+    def start(self) -> SessionClient:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._thread = threading.Thread(target=self._run, name="session-client", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        loop, task, thread = self._loop, self._task, self._thread
+        if thread is None:
+            return
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError("session client thread did not stop")
+        self._thread = None
+        self._set(state="stopped")
+
+    def __enter__(self) -> SessionClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def drop_connection(self) -> None:
+        """Cut the connection without a close handshake, as a network failure would (the
+        client then reconnects with backoff); for tests and demos of loss handling."""
+        loop, ws = self._loop, self._ws
+        if loop is not None and ws is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(ws.transport.abort)
+
+    # -- frame-loop accessors (never block) ----------------------------------------------
+
+    def set_pose(
+        self,
+        head: Sequence[float],
+        left: Sequence[float] | None = None,
+        right: Sequence[float] | None = None,
+        point: Sequence[float] | None = None,
+    ) -> None:
+        """Latest presence (7-float poses: position, quaternion x y z w; ``point`` a ray:
+        origin, direction); replaces any unsent one."""
+        self._pose = s.pose_message(time.time(), head, left, right, point)
+        loop, event = self._loop, self._pose_event
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    def room(self) -> RoomView:
+        """The room as known now (an immutable copy, rebuilt only after a change)."""
+        with self._lock:
+            m = self._mirror
+            if m.version != self._view.version:
+                self._view = RoomView(
+                    m.version,
+                    m.you,
+                    m.role,
+                    m.room,
+                    MappingProxyType(dict(m.participants)),
+                    MappingProxyType(dict(m.annotations)),
+                    m.leader,
+                )
+            return self._view
+
+    def poses(self, now: float | None = None) -> dict[int, SampledPose]:
+        """Interpolated presence of every other participant that has sent one."""
+        now = time.time() if now is None else now
+        with self._lock:
+            you = self._mirror.you
+            out = {}
+            for pid, track in self._tracks.items():
+                if pid != you:
+                    sample = track.sample(now)
+                    if sample is not None:
+                        out[pid] = sample
+            return out
+
+    def drain_notices(self) -> list[Notice]:
+        with self._lock:
+            out = list(self._notices)
+            self._notices.clear()
+            return out
+
+    # -- requests ------------------------------------------------------------------------
+
+    def request(self, kind: str, **fields: Any) -> concurrent.futures.Future[Reply]:
+        """Send a reliable message; the future gives the hub's ``Reply`` or raises
+        ``RequestRefused`` (its code) or ``ConnectionError``."""
+        fut: concurrent.futures.Future[Reply] = concurrent.futures.Future()
+        loop = self._loop
+        if loop is None or self._status.state != "live":
+            fut.set_exception(ConnectionError(f"not connected to {self.url}"))
+            return fut
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._send_request, fut, kind, fields)
+            return fut
+        fut.set_exception(ConnectionError("session client stopped"))
+        return fut
+
+    def create_annotation(
+        self,
+        machine: str,
+        offset: Sequence[float] = (0.0, 0.0, 0.0),
+        text: str = "",
+        color: str = "#ffcc00",
+        status: str = "",
+    ) -> concurrent.futures.Future[Reply]:
+        """A new pin on ``machine`` at ``offset`` (metres, machine-local); the reply's
+        ``annotation`` is its id, sent once the hub has stored it."""
+        return self.request(
+            "ann_create",
+            machine=machine,
+            offset=[float(x) for x in offset],
+            text=text,
+            color=color,
+            status=status,
+        )
+
+    def update_annotation(
+        self, annotation: str, **changes: Any
+    ) -> concurrent.futures.Future[Reply]:
+        if "offset" in changes:
+            changes["offset"] = [float(x) for x in changes["offset"]]
+        return self.request("ann_update", ann=annotation, **changes)
+
+    def delete_annotation(self, annotation: str) -> concurrent.futures.Future[Reply]:
+        return self.request("ann_delete", ann=annotation)
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._pose_event = asyncio.Event()
+            self._task = loop.create_task(self._main())
+            self._started.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
+        finally:
+            self._started.set()
+            self._fail_pending("session client stopped")
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> None:
+        attempt = 0
+        while True:
+            self._set(state="connecting", retry_in=None)
+            live = False
+            try:
+                live = await self._session()
+            except asyncio.CancelledError:
+                raise
+            except InvalidStatus as exc:
+                code = exc.response.status_code
+                self._set(last_error=_describe(exc), refused=code)
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+                self._set(last_error=_describe(exc))
+            except Exception as exc:  # never let a bug kill the thread silently
+                log.exception("session client failed")
+                self._set(last_error=f"internal error: {exc}")
+            attempt = 0 if live else attempt + 1
+            delay = self.backoff.delay(attempt, self._rng)
+            self._set(state="disconnected", retry_in=delay)
+            log.info("session %s: %s; retrying in %.2f s", self.url, self._status.last_error, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> bool:
+        protocols = [Subprotocol(s.SUBPROTOCOL)]
+        headers = None
+        if self.header_auth:
+            headers = {"Authorization": f"Bearer {self.token}"}
+        else:
+            protocols.append(Subprotocol(s.TOKEN_SUBPROTOCOL_PREFIX + self.token))
+        live = False
+        async with connect(
+            self._connect_url,
+            subprotocols=protocols,
+            additional_headers=headers,
+            ssl=self.ssl_context if self._connect_url.startswith("wss:") else None,
+            max_size=16 * 2**20,
+            open_timeout=self.open_timeout,
+            ping_interval=5,
+            ping_timeout=10,
+            compression=None,
+            max_queue=64,
+            close_timeout=1.0,
+            logger=s.quiet_logger("xrclient.session_client.ws"),
+        ) as ws:
+            self._ws = ws
+            self._set(connects=self._status.connects + 1, last_error="", refused=None)
+            sender = asyncio.create_task(self._pose_loop(ws))
+            try:
+                async for frame in ws:
+                    if isinstance(frame, bytes):
+                        live = self._on_frame(frame) or live
+            except asyncio.CancelledError:  # stopping: leave cleanly, so nobody sees a loss
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(1000, "bye"), 1.0)
+                raise
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await sender
+                self._ws = None
+                self._fail_pending("connection lost")
+            if ws.close_code is not None and ws.close_code not in (1000, 1001):
+                reason = ws.close_reason or ""
+                self._set(last_error=f"closed by the hub ({ws.close_code} {reason})".strip())
+        return live
+
+    def _on_frame(self, frame: bytes) -> bool:
+        now = time.time()
+        welcomed = False
+        with self._lock:
+            events = self._mirror.receive(frame)
+            for event in events:
+                if isinstance(event, s.PresenceColumns):
+                    self._on_presence(event, now)
+                elif isinstance(event, Notice):
+                    if event.kind == "welcome":
+                        welcomed = True
+                        keep = self._mirror.participants
+                        self._tracks = {p: t for p, t in self._tracks.items() if p in keep}
+                    elif event.kind in ("left", "lost") and event.pid is not None:
+                        self._tracks.pop(event.pid, None)
+                    if event.kind not in ("welcome",):
+                        self._notices.append(event)
+            invalid = self._mirror.invalid_messages
+            you, role = self._mirror.you, self._mirror.role
+        for event in events:
+            if isinstance(event, Reply):
+                self._resolve(event)
+        changes: dict[str, Any] = {"invalid_messages": invalid}
+        if welcomed:
+            changes.update(state="live", you=you, role=role.value if role else "")
+        self._set(**changes)
+        return welcomed
+
+    def _on_presence(self, frame: s.PresenceColumns, now: float) -> None:
+        tracks = self._tracks
+        known = self._mirror.participants
+        for pid, sent, row, mask in zip(
+            frame.pids.tolist(), frame.sent.tolist(), frame.rows, frame.masks.tolist(), strict=True
+        ):
+            if pid not in known:
+                continue
+            track = tracks.get(pid)
+            if track is None:
+                track = tracks[pid] = PoseTrack(delay=self.interpolation_delay)
+            track.push(sent, row, mask, now)
+        self._status = replace(self._status, presence_frames=self._status.presence_frames + 1)
+
+    async def _pose_loop(self, ws: ClientConnection) -> None:
+        event = self._pose_event
+        assert event is not None
+        while True:
+            await event.wait()
+            event.clear()
+            doc, self._pose = self._pose, None
+            if doc is not None:
+                await ws.send(s.encode(doc))
+                await asyncio.sleep(self.pose_period)
+
+    def _send_request(
+        self, fut: concurrent.futures.Future[Reply], kind: str, fields: dict[str, Any]
+    ) -> None:
+        ws = self._ws
+        if ws is None:
+            fut.set_exception(ConnectionError(f"not connected to {self.url}"))
+            return
+        if len(self._pending) >= MAX_PENDING:
+            fut.set_exception(RuntimeError("too many requests waiting for the hub"))
+            return
+        rid = self._next_id
+        self._next_id += 1
+        self._pending[rid] = fut
+        task = asyncio.ensure_future(ws.send(s.encode({"t": kind, "id": rid, **fields})))
+        self._sends.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
+        if not task.cancelled():
+            task.exception()  # a lost connection fails the pending futures elsewhere
+
+    def _resolve(self, reply: Reply) -> None:
+        fut = self._pending.pop(reply.id, None)
+        if fut is None or fut.done():
+            return
+        if reply.code:
+            fut.set_exception(RequestRefused(reply.code, reply.message))
+        else:
+            fut.set_result(reply)
+
+    def _fail_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(why))
+
+    def _set(self, **changes: Any) -> None:
+        if "state" in changes and changes["state"] != self._status.state:
+            changes["since"] = time.time()
+        self._status = replace(self._status, **changes)
+
+
+def check_session_url(url: str) -> urllib.parse.SplitResult:
+    """``ws[s]://host[:port]/ROOM``, or ``ValueError`` with a clear message."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises for a bad port
+    except ValueError as exc:
+        raise ValueError(f"bad session URL {url!r}: {exc}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"a session URL looks like wss://host:8766/ROOM, got {url!r}")
+    s.room_name(parts.path.lstrip("/"))
+    return parts
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        hint = {401: " (missing, expired or forged token)", 403: " (wrong room or origin)"}
+        return f"hub refused the connection: HTTP {code}{hint.get(code, '')}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionClosed):
+        return f"connection closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+    return str(exc) or type(exc).__name__
+
+
+class ScriptedParticipant:
+    """A headless participant that joins, walks a seeded circle, points now and then and
+    annotates (for tests, demos and load): call ``step(now)`` at the frame rate."""
+
+    def __init__(
+        self,
+        client: SessionClient,
+        *,
+        machines: Sequence[str] = ("M1",),
+        seed: int = 0,
+        radius: float = 2.0,
+        annotate_every: float = 0.0,
+    ) -> None:
+        self.client = client
+        self.machines = tuple(machines)
+        self.rng = random.Random(seed)
+        self.radius = radius
+        self.phase = self.rng.uniform(0.0, 6.283)
+        self.annotate_every = annotate_every
+        self._next_note: float | None = None
+        self.requests: list[concurrent.futures.Future[Reply]] = []
+
+    def pose_at(self, now: float) -> tuple[list[float], list[float], list[float] | None]:
+        """Head, right hand and (every other few seconds) pointer ray at ``now``."""
+        a = self.phase + 0.5 * now
+        x, z = self.radius * math.cos(a), self.radius * math.sin(a)
+        yaw = -a  # facing along the walk
+        head = [x, 1.7, z, 0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2)]
+        hand = [x + 0.2, 1.2, z, 0.0, 0.0, 0.0, 1.0]
+        pointing = int(now / 3.0 + self.phase) % 2 == 0
+        point = [x + 0.2, 1.2, z, -math.cos(a), -0.2, -math.sin(a)] if pointing else None
+        return head, hand, point
+
+    def step(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        head, hand, point = self.pose_at(now)
+        self.client.set_pose(head, right=hand, point=point)
+        if self.annotate_every <= 0 or self.client.status.state != "live":
+            return
+        if self._next_note is None:
+            self._next_note = now + self.rng.uniform(0, self.annotate_every)
+        if now >= self._next_note:
+            self._next_note = now + self.annotate_every
+            machine = self.rng.choice(self.machines)
+            offset = (self.rng.uniform(-1, 1), self.rng.uniform(0, 2), self.rng.uniform(-1, 1))
+            self.requests.append(
+                self.client.create_annotation(
+                    machine, offset, f"note at {now:.0f}", "#ffcc00", "open"
+                )
+            )
+            del self.requests[:-64]

@@ -1,0 +1,372 @@
+"""A shared session as a front end holds it, once per frame (like ``LiveTwin``).
+
+``Session`` wraps a ``SessionClient`` (its own thread) and turns the room into what a
+frame draws and acts on. Call ``update(now)`` once per frame, then read:
+
+* ``participants``: the others, with interpolated head, hands and pointer, role colour;
+* ``annotations``: every pin with its world position (anchored to its machine, so it moves
+  with it: machine model matrix times the local offset);
+* ``pings``: "look here" markers younger than ``ping_lifetime`` seconds;
+* ``notices``: the last few joins, leaves, lost connections and chat lines, for a HUD;
+* ``follow``: whom this participant follows, and ``camera_pose(...)`` the smoothed pose
+  a follower's camera should take; ``take_summon()`` a pending summon.
+
+Actions (never block; requests return futures): ``send_pose``, ``create_annotation``,
+``update_annotation``, ``delete_annotation``, ``ping``, ``chat``, ``lead`` ("follow
+me"), ``follow``, ``break_away``, ``summon``. Following starts by itself when someone
+leads (unless ``auto_follow`` is off) and stops at ``break_away``, until ``follow`` is
+called again. In spectator mode (always for observers) no presence is sent: the others
+do not see an avatar.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from xrclient.core import math3d
+from xrclient.core import session_schema as s
+from xrclient.core.session_interp import SampledPose
+from xrclient.core.session_mirror import Notice, Reply
+from xrclient.core.session_room import Annotation
+from xrclient.net.session_client import SessionClient, SessionStatus
+from xrclient.scene.model import Scene
+
+F64 = npt.NDArray[np.float64]
+Anchor = Callable[[str], npt.NDArray[np.floating] | None]
+
+#: display colours (sRGB RGBA) of the roles, for avatars and name tags
+ROLE_COLORS: Mapping[s.Role, tuple[float, float, float, float]] = {
+    s.Role.EXPERT: (0.95, 0.55, 0.10, 1.0),
+    s.Role.OPERATOR: (0.20, 0.60, 0.95, 1.0),
+    s.Role.TRAINEE: (0.35, 0.80, 0.35, 1.0),
+    s.Role.OBSERVER: (0.65, 0.65, 0.70, 1.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    url: str
+    token: str
+    device: str = "desktop"
+    #: offer the token as a subprotocol instead of an Authorization header
+    token_in_subprotocol: bool = False
+    ssl_context: ssl.SSLContext | None = None
+    spectator: bool = False
+    auto_follow: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteParticipant:
+    pid: int
+    name: str
+    role: s.Role
+    device: str
+    color: tuple[float, float, float, float]
+    #: interpolated presence; ``None`` until the first pose arrives (spectators: never)
+    pose: SampledPose | None
+    following: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedAnnotation:
+    annotation: Annotation
+    #: world position; ``None`` when the machine is not in this scene
+    position: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PingMarker:
+    position: tuple[float, float, float]
+    machine: str
+    by: int
+    name: str
+    color: tuple[float, float, float, float]
+    at: float  # local time.time() it arrived
+    age: float
+
+
+def machine_anchors(matrices: Mapping[str, npt.NDArray[np.floating]]) -> Anchor:
+    """An anchor lookup from machine id to model matrix (e.g. ``{m.id:
+    m.transform.matrix() for m in scene.machines}``)."""
+    return matrices.get
+
+
+def scene_anchors(scene: Scene) -> Anchor:
+    """Annotations anchored to the machines of ``scene`` (their placement in the file)."""
+    return machine_anchors({m.id: m.transform.matrix() for m in scene.machines})
+
+
+class Session:
+    def __init__(
+        self,
+        options: SessionOptions,
+        anchors: Anchor | None = None,
+        *,
+        client: SessionClient | None = None,
+        ping_lifetime: float = 6.0,
+        follow_time_constant: float = 0.25,
+    ) -> None:
+        self.options = options
+        self.client = client or SessionClient(
+            options.url,
+            options.token,
+            device=options.device,
+            header_auth=not options.token_in_subprotocol,
+            ssl_context=options.ssl_context,
+        )
+        self.anchors: Anchor = anchors or (lambda machine: None)
+        self.ping_lifetime = ping_lifetime
+        self.follow_time_constant = follow_time_constant
+        self.spectator = options.spectator
+        self.participants: list[RemoteParticipant] = []
+        self.annotations: list[PlacedAnnotation] = []
+        self.pings: list[PingMarker] = []
+        self.notices: deque[Notice] = deque(maxlen=32)
+        #: the participant this one follows (``None``: free)
+        self.follow: int | None = None
+        self._broke_away = False
+        self._summon: tuple[float, ...] | None = None
+        self._annotations_version = -1
+        self._camera: F64 | None = None
+        self._camera_at: float | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Session:
+        self.client.start()
+        return self
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def status(self) -> SessionStatus:
+        return self.client.status
+
+    @property
+    def you(self) -> int | None:
+        return self.client.room().you
+
+    @property
+    def leader(self) -> int | None:
+        return self.client.room().leader
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def update(self, now: float | None = None) -> None:
+        """Take in everything received since the last frame (never blocks)."""
+        now = time.time() if now is None else now
+        view = self.client.room()
+        names = {p.pid: p for p in view.participants.values()}
+        for notice in self.client.drain_notices():
+            self._on_notice(notice, now, names)
+        poses = self.client.poses(now)
+        self.participants = [
+            RemoteParticipant(
+                p.pid, p.name, p.role, p.device, ROLE_COLORS[p.role], poses.get(p.pid), p.following
+            )
+            for p in view.participants.values()
+            if p.pid != view.you
+        ]
+        if view.version != self._annotations_version:
+            self._annotations_version = view.version
+            self.annotations = [self._place(a) for a in view.annotations.values()]
+        self.pings = [
+            PingMarker(p.position, p.machine, p.by, p.name, p.color, p.at, now - p.at)
+            for p in self.pings
+            if now - p.at < self.ping_lifetime
+        ]
+        if self.follow is not None and self.follow not in names:
+            self.follow = None
+        if (
+            self.options.auto_follow
+            and self.follow is None
+            and not self._broke_away
+            and view.leader is not None
+            and view.leader != view.you
+            and self.status.state == "live"
+        ):
+            self.follow_participant(view.leader)
+
+    def refresh_anchors(self) -> None:
+        """Recompute annotation positions (after machines moved)."""
+        self._annotations_version = -1
+
+    def _place(self, a: Annotation) -> PlacedAnnotation:
+        m = self.anchors(a.machine)
+        if m is None:
+            return PlacedAnnotation(a, None)
+        p = math3d.transform_points(np.asarray(m, np.float32), [a.offset])[0]
+        return PlacedAnnotation(a, (float(p[0]), float(p[1]), float(p[2])))
+
+    def _on_notice(self, notice: Notice, now: float, names: Mapping[int, object]) -> None:
+        kind = notice.kind
+        if kind == "ping":
+            p = names.get(notice.pid or 0)
+            name = getattr(p, "name", "")
+            role = getattr(p, "role", s.Role.OBSERVER)
+            self.pings.append(
+                PingMarker(
+                    notice.data["pos"],
+                    notice.data["machine"],
+                    notice.pid or 0,
+                    name,
+                    ROLE_COLORS[role],
+                    now,
+                    0.0,
+                )
+            )
+            del self.pings[:-16]  # bounded: the newest sixteen
+        elif kind == "summon":
+            self._summon = notice.data["pose"]
+        elif kind == "lead":
+            if notice.pid is None:
+                self.follow = None
+            self._broke_away = False  # a new "follow me" asks everyone again
+        elif kind in ("joined", "left", "lost", "chat"):
+            self.notices.append(notice)
+
+    # -- presence and camera ---------------------------------------------------------------
+
+    def send_pose(
+        self,
+        head: Sequence[float],
+        left: Sequence[float] | None = None,
+        right: Sequence[float] | None = None,
+        point: Sequence[float] | None = None,
+    ) -> None:
+        """This participant's presence for this frame (7-float poses: position and a
+        quaternion x, y, z, w; ``point``: a ray origin and direction while pointing)."""
+        role = self.client.room().role
+        if self.spectator or role is s.Role.OBSERVER:
+            return
+        self.client.set_pose(head, left, right, point)
+
+    def take_summon(self) -> tuple[float, ...] | None:
+        """The pose an expert summoned this participant to, once; ``None`` otherwise."""
+        pose, self._summon = self._summon, None
+        return pose
+
+    def camera_pose(self, now: float | None = None) -> F64 | None:
+        """While following: the camera pose (7 floats) smoothly tracking the leader's head
+        (exponential approach, ``follow_time_constant`` seconds); ``None`` when free."""
+        now = time.time() if now is None else now
+        target = None
+        if self.follow is not None:
+            for p in self.participants:
+                if p.pid == self.follow and p.pose is not None:
+                    target = p.pose.head
+        if target is None:
+            self._camera = self._camera_at = None
+            return None
+        if self._camera is None or self._camera_at is None:
+            self._camera = np.array(target, np.float64)
+        else:
+            a = 1.0 - math.exp(-max(0.0, now - self._camera_at) / self.follow_time_constant)
+            cam = self._camera
+            cam[:3] += (target[:3] - cam[:3]) * a
+            q1 = target[3:7] if float(cam[3:7] @ target[3:7]) >= 0 else -target[3:7]
+            q = cam[3:7] + (q1 - cam[3:7]) * a
+            cam[3:7] = q / max(float(np.linalg.norm(q)), 1e-9)
+        self._camera_at = now
+        return self._camera.copy()
+
+    # -- remote expert ---------------------------------------------------------------------
+
+    def lead(self, on: bool = True) -> concurrent.futures.Future[Reply]:
+        """Ask everyone to follow this participant ("follow me"), or stop."""
+        return self.client.request("lead", on=on)
+
+    def follow_participant(self, pid: int) -> concurrent.futures.Future[Reply]:
+        self.follow = pid
+        self._broke_away = False
+        return self.client.request("follow", leader=pid)
+
+    def break_away(self) -> concurrent.futures.Future[Reply]:
+        """Stop following (until ``follow_participant`` or a new "follow me")."""
+        self.follow = None
+        self._broke_away = True
+        return self.client.request("follow", leader=None)
+
+    def summon(
+        self, pose: Sequence[float], targets: Sequence[int] | None = None
+    ) -> concurrent.futures.Future[Reply]:
+        """Bring ``targets`` (default: everyone) to ``pose`` (experts only)."""
+        fields: dict[str, object] = {"pose": [float(x) for x in pose]}
+        if targets is not None:
+            fields["targets"] = list(targets)
+        return self.client.request("summon", **fields)
+
+    def ping(
+        self, position: Sequence[float], machine: str = ""
+    ) -> concurrent.futures.Future[Reply]:
+        """A transient "look here" marker everyone sees."""
+        return self.client.request("ping", pos=[float(x) for x in position], machine=machine)
+
+    def chat(self, text: str) -> concurrent.futures.Future[Reply]:
+        return self.client.request("chat", text=text)
+
+    # -- annotations -----------------------------------------------------------------------
+
+    def create_annotation(
+        self,
+        machine: str,
+        offset: Sequence[float],
+        text: str,
+        color: str = "#ffcc00",
+        status: str = "open",
+    ) -> concurrent.futures.Future[Reply]:
+        """A pin on ``machine`` at ``offset`` (machine-local metres); resolved with the new
+        annotation's id once the hub has stored it."""
+        return self.client.create_annotation(machine, offset, text, color, status)
+
+    def update_annotation(
+        self, annotation: str, **changes: object
+    ) -> concurrent.futures.Future[Reply]:
+        return self.client.update_annotation(annotation, **changes)
+
+    def delete_annotation(self, annotation: str) -> concurrent.futures.Future[Reply]:
+        return self.client.delete_annotation(annotation)
+
+
+def screen_indicator(
+    view_projection: npt.NDArray[np.floating],
+    viewport: tuple[int, int, int, int],
+    point: Sequence[float],
+    margin: float = 24.0,
+) -> tuple[float, float, float, bool]:
+    """Where to show a marker for ``point``: ``(x, y, angle, on_screen)`` in viewport
+    pixels (y up). Off screen (or behind the viewer) it sits on the border, ``margin``
+    pixels in, and ``angle`` (radians, 0 = right, counter-clockwise) points toward it."""
+    clip = np.asarray(view_projection, np.float64) @ np.array([*point, 1.0])
+    x0, y0, w, h = viewport
+    cx, cy = w / 2.0, h / 2.0
+    if clip[3] > 1e-6:
+        ndc = clip[:2] / clip[3]
+        if abs(ndc[0]) <= 1.0 and abs(ndc[1]) <= 1.0:
+            return x0 + cx + ndc[0] * cx, y0 + cy + ndc[1] * cy, 0.0, True
+        d = ndc
+    else:  # behind: the side it lies on (clip x, y before the division flips them)
+        d = clip[:2] if abs(clip[0]) + abs(clip[1]) > 1e-9 else np.array([0.0, -1.0])
+    angle = math.atan2(d[1] * cy, d[0] * cx)
+    hx, hy = cx - margin, cy - margin
+    ux, uy = math.cos(angle), math.sin(angle)
+    t = min(
+        hx / abs(ux) if abs(ux) > 1e-9 else math.inf, hy / abs(uy) if abs(uy) > 1e-9 else math.inf
+    )
+    return x0 + cx + ux * t, y0 + cy + uy * t, angle, False
