@@ -10,6 +10,7 @@ from xrclient.errors import XRClientError
 
 if TYPE_CHECKING:
     from xrclient.scene.loaders import LoadLimits
+    from xrclient.session import SessionOptions
 
 
 def size_arg(text: str) -> tuple[int, int]:
@@ -97,3 +98,81 @@ def read_token(path: Path | None) -> str | None:
             f"{path}: a token must be one line of 16 to 4096 printable ASCII characters"
         )
     return text
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """``--session URL`` and how to join it (the front ends share these)."""
+    group = parser.add_argument_group("shared session")
+    group.add_argument(
+        "--session",
+        metavar="URL",
+        help="join a session hub room, e.g. wss://hub.example:8766/line-a (see docs/sessions.md)",
+    )
+    group.add_argument("--token", metavar="TOKEN", help="join token (`xrclient token` mints one)")
+    group.add_argument(
+        "--session-token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the join token from FILE instead (keeps it out of the process list)",
+    )
+    group.add_argument(
+        "--name", metavar="NAME", help="check that the token is for NAME (the token names you)"
+    )
+    group.add_argument(
+        "--session-ca",
+        type=Path,
+        metavar="FILE",
+        help="trust this CA certificate (PEM) for a wss:// hub, e.g. one with its own cert",
+    )
+    group.add_argument(
+        "--spectator",
+        action="store_true",
+        help="watch without an avatar (observers always do)",
+    )
+
+
+def session_options(args: argparse.Namespace, device: str) -> SessionOptions | None:
+    """``SessionOptions`` from the session arguments, or None without ``--session``."""
+    joins = (args.token, args.session_token_file, args.name, args.session_ca)
+    if args.session is None:
+        if any(v is not None for v in joins) or args.spectator:
+            raise XRClientError(
+                "--token, --session-token-file, --name, --session-ca and "
+                "--spectator need --session URL"
+            )
+        return None
+    import ssl
+
+    from xrclient.hub.tokens import TokenError, unverified_claims
+    from xrclient.net.session_client import check_session_url
+    from xrclient.session import SessionOptions
+
+    try:
+        parts = check_session_url(args.session)
+    except ValueError as exc:
+        raise XRClientError(str(exc)) from None
+    if (args.token is None) == (args.session_token_file is None):
+        raise XRClientError("--session needs a join token: --token TOKEN or --session-token-file")
+    token = args.token if args.token is not None else read_token(args.session_token_file)
+    if token is None:  # unreachable: one of the two is given
+        raise XRClientError("--session needs a join token")
+    try:
+        claims = unverified_claims(token)
+    except TokenError as exc:
+        raise XRClientError(f"join token: {exc.reason}") from None
+    room = parts.path.lstrip("/")
+    if claims.room != room:
+        raise XRClientError(f"the token is for room {claims.room!r}, the URL names {room!r}")
+    if args.name is not None and args.name != claims.name:
+        raise XRClientError(f"the token is for {claims.name!r}, not {args.name!r}")
+    context = None
+    if args.session_ca is not None:
+        if parts.scheme != "wss":
+            raise XRClientError("--session-ca needs a wss:// session URL")
+        try:
+            context = ssl.create_default_context(cafile=str(args.session_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise XRClientError(f"{args.session_ca}: cannot load CA certificate: {exc}") from None
+    return SessionOptions(
+        args.session, token, device=device, ssl_context=context, spectator=args.spectator
+    )

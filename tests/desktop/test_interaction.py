@@ -193,3 +193,28 @@ def test_held_keys_fly_in_fly_mode_and_orbit_mode(ui: Interaction) -> None:
     assert moved[1] > 0  # E: up
     heading = np.array([-np.sin(ui.rig.yaw), 0.0, -np.cos(ui.rig.yaw)])
     assert float(moved @ heading) > 0  # W: forward
+
+
+def test_session_keys_ask_for_actions_and_n_writes_a_note_on_the_selection(
+    ui: Interaction,
+) -> None:
+    s = ui.state
+    for k in (glfw.KEY_L, glfw.KEY_F, glfw.KEY_G, glfw.KEY_K):
+        key(ui, k)
+    assert s.requests == ["lead", "follow", "summon", "ping"]
+    s.requests.clear()
+    typed(ui, "n")
+    assert s.note is None and "select a machine first" in s.toast
+    s.selected = 3
+    key(ui, glfw.KEY_N)  # the key itself does nothing: its character opens the field
+    typed(ui, "n")
+    assert s.note == ""
+    typed(ui, "oil leak")
+    key(ui, glfw.KEY_BACKSPACE)
+    key(ui, glfw.KEY_L)  # keys type into the note; they do not act
+    key(ui, glfw.KEY_ENTER)
+    assert s.note is None and s.note_text == "oil lea" and s.requests == ["note"]
+    typed(ui, "n")
+    typed(ui, "   ")
+    key(ui, glfw.KEY_ENTER)  # nothing but spaces: no note
+    assert s.requests == ["note"]

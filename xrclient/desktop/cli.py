@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xrclient.cli_args import add_limits, add_token, limits_from, read_token, size_arg
+from xrclient.cli_args import (
+    add_limits,
+    add_session_options,
+    add_token,
+    limits_from,
+    read_token,
+    session_options,
+    size_arg,
+)
 from xrclient.errors import XRClientError
 
 if TYPE_CHECKING:
@@ -114,6 +122,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="start with metric overlays hidden (O toggles them)",
     )
     view.add_argument("--select", metavar="MACHINE", help="start with this machine selected")
+    add_session_options(view)
     add_limits(view)
 
 
@@ -147,6 +156,7 @@ def viewer_options(
     return ViewerOptions(
         scene=scene,
         twin=twin,
+        session=session_options(args, "desktop") if hasattr(args, "session") else None,
         size=args.size,
         view=args.view,
         vsync=not args.no_vsync,

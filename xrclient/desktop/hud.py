@@ -74,6 +74,7 @@ class HudModel:
     selection: tuple[Line, ...] = ()
     hover: tuple[str, float, float] | None = None  # label, cursor x, y
     search: SearchBox | None = None
+    prompt: str | None = None  # a text being typed (a note), shown like the search box
     help: bool = False
     hint: str = "?  help     /  search     F12  screenshot"
     toast: str = ""  # a short message (screenshot written, no match, ...)
@@ -176,7 +177,18 @@ class Hud:
         self._alarms(b, model, size)
         self._selection(b, model, size)
         self._search(b, model, below_status)
-        if model.hover is not None and model.search is None and not model.help:
+        if model.prompt is not None:
+            w = max(self.width(model.prompt), 300.0) + 2 * PAD_PX
+            b.panel(MARGIN_PX, below_status, w, LINE_PX * 2 + 2 * PAD_PX, OPAQUE)
+            b.label(model.prompt, MARGIN_PX + PAD_PX, below_status + PAD_PX, ACCENT)
+            b.label(
+                "Enter: pin it for everyone, Esc: cancel",
+                MARGIN_PX + PAD_PX,
+                below_status + PAD_PX + LINE_PX,
+                MUTED,
+            )
+        busy = model.search is not None or model.prompt is not None or model.help
+        if model.hover is not None and not busy:
             text, x, y = model.hover
             w = self.width(text, 13.0) + 12.0
             b.panel(x + 14.0, y + 14.0, w, 22.0)

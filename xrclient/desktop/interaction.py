@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import glfw
 import numpy as np
@@ -23,6 +23,15 @@ from xrclient.desktop.window import Button, Char, Cursor, Event, Key, Leave, Res
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Viewpoint
 
+#: keys that ask the shared session for something (the viewer carries them out)
+SESSION_KEYS = {
+    glfw.KEY_L: "lead",
+    glfw.KEY_F: "follow",
+    glfw.KEY_G: "summon",
+    glfw.KEY_K: "ping",
+}
+#: longest note text typed in the viewer
+NOTE_MAX = 200
 #: zoom factor per wheel notch
 ZOOM_STEP = 0.85
 TOAST_S = 3.0
@@ -35,6 +44,7 @@ class UiState:
     selected: int | None = None
     hovered: int | None = None
     query: str | None = None  # None: search closed
+    note: str | None = None  # None: no note being written
     chosen: int = 0  # highlighted search match
     matches: tuple[int, ...] = ()
     help: bool = False
@@ -45,6 +55,10 @@ class UiState:
     quit: bool = False
     toast: str = ""
     toast_until: float = 0.0
+    #: session actions asked for since the viewer last looked: lead, follow, summon, ping,
+    #: note (the text is in ``note_text``)
+    requests: list[str] = field(default_factory=list)
+    note_text: str = ""
 
     def say(self, text: str, now: float) -> None:
         self.toast, self.toast_until = text, now + TOAST_S
@@ -140,6 +154,8 @@ class Interaction:
             s.quit = True
         elif s.query is not None:
             self._search_key(e.key, now)
+        elif s.note is not None:
+            self._note_key(e.key, now)
         elif e.key == glfw.KEY_ESCAPE:
             if s.help:
                 s.help = False
@@ -164,6 +180,8 @@ class Interaction:
             s.hud = not s.hud
         elif e.key in (glfw.KEY_F12, glfw.KEY_P):
             s.screenshot = True
+        elif e.key in SESSION_KEYS:
+            s.requests.append(SESSION_KEYS[e.key])
 
     def _open_search(self) -> None:
         self.state.query, self.state.chosen, self.state.matches = "", 0, ()
@@ -185,6 +203,18 @@ class Interaction:
             else:
                 s.say(f"no machine matches {s.query!r}", now)
 
+    def _note_key(self, key: int, now: float) -> None:
+        s = self.state
+        if key == glfw.KEY_ESCAPE:
+            s.note = None
+        elif key == glfw.KEY_BACKSPACE and s.note:
+            s.note = s.note[:-1]
+        elif key in (glfw.KEY_ENTER, glfw.KEY_KP_ENTER):
+            if s.note and s.note.strip():
+                s.note_text = s.note.strip()
+                s.requests.append("note")
+            s.note = None
+
     def _set_query(self, query: str) -> None:
         s = self.state
         s.query = query[:64]
@@ -196,10 +226,18 @@ class Interaction:
         if s.query is not None:
             if text.isprintable():
                 self._set_query(s.query + text)
+        elif s.note is not None:
+            if text.isprintable():
+                s.note = (s.note + text)[:NOTE_MAX]
         elif text == "/":
             self._open_search()
         elif text == "?":
             s.help = not s.help
+        elif text in ("n", "N"):  # from the character, so the key does not type itself
+            if s.selected is None:
+                s.say("select a machine first, then N to pin a note on it", now)
+            else:
+                s.note = ""
 
     def _button(self, e: Button, view: View, now: float, hud_hit: HudHit) -> None:
         if e.action == glfw.PRESS:
@@ -262,7 +300,7 @@ class Interaction:
 
     def fly(self, key_down: Callable[[int], bool], dt: float) -> None:
         """Move with held W A S D Q E (Shift: four times faster)."""
-        if self.state.query is not None or dt <= 0.0:
+        if self.state.query is not None or self.state.note is not None or dt <= 0.0:
             return
         forward = float(key_down(glfw.KEY_W)) - float(key_down(glfw.KEY_S))
         right = float(key_down(glfw.KEY_D)) - float(key_down(glfw.KEY_A))

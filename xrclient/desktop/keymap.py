@@ -25,8 +25,11 @@ CONTROLS: tuple[Control, ...] = (
     Control("Click an alarm", "fly to that machine"),
     Control("O, H", "overlays on / off, HUD on / off"),
     Control("F12, P", "screenshot (PNG)"),
+    Control("Space (hold)", "session: point a laser at the cursor"),
+    Control("K, N", "session: look-here ping at the cursor, note on the selection"),
+    Control("L, F, G", "session: follow me, follow / break away, summon all here"),
     Control("? or F1", "this help"),
-    Control("Esc", "close search / help, clear selection"),
+    Control("Esc", "close search / note / help, clear selection"),
     Control("Ctrl+Q", "quit"),
 )
 

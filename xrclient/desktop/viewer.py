@@ -19,11 +19,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import glfw
 import numpy as np
 import numpy.typing as npt
 
 from xrclient.app import Progress, load_geometry, quiet
-from xrclient.core.picking import Picker
+from xrclient.backends.base import View
+from xrclient.core.picking import Picker, ray_from_pixel
 from xrclient.core.visuals import MachineVisuals
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.frame_writer import FrameWriter
@@ -39,8 +41,10 @@ from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.schema import load_scene
 
 if TYPE_CHECKING:
+    from xrclient.desktop.session_link import SessionLink
     from xrclient.live import LiveTwin, TwinOptions
     from xrclient.render.overlays import Overlays
+    from xrclient.session import SessionOptions
 
 #: seconds between refreshes of the HUD's status text and alarm list
 STATUS_REFRESH_S = 0.25
@@ -50,6 +54,7 @@ STATUS_REFRESH_S = 0.25
 class ViewerOptions:
     scene: Path
     twin: TwinOptions | None = None
+    session: SessionOptions | None = None
     size: tuple[int, int] = (1280, 720)
     view: str | None = None  # starting viewpoint (default: the scene's first)
     vsync: bool = True
@@ -105,6 +110,7 @@ class Viewer:
         self.live: LiveTwin | None = None
         self.overlays: Overlays | None = None
         self.writer: FrameWriter | None = None
+        self.link: SessionLink | None = None
         try:
             self._build(start_vp, selected, progress)
         except BaseException:
@@ -145,6 +151,11 @@ class Viewer:
             progress(f"connecting to twin stream {self.options.twin.url}")
             self.live = LiveTwin(scene, self.options.twin).start()
             self.overlays = Overlays(ctx, scene, geometry, self.live.bindings, self.font)
+        if self.options.session is not None:
+            from xrclient.desktop.session_link import SessionLink
+
+            progress(f"joining session {self.options.session.url}")
+            self.link = SessionLink(self.options.session, scene, ctx, self.font)
         if self.options.record is not None:
             self.writer = FrameWriter()
         self.frame = 0
@@ -191,12 +202,15 @@ class Viewer:
         while window.events:
             ui.handle(window.events.popleft(), view, now, self.hud.hit)
         ui.fly(window.key_down, dt)
+        if self.link is not None:
+            self.link.steer(self.rig, now)
         self.rig.advance(now)
         size = window.framebuffer_size
         if size[0] > 0 and size[1] > 0:  # 0 x 0 while minimised: nothing to draw
             view = self.rig.view(size, self.geometry.bounds)
             self.last_view = view
             ui.hover(view)
+            self._session_frame(view, now)
             gl = self._draw(view, size, now)
             self._capture(size)
             t0 = time.perf_counter()
@@ -212,11 +226,8 @@ class Viewer:
         self.times.own.append(time.perf_counter() - wall0 - gl)
         return not self.quitting
 
-    def _draw(self, view: object, size: tuple[int, int], now: float) -> float:
+    def _draw(self, view: View, size: tuple[int, int], now: float) -> float:
         """Draw the frame; returns the seconds spent inside GL draw calls."""
-        from xrclient.backends.base import View
-
-        assert isinstance(view, View)
         state = self.ui.state
         visuals = self.visuals
         live = self.live
@@ -233,6 +244,10 @@ class Viewer:
         t0 = time.perf_counter()
         stats = self.renderer.draw([view], visuals)
         gl = time.perf_counter() - t0 - stats.prepare_s
+        if self.link is not None:
+            t0 = time.perf_counter()
+            self.link.draw([view], now)
+            gl += time.perf_counter() - t0
         overlays = self.overlays
         if overlays is not None and live is not None and state.overlays:
             if overlays.due(now, state.selected):
@@ -254,7 +269,10 @@ class Viewer:
             self._status_at = now
             mode = "fly" if state.fly_mode else "orbit"
             rows, total = alarm_rows(scene, self.live)
-            self._status = (status_lines(scene, self.live, self.times, mode, now), rows, total)
+            lines = status_lines(scene, self.live, self.times, mode, now)
+            if self.link is not None:
+                lines = (*lines[:-1], *self.link.status_lines(now), lines[-1])
+            self._status = (lines, rows, total)
         status, alarms, total = self._status
         hover = None
         if state.hovered is not None and self.ui.cursor is not None:
@@ -265,6 +283,9 @@ class Viewer:
             labels = self.ui.search.labels
             matches = tuple((i, labels[i]) for i in state.matches)
             search = SearchBox(state.query, matches, state.chosen)
+        prompt = None
+        if state.note is not None and state.selected is not None:
+            prompt = f"Note on {scene.machines[state.selected].id}: {state.note}_"
         selection: tuple[Line, ...] = ()
         if state.selected is not None:
             selection = selection_lines(scene, state.selected, self.live is not None)
@@ -275,9 +296,46 @@ class Viewer:
             selection=selection,
             hover=hover,
             search=search,
+            prompt=prompt,
             help=state.help,
             toast=state.toast if now < state.toast_until else "",
         )
+
+    def _session_frame(self, view: View, now: float) -> None:
+        """Presence out, avatars in, and the session actions asked for by keys."""
+        state, link = self.ui.state, self.link
+        requests, state.requests = state.requests, []
+        if link is None:
+            if requests:
+                state.say("no shared session: start with --session URL --token TOKEN", now)
+            return
+        pointing = None
+        cursor = self.ui.cursor
+        if cursor is not None and self.window.key_down(glfw.KEY_SPACE):
+            pointing = ray_from_pixel(view, *cursor)
+        link.publish(view, pointing, now)
+        for request in requests:
+            self._session_request(link, request, view, now)
+
+    def _session_request(self, link: SessionLink, request: str, view: View, now: float) -> None:
+        state = self.ui.state
+        if request == "lead":
+            link.toggle_lead()
+        elif request == "follow":
+            state.say(link.toggle_follow(), now)
+        elif request == "summon":
+            link.summon_here(view)
+        elif request == "ping":
+            cursor = self.ui.cursor
+            machine, point = self.ui.pick(view, *cursor) if cursor else (None, None)
+            if point is None:
+                state.say("nothing under the cursor to point at", now)
+            else:
+                link.ping(point, machine)
+        elif request == "note" and state.selected is not None:
+            b = self.geometry.machine_bounds[state.selected].astype(np.float64)
+            top = ((b[0, 0] + b[1, 0]) / 2, b[1, 1], (b[0, 2] + b[1, 2]) / 2)
+            link.annotate(state.selected, top, state.note_text)
 
     def read_rgb(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
         """The frame just drawn (before the swap), (height, width, 3) uint8, top row first."""
@@ -328,6 +386,9 @@ class Viewer:
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
+        if self.link is not None:
+            self.link.close()
+            self.link = None
         for name in ("overlays", "hud", "renderer"):
             part = getattr(self, name, None)
             if part is not None:
