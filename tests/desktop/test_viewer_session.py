@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -125,5 +124,3 @@ def test_bad_session_options_are_refused_before_anything_opens(tmp_path: Path) -
         assert message in run.stderr, (args, run.stderr)
         assert "Traceback" not in run.stderr
         assert good not in run.stderr  # a token is never echoed
-    started = time.monotonic()
-    assert time.monotonic() - started < 60

@@ -6,7 +6,15 @@ import argparse
 import logging
 import sys
 
-from xrclient.cli_args import add_limits, add_token, limits_from, read_token, seconds_arg
+from xrclient.cli_args import (
+    add_limits,
+    add_session_options,
+    add_token,
+    limits_from,
+    read_token,
+    seconds_arg,
+    session_options,
+)
 from xrclient.errors import XRClientError
 
 
@@ -71,6 +79,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     twin.add_argument(
         "--no-overlays", action="store_true", help="colour machines only; no metric panels"
     )
+    add_session_options(xr)
     add_limits(xr)
 
 
@@ -110,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             scene=resolve_scene(args.scene),
             limits=limits_from(args),
             twin=twin,
+            session=session_options(args, "headset"),
             overlays=not args.no_overlays,
             mixed_reality=args.mr,
             mirror=args.mirror,

@@ -41,6 +41,7 @@ from xrclient.xr.swapchains import Swapchains
 if TYPE_CHECKING:
     from xrclient.live import TwinOptions
     from xrclient.render.overlays import OverlayStats
+    from xrclient.session import SessionOptions
 
 log = logging.getLogger(__name__)
 EXIT_GRACE_S = 5.0  # how long the runtime gets to walk the session to EXITING
@@ -52,6 +53,7 @@ class XrOptions:
     scene: Path
     limits: LoadLimits = field(default_factory=LoadLimits)
     twin: TwinOptions | None = None
+    session: SessionOptions | None = None
     overlays: bool = True
     mixed_reality: bool = False
     mirror: bool = False
@@ -156,6 +158,13 @@ def run_xr(
                     f"warning: no state from {options.twin.url} within "
                     f"{options.twin_wait:g} s ({st.last_error or st.state}); going on"
                 )
+        link = None
+        if options.session is not None:
+            from xrclient.xr.session_link import XrSessionLink
+
+            progress(f"joining session {options.session.url}")
+            link = XrSessionLink(options.session, scene)
+            stack.callback(link.close)
         ctx = window.ctx
         diag = float(np.linalg.norm(bounds[1] - bounds[0]))
         mr = options.mixed_reality
@@ -177,6 +186,7 @@ def run_xr(
             len(scene.machines),
             live=live,
             far=max(100.0, 2.0 * diag),
+            session=link,
         )
         if mr:
             parts.transparent = TransparentBackground(ctx)
@@ -253,6 +263,10 @@ def _prepare_gl(sink: SceneView, options: XrOptions, srgb: bool, eye_size: tuple
     sink.eye_size = eye_size
     p.renderer.srgb_output = srgb
     p.markers.srgb_output = srgb
+    if p.session is not None:
+        from xrclient.render.font import load_font
+
+        p.session.prepare(p.ctx, load_font(), srgb)
     if p.live is not None and options.overlays and p.overlays is None:
         from xrclient.render.font import load_font
         from xrclient.render.overlays import Overlays

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from xrclient.live import LiveTwin
     from xrclient.render.overlays import Overlays, OverlayStats
     from xrclient.xr.mirror import Mirror
+    from xrclient.xr.session_link import XrSessionLink
 
 #: called after both eyes are drawn, before the images go back to the runtime
 RenderHook = Callable[[Sequence[Eye], Sequence[View]], None]
@@ -42,6 +43,7 @@ class SceneParts:
     overlays: Overlays | None = None
     live: LiveTwin | None = None
     transparent: TransparentBackground | None = None
+    session: XrSessionLink | None = None
     near: float = 0.05
     far: float = 500.0
 
@@ -96,6 +98,9 @@ class SceneView:
         selected = p.controls.selected
         if selected is not None:
             self.visuals.highlight[selected] = 1.0
+        if p.session is not None:
+            first = self._view(eyes[0], self.eye_size, None) if eyes else None
+            p.session.update(p.controls, self.hands, head_pose(eyes), self.output, first, now)
         if p.overlays is not None and p.live is not None and eyes and p.overlays.due(now, selected):
             view = self._view(eyes[0], self.eye_size, None)
             state = p.live.bindings.state
@@ -118,6 +123,8 @@ class SceneView:
             started = time.perf_counter()
             p.overlays.draw(views, self.now)
             self.overlay_draw_s = time.perf_counter() - started
+        if p.session is not None:
+            p.session.draw(views, self.now)
         p.markers.draw(views)
         if self.mirror is not None and targets:
             self.mirror.copy(targets[0], targets[0].size)
