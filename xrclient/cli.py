@@ -167,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="the sample plant with live simulated state: a window, or a snapshot without one",
-        description="Start the plant simulator on a free loopback port and open the shipped "
-        "sample plant in a window, coloured by its live state with metric overlays (two "
-        "machines start jammed). Closing the window, Ctrl+Q or Ctrl-C stops everything. With "
-        "no display it renders a headless snapshot to --out instead.",
+        description="Start the plant simulator and a session hub on free loopback ports and "
+        "open the shipped sample plant in a window, coloured by its live state with metric "
+        "overlays (two machines start jammed); you join the hub's room as an expert, with a "
+        "scripted colleague walking the hall. Closing the window, Ctrl+Q or Ctrl-C stops "
+        "everything. With no display it renders a headless snapshot to --out instead.",
     )
     demo.add_argument(
         "--out",
@@ -292,21 +293,14 @@ def _twin_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-#: faults the demo's simulator starts with, so its first picture shows alarms
-DEMO_FAULTS = ("CNV-A3=jam", "RBT-B2=jam")
-
-
 def _demo(args: argparse.Namespace) -> int:
-    import time
+    from dataclasses import replace
 
     from xrclient.app import resolve_scene
+    from xrclient.demo import DemoServices
     from xrclient.desktop.window import display_available
     from xrclient.live import TwinOptions
     from xrclient.resources import DEMO_SCENE
-    from xrclient.scene.schema import load_scene
-    from xrclient.server.background import BackgroundServer
-    from xrclient.server.sim_service import build_simulator
-    from xrclient.server.twin_server import ServerConfig
 
     windowed = display_available() and not args.headless
     if not windowed and not args.headless:
@@ -315,14 +309,19 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     scene_file = resolve_scene(DEMO_SCENE)
-    sim = build_simulator(load_scene(scene_file), args.seed, 0.0, DEMO_FAULTS, time.time())
-    with BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0)) as server:
-        url = server.url
+    with DemoServices(scene_file, args.seed, with_session=windowed) as services:
+        url = services.twin_url
         print(f"plant simulator serving live state on {url}", file=sys.stderr)
-        if windowed:
-            twin = TwinOptions(url, wait=10.0)
-            return desktop_cli.open_viewer(desktop_cli.viewer_options(args, scene_file, twin))
-        return _demo_snapshot(args, scene_file, url)
+        if not windowed:
+            return _demo_snapshot(args, scene_file, url)
+        assert services.session is not None and services.hub is not None
+        print(
+            f"session hub on {services.hub.url('demo')}: you join as an expert; "
+            "Tomas (a trainee) walks the hall",
+            file=sys.stderr,
+        )
+        options = desktop_cli.viewer_options(args, scene_file, TwinOptions(url, wait=10.0))
+        return desktop_cli.open_viewer(replace(options, session=services.session))
 
 
 def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:

@@ -44,10 +44,14 @@ def read_stderr_until(proc: subprocess.Popen[str], marker: str, lines: list[str]
 def test_demo_opens_a_live_window_and_exits_cleanly_on_ctrl_c(
     xserver: XServer, tmp_path: Path
 ) -> None:
-    proc = start(["demo", "--size", "800x450", "--no-vsync"], xserver.env(), tmp_path)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**xserver.env(), "TMPDIR": str(tmp)}
+    proc = start(["demo", "--size", "800x450", "--no-vsync"], env, tmp_path)
     lines: list[str] = []
     try:
         read_stderr_until(proc, "window open", lines)
+        hub_dbs = list(tmp.glob("xrclient-demo-*/hub.sqlite"))
         wid = find_window(xserver.display, "xrclient - Demo Plant", lambda: time.sleep(0.1))
         time.sleep(3.0)  # a few seconds of live data
         shot = screenshot(xserver.display, wid)
@@ -66,6 +70,9 @@ def test_demo_opens_a_live_window_and_exits_cleanly_on_ctrl_c(
             proc.communicate()
     assert proc.returncode == 0, "".join(lines)
     assert "plant simulator serving live state on ws://127.0.0.1:" in "".join(lines)
+    assert "session hub on ws://127.0.0.1:" in "".join(lines)
+    # the hub's database lived in a temporary folder that went with it
+    assert hub_dbs and not list(tmp.glob("xrclient-demo-*"))
     assert "closed after" in "".join(lines)
     # nothing left behind: no child process of the demo survives it
     survivors = subprocess.run(

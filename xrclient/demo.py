@@ -1,0 +1,118 @@
+"""What ``xrclient demo`` starts around the viewer, all on loopback and all stopped on exit.
+
+- the plant simulator serving the demo plant's live state (two machines start jammed);
+- a session hub with a fresh secret and a database in a temporary folder, which you join
+  as an expert;
+- a scripted colleague (a trainee) in the same room, walking the hall and pointing now and
+  then, so avatars, lasers and name tags have someone to show.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from xrclient.core import session_schema as s
+from xrclient.hub import tokens
+from xrclient.hub.server import HubConfig, HubThread
+from xrclient.net.session_client import ScriptedParticipant, SessionClient
+from xrclient.scene.schema import load_scene
+from xrclient.server.background import BackgroundServer
+from xrclient.server.sim_service import build_simulator
+from xrclient.server.twin_server import ServerConfig
+from xrclient.session import SessionOptions
+
+#: faults the demo's simulator starts with, so its first picture shows alarms
+DEMO_FAULTS = ("CNV-A3=jam", "RBT-B2=jam")
+ROOM = "demo"
+#: the scripted colleague walks a circle this wide (metres) around the middle of the hall
+WALK_RADIUS_M = 9.0
+
+
+class DemoServices:
+    """Simulator, hub and a scripted colleague; ``twin_url`` and ``session`` for clients."""
+
+    def __init__(self, scene_file: Path, seed: int = 0, *, with_session: bool = True) -> None:
+        self.scene_file = scene_file
+        self.seed = seed
+        self.with_session = with_session
+        self.twin: BackgroundServer | None = None
+        self.hub: HubThread | None = None
+        self.colleague: SessionClient | None = None
+        self._folder: Path | None = None
+        self._stop = threading.Event()
+        self._walker: threading.Thread | None = None
+        self._secret = secrets.token_bytes(32)
+        self.session: SessionOptions | None = None
+
+    @property
+    def twin_url(self) -> str:
+        assert self.twin is not None, "not started"
+        return self.twin.url
+
+    def start(self) -> DemoServices:
+        scene = load_scene(self.scene_file)
+        sim = build_simulator(scene, self.seed, 0.0, DEMO_FAULTS, time.time())
+        self.twin = BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0))
+        self.twin.start()
+        if not self.with_session:
+            return self
+        self._folder = Path(tempfile.mkdtemp(prefix="xrclient-demo-"))
+        self.hub = HubThread(HubConfig(db=self._folder / "hub.sqlite", secret=self._secret, port=0))
+        self.hub.start()
+        url = self.hub.url(ROOM)
+        self.session = SessionOptions(url, self.token("you", s.Role.EXPERT), device="desktop")
+        self.colleague = SessionClient(url, self.token("Tomas", s.Role.TRAINEE), device="headset")
+        self.colleague.start()
+        walker = ScriptedParticipant(
+            self.colleague,
+            machines=[m.id for m in scene.machines[:8]],
+            seed=self.seed,
+            radius=WALK_RADIUS_M,
+        )
+        self._walker = threading.Thread(
+            target=self._walk, args=(walker,), name="demo-colleague", daemon=True
+        )
+        self._walker.start()
+        return self
+
+    def token(self, name: str, role: s.Role) -> str:
+        return tokens.mint(self._secret, ROOM, name, role, ttl=12 * 3600.0)
+
+    def _walk(self, walker: ScriptedParticipant) -> None:
+        while not self._stop.wait(1.0 / 30.0):
+            walker.step()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._walker is not None:
+            self._walker.join(timeout=5)
+            self._walker = None
+        if self.colleague is not None:
+            self.colleague.stop()
+            self.colleague = None
+        if self.hub is not None:
+            self.hub.close()
+            self.hub = None
+        if self.twin is not None:
+            self.twin.close()
+            self.twin = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def __enter__(self) -> DemoServices:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
