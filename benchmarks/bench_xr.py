@@ -17,17 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine_line
+from _sim import twin_sim
+
+from tests.display import running_xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / ".cache" / "monado" / "build" / "openxr_monado-dev.json"
@@ -64,52 +67,6 @@ def one(scene: Path, frames: int, twin: str | None) -> dict[str, object]:
     }
 
 
-def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        raise SystemExit("Xvfb is needed (apt-get install xvfb)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "-displayfd",
-            str(write_fd),
-            "-screen",
-            "0",
-            "640x480x24",
-            "+extension",
-            "GLX",
-            "-nolisten",
-            "tcp",
-        ],
-        pass_fds=(write_fd,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        raise SystemExit("Xvfb did not start")
-    return proc, f":{int(number)}"
-
-
-def start_sim(scene: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xrclient", "twin-sim", str(scene), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(ws://127\.0\.0\.1:\d+)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"twin-sim did not start: {line!r} {proc.communicate()}")
-    return proc, match.group(1)
-
-
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -137,74 +94,65 @@ def main() -> int:
     from xrclient.scene.synthetic import DEMO_TWIN, write_large_plant
 
     print(f"machine: {machine_line()}")
-    xvfb, display = start_xvfb()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            large = write_large_plant(Path(tmp) / "large", machines=args.machines)
-            # the demo plant's bindings (colours, alarms, overlay metrics) on the large plant
-            large.write_text(large.read_text(encoding="utf-8") + DEMO_TWIN, encoding="utf-8")
-            scenes = {
-                "demo plant (65 machines)": scene_path("demo-plant"),
-                f"large plant ({args.machines} machines)": large,
-            }
-            env = dict(
-                os.environ,
-                DISPLAY=display,
-                XR_RUNTIME_JSON=str(manifest),
-                XRT_COMPOSITOR_NULL="1",
-                XRT_LOG="error",
-                SIMULATED_ENABLE="1",
-                SIMULATED_LEFT="simple",
-                SIMULATED_RIGHT="simple",
-            )
-            print(
-                f"runtime: Monado (null compositor, simulated HMD + 2 controllers), "
-                f"{args.frames} frames per scene, first 5 rendered frames skipped"
-            )
-            twin_note = "no twin" if args.no_twin else "live twin from the plant simulator"
-            print(f"state: {twin_note}; the user stands at the scene's first viewpoint inside")
-            print(
-                "per stereo frame, medians (p95). ours: from wait_frame's return to end_frame, "
-                "runtime waits and the renderer's GL draw calls excluded; update: input, "
-                "interaction, twin drain, overlay update; overlay draw: Overlays.draw (uploads "
-                "+ draw calls, included in ours); GL calls: inside the renderer's draw calls "
-                "(the software rasteriser here)"
-            )
-            print(
-                f"{'scene':<28} {'eye':>8} {'ours':>17} {'of 11.1 ms':>10} {'update':>8} "
-                f"{'ovl draw':>9} {'GL calls':>9}"
-            )
-            for name, scene in scenes.items():
-                sim, url = (None, "-") if args.no_twin else start_sim(scene)
-                try:
-                    proc = subprocess.run(
-                        [sys.executable, __file__, "--child", str(scene), str(args.frames), url],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        check=False,
-                        timeout=600,
-                    )
-                finally:
-                    if sim is not None:
-                        sim.terminate()
-                        sim.communicate(timeout=10)
-                if proc.returncode != 0:
-                    print(proc.stderr[-2000:], file=sys.stderr)
-                    return 1
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                ours = [o - d for o, d in zip(r["ours_ms"], r["driver_ms"], strict=True)]
-                p50 = statistics.median(ours)
-                print(
-                    f"{name:<28} {r['eye'][0]}x{r['eye'][1]:<4} "
-                    f"{p50:6.2f} ({pct(ours, 0.95):5.2f}) ms "
-                    f"{100 * p50 / BUDGET_MS:9.1f}% {statistics.median(r['update_ms']):6.2f}ms "
-                    f"{statistics.median(r['overlay_draw_ms']):7.2f}ms "
-                    f"{statistics.median(r['driver_ms']):7.1f}ms"
+    with running_xvfb((640, 480)) as xvfb, tempfile.TemporaryDirectory() as tmp:
+        large = write_large_plant(Path(tmp) / "large", machines=args.machines)
+        # the demo plant's bindings (colours, alarms, overlay metrics) on the large plant
+        large.write_text(large.read_text(encoding="utf-8") + DEMO_TWIN, encoding="utf-8")
+        scenes = {
+            "demo plant (65 machines)": scene_path("demo-plant"),
+            f"large plant ({args.machines} machines)": large,
+        }
+        env = dict(
+            os.environ,
+            DISPLAY=xvfb.display,
+            XR_RUNTIME_JSON=str(manifest),
+            XRT_COMPOSITOR_NULL="1",
+            XRT_LOG="error",
+            SIMULATED_ENABLE="1",
+            SIMULATED_LEFT="simple",
+            SIMULATED_RIGHT="simple",
+        )
+        print(
+            f"runtime: Monado (null compositor, simulated HMD + 2 controllers), "
+            f"{args.frames} frames per scene, first 5 rendered frames skipped"
+        )
+        twin_note = "no twin" if args.no_twin else "live twin from the plant simulator"
+        print(f"state: {twin_note}; the user stands at the scene's first viewpoint inside")
+        print(
+            "per stereo frame, medians (p95). ours: from wait_frame's return to end_frame, "
+            "runtime waits and the renderer's GL draw calls excluded; update: input, "
+            "interaction, twin drain, overlay update; overlay draw: Overlays.draw (uploads "
+            "+ draw calls, included in ours); GL calls: inside the renderer's draw calls "
+            "(the software rasteriser here)"
+        )
+        print(
+            f"{'scene':<28} {'eye':>8} {'ours':>17} {'of 11.1 ms':>10} {'update':>8} "
+            f"{'ovl draw':>9} {'GL calls':>9}"
+        )
+        for name, scene in scenes.items():
+            with ExitStack() as stack:
+                url = "-" if args.no_twin else stack.enter_context(twin_sim(str(scene), 10.0))
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", str(scene), str(args.frames), url],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=600,
                 )
-    finally:
-        xvfb.terminate()
-        xvfb.wait()
+            if proc.returncode != 0:
+                print(proc.stderr[-2000:], file=sys.stderr)
+                return 1
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            ours = [o - d for o, d in zip(r["ours_ms"], r["driver_ms"], strict=True)]
+            p50 = statistics.median(ours)
+            print(
+                f"{name:<28} {r['eye'][0]}x{r['eye'][1]:<4} "
+                f"{p50:6.2f} ({pct(ours, 0.95):5.2f}) ms "
+                f"{100 * p50 / BUDGET_MS:9.1f}% {statistics.median(r['update_ms']):6.2f}ms "
+                f"{statistics.median(r['overlay_draw_ms']):7.2f}ms "
+                f"{statistics.median(r['driver_ms']):7.1f}ms"
+            )
     return 0
 
 

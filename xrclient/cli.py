@@ -17,6 +17,7 @@ from xrclient.cli_args import (
     read_token,
     seconds_arg,
     size_arg,
+    twin_options_from,
 )
 from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
@@ -226,20 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _snapshot(args: argparse.Namespace) -> int:
     from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
-    from xrclient.live import TwinOptions
 
-    twin = None
-    if args.twin is not None:
-        from xrclient.net.twin_client import check_url
-
-        try:
-            check_url(args.twin)
-        except ValueError as exc:
-            raise XRClientError(str(exc)) from None
-        twin = TwinOptions(args.twin, token=read_token(args.twin_token_file), wait=args.wait)
-    elif args.twin_token_file is not None:
-        raise XRClientError("--twin-token-file needs --twin URL")
-    elif args.select is not None:
+    twin = twin_options_from(args)
+    if twin is None and args.select is not None:
         raise XRClientError("--select needs --twin URL (the detail panel shows live values)")
     settings = Settings(
         scene=resolve_scene(args.scene),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from xrclient.errors import XRClientError
 
 if TYPE_CHECKING:
+    from xrclient.live import TwinOptions
     from xrclient.scene.loaders import LoadLimits
     from xrclient.session import SessionOptions
 
@@ -176,3 +177,42 @@ def session_options(args: argparse.Namespace, device: str) -> SessionOptions | N
     return SessionOptions(
         args.session, token, device=device, ssl_context=context, spectator=args.spectator
     )
+
+
+def add_twin_options(
+    parser: argparse.ArgumentParser, *, overlays_help: str, wait: bool = False
+) -> None:
+    """``--twin URL`` and its companions, for the commands that show live state."""
+    twin = parser.add_argument_group("live twin state")
+    twin.add_argument(
+        "--twin",
+        metavar="URL",
+        help="colour machines and show metric overlays from a twin stream (ws:// or wss://)",
+    )
+    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
+    if wait:
+        twin.add_argument(
+            "--wait",
+            type=seconds_arg,
+            default=5.0,
+            metavar="SECONDS",
+            help="wait this long for the stream's first state before starting (default 5)",
+        )
+    twin.add_argument("--no-overlays", action="store_true", help=overlays_help)
+
+
+def twin_options_from(args: argparse.Namespace) -> TwinOptions | None:
+    """``TwinOptions`` from ``--twin``, ``--twin-token-file`` (and ``--wait``), or None."""
+    if args.twin is None:
+        if args.twin_token_file is not None:
+            raise XRClientError("--twin-token-file needs --twin URL")
+        return None
+    from xrclient.live import TwinOptions
+    from xrclient.net.twin_client import check_url
+
+    try:
+        check_url(args.twin)
+    except ValueError as exc:
+        raise XRClientError(str(exc)) from None
+    token = read_token(args.twin_token_file)
+    return TwinOptions(args.twin, token=token, wait=getattr(args, "wait", 5.0))

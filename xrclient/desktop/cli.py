@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 from xrclient.cli_args import (
     add_limits,
     add_session_options,
-    add_token,
+    add_twin_options,
     limits_from,
-    read_token,
     session_options,
     size_arg,
+    twin_options_from,
 )
-from xrclient.errors import XRClientError
 
 if TYPE_CHECKING:
     from xrclient.desktop.viewer import ViewerOptions
@@ -109,36 +108,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="scene file (.toml), or the name of a shipped scene such as demo-plant",
     )
     add_window_options(view)
-    twin = view.add_argument_group("live twin state")
-    twin.add_argument(
-        "--twin",
-        metavar="URL",
-        help="colour machines and show metric overlays from a twin stream (ws:// or wss://)",
-    )
-    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
-    twin.add_argument(
-        "--no-overlays",
-        action="store_true",
-        help="start with metric overlays hidden (O toggles them)",
-    )
+    add_twin_options(view, overlays_help="start with metric overlays hidden (O toggles them)")
     view.add_argument("--select", metavar="MACHINE", help="start with this machine selected")
     add_session_options(view)
     add_limits(view)
-
-
-def twin_options(url: str | None, token_file: Path | None) -> TwinOptions | None:
-    if url is None:
-        if token_file is not None:
-            raise XRClientError("--twin-token-file needs --twin URL")
-        return None
-    from xrclient.live import TwinOptions
-    from xrclient.net.twin_client import check_url
-
-    try:
-        check_url(url)
-    except ValueError as exc:
-        raise XRClientError(str(exc)) from None
-    return TwinOptions(url, token=read_token(token_file))
 
 
 def viewer_options(
@@ -198,5 +171,5 @@ def open_viewer(options: ViewerOptions) -> int:
 def run(args: argparse.Namespace) -> int:
     from xrclient.app import resolve_scene
 
-    twin = twin_options(args.twin, args.twin_token_file)
+    twin = twin_options_from(args)
     return open_viewer(viewer_options(args, resolve_scene(args.scene), twin))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ipaddress
 import logging
 import secrets
 import ssl
@@ -50,6 +49,7 @@ from xrclient.core import session_schema as s
 from xrclient.core.session_room import Change, Outcome, Participant, Room
 from xrclient.hub import tokens
 from xrclient.hub.store import HubStore
+from xrclient.server.limits import TokenBucket, is_loopback
 
 log = logging.getLogger("xrclient.hub")
 
@@ -99,34 +99,6 @@ class HubConfig:
             parts = urllib.parse.urlsplit(origin)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
                 raise ValueError(f"an origin looks like https://host[:port], got {origin!r}")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class _Bucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.level, self.at = float(burst), time.monotonic()
-        self.refused = 0
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.level = min(self.burst, self.level + (now - self.at) * self.rate)
-        self.at = now
-        if self.level >= 1.0:
-            self.level -= 1.0
-            if self.level >= self.burst / 2:  # recovered: forgive the past episode
-                self.refused = 0
-            return True
-        self.refused += 1
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +371,7 @@ class Hub:
 
     async def _receive_loop(self, hub: _RoomHub, conn: _Conn) -> None:
         cfg = self.config
-        bucket = _Bucket(cfg.rate, cfg.burst)
+        bucket = TokenBucket(cfg.rate, cfg.burst, forgive=0.5)
         writes = self._writes
         assert writes is not None
         room, pid = hub.room, conn.p.pid

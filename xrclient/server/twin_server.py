@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +37,7 @@ from xrclient.core.wire import (
     encode_msgpack,
 )
 from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
+from xrclient.server.limits import TokenBucket, is_loopback
 
 log = logging.getLogger("xrclient.twin_server")
 
@@ -91,34 +91,6 @@ class ServerConfig:
                 f"refusing to serve on {self.host} without a token: anyone on the network "
                 "could read the plant and send control messages (give --token-file)"
             )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class _TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.level, self.at = float(burst), time.monotonic()
-        self.refused = 0
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.level = min(self.burst, self.level + (now - self.at) * self.rate)
-        self.at = now
-        if self.level >= self.burst:  # quiet long enough to refill: forgive past bursts
-            self.refused = 0
-        if self.level >= 1.0:
-            self.level -= 1.0
-            return True
-        self.refused += 1
-        return False
 
 
 Mask = npt.NDArray[np.bool_]
@@ -282,7 +254,7 @@ class TwinServer:
                 await sender
 
     async def _receive_loop(self, client: _Client) -> None:
-        bucket = _TokenBucket(self.config.client_rate, self.config.client_burst)
+        bucket = TokenBucket(self.config.client_rate, self.config.client_burst)
         async for frame in client.ws:
             if not bucket.take():
                 if bucket.refused > 10 * self.config.client_burst:

@@ -9,11 +9,10 @@ import sys
 from xrclient.cli_args import (
     add_limits,
     add_session_options,
-    add_token,
+    add_twin_options,
     limits_from,
-    read_token,
-    seconds_arg,
     session_options,
+    twin_options_from,
 )
 from xrclient.errors import XRClientError
 
@@ -62,23 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "stage, else local-floor, else local (default auto)",
     )
     xr.add_argument("-v", "--verbose", action="store_true", help="log runtime details")
-    twin = xr.add_argument_group("live twin state")
-    twin.add_argument(
-        "--twin",
-        metavar="URL",
-        help="colour machines and show metric overlays from a twin stream (ws:// or wss://)",
-    )
-    add_token(twin, "--twin-token-file", "token for a twin stream that requires one")
-    twin.add_argument(
-        "--wait",
-        type=seconds_arg,
-        default=5.0,
-        metavar="SECONDS",
-        help="wait this long for the stream's first state before starting (default 5)",
-    )
-    twin.add_argument(
-        "--no-overlays", action="store_true", help="colour machines only; no metric panels"
-    )
+    add_twin_options(xr, overlays_help="colour machines only; no metric panels", wait=True)
     add_session_options(xr)
     add_limits(xr)
 
@@ -103,18 +86,7 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         from xrclient.app import resolve_scene
 
-        twin = None
-        if args.twin is not None:
-            from xrclient.live import TwinOptions
-            from xrclient.net.twin_client import check_url
-
-            try:
-                check_url(args.twin)
-            except ValueError as exc:
-                raise XRClientError(str(exc)) from None
-            twin = TwinOptions(args.twin, token=read_token(args.twin_token_file))
-        elif args.twin_token_file is not None:
-            raise XRClientError("--twin-token-file needs --twin URL")
+        twin = twin_options_from(args)
         options = XrOptions(
             scene=resolve_scene(args.scene),
             limits=limits_from(args),
