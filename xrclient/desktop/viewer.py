@@ -38,6 +38,7 @@ from xrclient.errors import XRClientError
 from xrclient.render.camera import fit_view
 from xrclient.render.renderer import Renderer
 from xrclient.scene.loaders import LoadLimits
+from xrclient.scene.model import Viewpoint
 from xrclient.scene.schema import load_scene
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Viewer:
             self.close()
             raise
 
-    def _build(self, start_vp: object, selected: int | None, progress: Progress) -> None:
+    def _build(self, start_vp: Viewpoint | None, selected: int | None, progress: Progress) -> None:
         from xrclient.render.font import load_font
 
         scene, geometry, ctx = self.scene, self.geometry, self.window.ctx
@@ -128,8 +129,8 @@ class Viewer:
         w, h = self.window.framebuffer_size
         if scene.viewpoints:
             vp = start_vp if start_vp is not None else scene.viewpoints[0]
-            home = (vp.position, vp.target)  # type: ignore[attr-defined]
-            fov = float(vp.fov_deg)  # type: ignore[attr-defined]
+            home = (vp.position, vp.target)
+            fov = float(vp.fov_deg)
         else:
             eye, target, _near, _far = fit_view(geometry.bounds, w / max(h, 1))
             home, fov = (eye, target), 60.0
