@@ -48,7 +48,7 @@ fi
 deps=(build-essential cmake ninja-build pkg-config xz-utils ca-certificates
       glslang-tools libeigen3-dev libvulkan-dev libcjson-dev libx11-dev libx11-xcb-dev
       libxcb-randr0-dev libxrandr-dev libusb-1.0-0-dev libhidapi-dev libbsd-dev libudev-dev
-      libwayland-dev wayland-protocols libdrm-dev libsystemd-dev libegl-dev libgl-dev
+      libwayland-dev wayland-protocols libdrm-dev libsystemd-dev libegl-dev libgl-dev libopengl-dev
       libdbus-1-dev)
 missing=()
 for pkg in "${deps[@]}"; do
