@@ -225,7 +225,7 @@ def test_cut_connections_and_a_silent_server_are_recovered_from() -> None:
                     proxy.cut()
                     # a reconnect counts the cut (the disconnected state itself can be too
                     # brief to observe on a busy machine)
-                    wait_until(lambda: client.status.connects > cut_at, 5)
+                    wait_until(lambda n=cut_at: client.status.connects > n, 5)
                 wait_until(lambda: client.status.state == "live", 5)
                 before = client.status.connects
                 proxy.stall(True)  # the server stops answering: heartbeats stop
