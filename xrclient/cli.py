@@ -21,6 +21,7 @@ from xrclient.cli_args import (
 )
 from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
+from xrclient.history import cli as history_cli
 from xrclient.hub import cli as hub_cli
 from xrclient.xr import cli as xr_cli
 
@@ -96,9 +97,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve simulated live telemetry for every machine of a scene",
         description="Simulate every machine of a scene (signals by machine type, shifts, "
         "noise, scripted faults) and serve it as a twin stream over WebSockets until "
-        "Ctrl-C. Deterministic for a given --seed.",
+        "Ctrl-C. Deterministic for a given --seed. With --replay it serves a recording made "
+        "by `xrclient record` instead.",
     )
-    sim.add_argument("scene", metavar="SCENE", help="scene file (.toml) or shipped scene name")
+    sim.add_argument(
+        "scene",
+        metavar="SCENE",
+        nargs="?",
+        help="scene file (.toml) or shipped scene name (not needed with --replay)",
+    )
+    sim.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="serve a recording made by `xrclient record` instead of simulating",
+    )
+    sim.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="replay speed, 0.01 to 1000 (default 1)",
+    )
+    sim.add_argument("--loop", action="store_true", help="start the replay over at its end")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument(
         "--port",
@@ -191,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     desktop_cli.add_parser(sub)
     xr_cli.add_parser(sub)
     hub_cli.add_parsers(sub)
+    history_cli.add_parsers(sub)
     return parser
 
 
@@ -198,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = hub_cli.run(args)
+        if code is None:
+            code = history_cli.run(args)
         if code is not None:
             return code
         if args.command == "snapshot":
@@ -270,6 +294,23 @@ def _twin_sim(args: argparse.Namespace) -> int:
         config.check()
     except ValueError as exc:
         raise XRClientError(str(exc)) from None
+    if args.replay is not None:
+        from xrclient.history.replay_source import serve_replay
+
+        if not 0.01 <= args.speed <= 1000.0:
+            raise XRClientError("--speed must be 0.01 to 1000")
+        asyncio.run(
+            serve_replay(
+                args.replay,
+                config,
+                args.speed,
+                lambda line: print(line, flush=True),
+                loop=args.loop,
+            )
+        )
+        return 0
+    if args.scene is None:
+        raise XRClientError("twin-sim needs a SCENE (or --replay FILE)")
     asyncio.run(
         serve_simulator(
             resolve_scene(args.scene),

@@ -159,8 +159,8 @@ BAD_CASES: list[tuple[str, str, str]] = [
     (
         "unknown top key",
         "format = 1=>format = 1\ncolour = 3",
-        "colour: unknown key (allowed here: assets, bindings, fixtures, format, lights, lines, "
-        "machines, overlays, plant, twin, viewpoints)",
+        "colour: unknown key (allowed here: assets, bindings, energy, fixtures, format, lights, "
+        "lines, machines, overlays, plant, prediction, twin, viewpoints)",
     ),
     (
         "unknown machine key",
@@ -293,3 +293,15 @@ def test_matrix_quat_inverts_quat_matrix(degrees: tuple[float, float, float]) ->
     q = math3d.euler_quat(degrees)
     back = math3d.matrix_quat(math3d.quat_matrix(q))
     np.testing.assert_allclose(math3d.quat_matrix(back), math3d.quat_matrix(q), atol=1e-5)
+
+
+def test_prediction_and_energy_tables_are_read_and_checked(scene_dir: Path) -> None:
+    text = GOOD + "\n[energy]\nco2_kg_per_kwh = 0.2\n"
+    scene = load_scene(write(scene_dir, text, "ok.toml"))
+    assert scene.energy.co2_kg_per_kwh == pytest.approx(0.2)
+    with pytest.raises(SceneError) as info:
+        load_scene(write(scene_dir, GOOD + "\n[energy]\nco2_kg_per_kwh = -1\n", "bad.toml"))
+    assert "energy.co2_kg_per_kwh" in str(info.value)
+    with pytest.raises(SceneError) as info:
+        load_scene(write(scene_dir, GOOD + "\n[prediction]\nbogus = 1\n", "bad2.toml"))
+    assert "prediction.bogus" in str(info.value)

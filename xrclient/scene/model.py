@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from xrclient.core import math3d
+from xrclient.core.anomaly_config import PredictionConfig
+from xrclient.core.energy import EnergyConfig
 from xrclient.scene.schema_bindings import Binding, TwinConfig
 
 Vec3 = tuple[float, float, float]
@@ -125,6 +127,8 @@ class Scene:
     twin: TwinConfig = field(default_factory=TwinConfig)  # [twin]: default stream and staleness
     bindings: tuple[Binding, ...] = ()  # [[bindings]]: live values -> colours, labels, ...
     overlays: OverlayOptions = field(default_factory=OverlayOptions)
+    prediction: PredictionConfig = field(default_factory=PredictionConfig)  # [prediction]
+    energy: EnergyConfig = field(default_factory=EnergyConfig)  # [energy]: CO2 factor
 
     def __post_init__(self) -> None:
         if not self.machine_index:

@@ -23,6 +23,8 @@ from typing import Any, TypeVar, cast
 import rtoml
 
 from xrclient.core import math3d
+from xrclient.core.anomaly_config import PredictionConfigError, parse_prediction_table
+from xrclient.core.energy import EnergyConfigError, parse_energy_table
 from xrclient.errors import SceneError
 from xrclient.scene.model import (
     UNIT_SCALE,
@@ -196,7 +198,16 @@ def parse_scene(
         document,
         "",
         {"format", "plant", "assets", "lines", "machines"},
-        {"fixtures", "viewpoints", "lights", "twin", "bindings", "overlays"},
+        {
+            "fixtures",
+            "viewpoints",
+            "lights",
+            "twin",
+            "bindings",
+            "overlays",
+            "prediction",
+            "energy",
+        },
     )
     version = r.integer(top["format"], "format", 1)
     if version != FORMAT_VERSION:
@@ -231,6 +242,11 @@ def parse_scene(
     twin = parse_twin(r, top.get("twin", {}))
     bindings = parse_bindings(r, top.get("bindings", []), machines, lines)
     overlays = _overlays(r, top.get("overlays", {}))
+    try:
+        prediction = parse_prediction_table(top.get("prediction", {}), "prediction")
+        energy = parse_energy_table(top.get("energy", {}), "energy")
+    except (PredictionConfigError, EnergyConfigError) as exc:
+        raise r.fail(exc.path, exc.message) from None
     return Scene(
         source=source if source is not None else base_dir / "scene.toml",
         plant=plant,
@@ -244,6 +260,8 @@ def parse_scene(
         twin=twin,
         bindings=bindings,
         overlays=overlays,
+        prediction=prediction,
+        energy=energy,
     )
 
 

@@ -1,0 +1,1 @@
+"""Recording and replaying the twin stream: file format, recorder, reader, replay, timeline."""
