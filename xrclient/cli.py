@@ -352,7 +352,9 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         options = desktop_cli.viewer_options(args, scene_file, TwinOptions(url, wait=10.0))
-        return desktop_cli.open_viewer(replace(options, session=services.session))
+        return desktop_cli.open_viewer(
+            replace(options, session=services.session, history=services.history)
+        )
 
 
 def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:

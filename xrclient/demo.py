@@ -49,6 +49,8 @@ class DemoServices:
         self._walker: threading.Thread | None = None
         self._secret = secrets.token_bytes(32)
         self.session: SessionOptions | None = None
+        #: where the viewer records the stream so it can be scrubbed back
+        self.history: Path | None = None
 
     @property
     def twin_url(self) -> str:
@@ -63,6 +65,7 @@ class DemoServices:
         if not self.with_session:
             return self
         self._folder = Path(tempfile.mkdtemp(prefix="xrclient-demo-"))
+        self.history = self._folder / "history.xrrec"
         self.hub = HubThread(HubConfig(db=self._folder / "hub.sqlite", secret=self._secret, port=0))
         self.hub.start()
         url = self.hub.url(ROOM)

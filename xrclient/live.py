@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from xrclient.core.bindings import Bindings
 from xrclient.core.twin_store import TwinStore
+from xrclient.core.updates import UpdateBatch
 from xrclient.core.visuals import MachineVisuals
 from xrclient.net.twin_client import ConnectionStatus, TwinClient
 from xrclient.scene.model import Scene
@@ -28,6 +29,10 @@ class TwinOptions:
     wait: float = 5.0
 
 
+class BatchSink(Protocol):
+    def write(self, batch: UpdateBatch) -> None: ...
+
+
 class LiveTwin:
     def __init__(self, scene: Scene, options: TwinOptions) -> None:
         self.scene = scene
@@ -35,6 +40,8 @@ class LiveTwin:
         self.bindings = Bindings.compile(scene)
         self.client = TwinClient(options.url, token=options.token, encoding=options.encoding)
         self.batches = 0
+        #: every batch applied is also written here (a history the front end can scrub)
+        self.recorder: BatchSink | None = None
 
     def start(self) -> LiveTwin:
         self.client.start()
@@ -58,6 +65,8 @@ class LiveTwin:
         now = time.time() if now is None else now
         batches = self.client.queue.drain()
         for batch in batches:
+            if self.recorder is not None:
+                self.recorder.write(batch)
             self.store.apply(batch, now)
         self.store.advance(now)
         self.batches += len(batches)

@@ -110,6 +110,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_window_options(view)
     add_twin_options(view, overlays_help="start with metric overlays hidden (O toggles them)")
     view.add_argument("--select", metavar="MACHINE", help="start with this machine selected")
+    view.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="a recording to scrub (from `xrclient record`); with --twin and a new FILE, the "
+        "live stream is recorded into it as it arrives, so you can scrub back through it",
+    )
     add_session_options(view)
     add_limits(view)
 
@@ -130,6 +137,7 @@ def viewer_options(
         scene=scene,
         twin=twin,
         session=session_options(args, "desktop") if hasattr(args, "session") else None,
+        history=getattr(args, "history", None),
         size=args.size,
         view=args.view,
         vsync=not args.no_vsync,

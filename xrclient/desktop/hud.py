@@ -65,6 +65,15 @@ class SearchBox:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineBar:
+    """The history bar: ``position`` 0..1 along the recording; live or a past moment."""
+
+    label: str
+    position: float
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HudModel:
     """Everything the HUD shows; equal models draw the same HUD."""
 
@@ -76,6 +85,7 @@ class HudModel:
     search: SearchBox | None = None
     prompt: str | None = None  # a text being typed (a note), shown like the search box
     help: bool = False
+    timeline: TimelineBar | None = None
     hint: str = "?  help     /  search     F12  screenshot"
     toast: str = ""  # a short message (screenshot written, no match, ...)
 
@@ -177,6 +187,8 @@ class Hud:
         self._alarms(b, model, size)
         self._selection(b, model, size)
         self._search(b, model, below_status)
+        if model.timeline is not None:
+            self._timeline(b, model.timeline, size)
         if model.prompt is not None:
             w = max(self.width(model.prompt), 300.0) + 2 * PAD_PX
             b.panel(MARGIN_PX, below_status, w, LINE_PX * 2 + 2 * PAD_PX, OPAQUE)
@@ -264,6 +276,36 @@ class Hud:
             chosen = i == box.chosen
             b.label(("> " if chosen else "  ") + label, x + PAD_PX, ry, WHITE if chosen else MUTED)
             b.hits.append(Hit(x, ry - 2.0, x + w, ry + LINE_PX - 2.0, ("machine", machine)))
+
+    def _timeline(self, b: _Builder, bar: TimelineBar, size: tuple[int, int]) -> None:
+        w = min(max(size[0] * 0.45, 320.0), 760.0)
+        x, y = (size[0] - w) / 2, size[1] - MARGIN_PX - 58.0
+        b.panel(x, y, w, 50.0)
+        b.label(bar.label, x + PAD_PX, y + 6.0, OK if bar.live else ACCENT, px=13.0)
+        track_x, track_w, track_y = x + PAD_PX, w - 2 * PAD_PX, y + 34.0
+        b.shapes.add_rect(
+            (0.0, 0.0, 0.0),
+            (track_x, b.height - track_y - 3.0, track_w, 6.0),
+            size=1.0,
+            color=(0.35, 0.38, 0.44, 1.0),
+            radius=3.0,
+            through=True,
+        )
+        done = track_w * min(max(bar.position, 0.0), 1.0)
+        b.shapes.add_rect(
+            (0.0, 0.0, 0.0),
+            (track_x, b.height - track_y - 3.0, max(done, 1.0), 6.0),
+            size=1.0,
+            color=OK if bar.live else ACCENT,
+            radius=3.0,
+            through=True,
+        )
+        b.dot(track_x + done, track_y, 7.0, WHITE)
+        for k in range(100):  # click anywhere on the track to seek there
+            x0 = track_x + track_w * k / 100
+            b.hits.append(
+                Hit(x0, track_y - 10.0, x0 + track_w / 100, track_y + 10.0, ("seek", k * 10 + 5))
+            )
 
     def _help(self, b: _Builder, size: tuple[int, int]) -> None:
         key_w = max(self.width(c.keys) for c in CONTROLS) + 24.0

@@ -10,6 +10,7 @@ from xrclient.desktop.hud import BAD, MUTED, OK, WARN, WHITE, AlarmRow, Line
 from xrclient.scene.model import Scene
 
 if TYPE_CHECKING:
+    from xrclient.desktop.insight_link import InsightLink
     from xrclient.live import LiveTwin
 
 
@@ -96,3 +97,15 @@ def selection_lines(scene: Scene, index: int, live: bool) -> tuple[Line, ...]:
         lines.append(Line("live values: panel beside the machine", MUTED))
     lines.append(Line("double-click: fly to it, Esc: clear", MUTED))
     return tuple(lines)
+
+
+def insight_lines(insight: InsightLink) -> list[Line]:
+    """Energy now and since opened, and how many machines are predicted to fail."""
+    lines = []
+    energy = insight.energy_line()
+    if energy:
+        lines.append(Line(energy, MUTED))
+    n = insight.predicted()
+    if n:
+        lines.append(Line(f"{n} machine(s) drifting toward a limit (amber labels)", WARN))
+    return lines

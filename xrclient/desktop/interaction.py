@@ -30,6 +30,14 @@ SESSION_KEYS = {
     glfw.KEY_G: "summon",
     glfw.KEY_K: "ping",
 }
+#: keys that move through history (the viewer carries them out; Shift: longer steps)
+TIMELINE_KEYS = {
+    glfw.KEY_LEFT: "tl_back",
+    glfw.KEY_RIGHT: "tl_fwd",
+    glfw.KEY_DOWN: "tl_play",
+    glfw.KEY_UP: "tl_faster",
+    glfw.KEY_END: "tl_live",
+}
 #: longest note text typed in the viewer
 NOTE_MAX = 200
 #: zoom factor per wheel notch
@@ -182,6 +190,11 @@ class Interaction:
             s.screenshot = True
         elif e.key in SESSION_KEYS:
             s.requests.append(SESSION_KEYS[e.key])
+        elif e.key in TIMELINE_KEYS:
+            request = TIMELINE_KEYS[e.key]
+            if e.mods & glfw.MOD_SHIFT and e.key in (glfw.KEY_LEFT, glfw.KEY_RIGHT):
+                request += "_long"
+            s.requests.append(request)
 
     def _open_search(self) -> None:
         self.state.query, self.state.chosen, self.state.matches = "", 0, ()
@@ -262,6 +275,8 @@ class Interaction:
             if action[0] == "machine":
                 self.focus(action[1], now)
                 s.query = None
+            elif action[0] == "seek":
+                s.requests.append(f"seek:{action[1]}")
             return
         machine, _ = self.pick(view, x, y)
         last = self._last_click

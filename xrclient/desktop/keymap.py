@@ -28,6 +28,8 @@ CONTROLS: tuple[Control, ...] = (
     Control("Space (hold)", "session: point a laser at the cursor"),
     Control("K, N", "session: look-here ping at the cursor, note on the selection"),
     Control("L, F, G", "session: follow me, follow / break away, summon all here"),
+    Control("Left, Right (Shift)", "history: back, forward 10 s (60 s); click the bar: seek"),
+    Control("Down, Up, End", "history: play / pause, faster, back to live"),
     Control("? or F1", "this help"),
     Control("Esc", "close search / note / help, clear selection"),
     Control("Ctrl+Q", "quit"),

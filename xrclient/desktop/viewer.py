@@ -30,7 +30,12 @@ from xrclient.core.visuals import MachineVisuals
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.frame_writer import FrameWriter
 from xrclient.desktop.hud import AlarmRow, Hud, HudModel, Line, SearchBox
-from xrclient.desktop.hud_content import alarm_rows, selection_lines, status_lines
+from xrclient.desktop.hud_content import (
+    alarm_rows,
+    insight_lines,
+    selection_lines,
+    status_lines,
+)
 from xrclient.desktop.interaction import Interaction
 from xrclient.desktop.machine_search import MachineSearch
 from xrclient.desktop.window import Window
@@ -42,6 +47,8 @@ from xrclient.scene.model import Viewpoint
 from xrclient.scene.schema import load_scene
 
 if TYPE_CHECKING:
+    from xrclient.core.bindings import Bindings
+    from xrclient.desktop.insight_link import InsightLink
     from xrclient.desktop.session_link import SessionLink
     from xrclient.live import LiveTwin, TwinOptions
     from xrclient.render.overlays import Overlays
@@ -56,6 +63,8 @@ class ViewerOptions:
     scene: Path
     twin: TwinOptions | None = None
     session: SessionOptions | None = None
+    #: a recording to scrub; with a live stream and a new file, the stream is recorded into it
+    history: Path | None = None
     size: tuple[int, int] = (1280, 720)
     view: str | None = None  # starting viewpoint (default: the scene's first)
     vsync: bool = True
@@ -112,6 +121,8 @@ class Viewer:
         self.overlays: Overlays | None = None
         self.writer: FrameWriter | None = None
         self.link: SessionLink | None = None
+        self.bindings: Bindings | None = None
+        self.insight: InsightLink | None = None
         try:
             self._build(start_vp, selected, progress)
         except BaseException:
@@ -147,11 +158,22 @@ class Viewer:
         self.ui.state.overlays = self.options.overlays
         if self.options.twin is not None:
             from xrclient.live import LiveTwin
-            from xrclient.render.overlays import Overlays
 
             progress(f"connecting to twin stream {self.options.twin.url}")
             self.live = LiveTwin(scene, self.options.twin).start()
-            self.overlays = Overlays(ctx, scene, geometry, self.live.bindings, self.font)
+            self.bindings = self.live.bindings
+        elif self.options.history is not None:
+            from xrclient.core.bindings import Bindings
+
+            self.bindings = Bindings.compile(scene)
+        if self.bindings is not None:
+            from xrclient.desktop.insight_link import InsightLink
+            from xrclient.render.overlays import Overlays
+
+            self.overlays = Overlays(ctx, scene, geometry, self.bindings, self.font)
+            self.insight = InsightLink(
+                scene, geometry, ctx, self.font, self.live, self.options.history
+            )
         if self.options.session is not None:
             from xrclient.desktop.session_link import SessionLink
 
@@ -234,7 +256,15 @@ class Viewer:
         live = self.live
         if live is not None:
             live.update(now)
-            live.apply_visuals(visuals, now)
+        store, t = (live.store, now) if live is not None else (None, now)
+        if self.insight is not None:
+            store, t = self.insight.frame(store, now)
+        bindings = self.bindings
+        if bindings is not None and store is not None:
+            bindings.evaluate(store, t)
+            bindings.apply(visuals)
+        else:
+            visuals.reset()
         visuals.highlight[:] = 0.0
         if state.hovered is not None:
             visuals.highlight[state.hovered] = 0.45
@@ -250,11 +280,13 @@ class Viewer:
             self.link.draw([view], now)
             gl += time.perf_counter() - t0
         overlays = self.overlays
-        if overlays is not None and live is not None and state.overlays:
+        if overlays is not None and bindings is not None and store is not None and state.overlays:
             if overlays.due(now, state.selected):
-                overlays.update(live.store, live.bindings.state, view, now, state.selected)
+                overlays.update(store, bindings.state, view, t, state.selected)
             t0 = time.perf_counter()
-            overlays.draw([view], now)
+            overlays.draw([view], t)
+            if self.insight is not None:
+                self.insight.draw([view])
             gl += time.perf_counter() - t0
         self.hud.visible = state.hud
         if state.hud:
@@ -271,8 +303,12 @@ class Viewer:
             mode = "fly" if state.fly_mode else "orbit"
             rows, total = alarm_rows(scene, self.live)
             lines = status_lines(scene, self.live, self.times, mode, now)
+            extra: list[Line] = []
+            if self.insight is not None:
+                extra += insight_lines(self.insight)
             if self.link is not None:
-                lines = (*lines[:-1], *self.link.status_lines(now), lines[-1])
+                extra += self.link.status_lines(now)
+            lines = (*lines[:-1], *extra, lines[-1])
             self._status = (lines, rows, total)
         status, alarms, total = self._status
         hover = None
@@ -299,6 +335,7 @@ class Viewer:
             search=search,
             prompt=prompt,
             help=state.help,
+            timeline=self.insight.bar() if self.insight is not None else None,
             toast=state.toast if now < state.toast_until else "",
         )
 
@@ -306,6 +343,13 @@ class Viewer:
         """Presence out, avatars in, and the session actions asked for by keys."""
         state, link = self.ui.state, self.link
         requests, state.requests = state.requests, []
+        history = [r for r in requests if r.startswith(("tl_", "seek:"))]
+        requests = [r for r in requests if r not in history]
+        for request in history:
+            if self.insight is None:
+                state.say("no history without live state (--twin URL) or --history FILE", now)
+            elif said := self.insight.control(request):
+                state.say(said, now)
         if link is None:
             if requests:
                 state.say("no shared session: start with --session URL --token TOKEN", now)
@@ -390,6 +434,9 @@ class Viewer:
         if self.link is not None:
             self.link.close()
             self.link = None
+        if self.insight is not None:
+            self.insight.close()
+            self.insight = None
         for name in ("overlays", "hud", "renderer"):
             part = getattr(self, name, None)
             if part is not None:
