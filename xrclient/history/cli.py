@@ -116,4 +116,3 @@ def _progress(recorder: Recorder, state: str, seconds: float) -> None:
         file=sys.stderr,
         flush=True,
     )
-

@@ -126,7 +126,7 @@ class TwinClient:
         self._started.wait()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """Close the connection and end the thread (idempotent)."""
         loop, task, thread = self._loop, self._task, self._thread
         if thread is None:
