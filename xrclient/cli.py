@@ -23,6 +23,7 @@ from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
 from xrclient.history import cli as history_cli
 from xrclient.hub import cli as hub_cli
+from xrclient.training import cli as training_cli
 from xrclient.xr import cli as xr_cli
 
 
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     xr_cli.add_parser(sub)
     hub_cli.add_parsers(sub)
     history_cli.add_parsers(sub)
+    training_cli.add_parsers(sub)
     return parser
 
 
@@ -222,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = hub_cli.run(args)
         if code is None:
             code = history_cli.run(args)
+        if code is None:
+            code = training_cli.run(args)
         if code is not None:
             return code
         if args.command == "snapshot":

@@ -138,6 +138,10 @@ class Session:
         self._annotations_version = -1
         self._camera: F64 | None = None
         self._camera_at: float | None = None
+        #: experts: each trainee's latest training progress (``training_progress`` notices:
+        #: ``data`` has procedure, step, step_id, status, completed, count, text, score)
+        self.training: dict[int, Notice] = {}
+        self._training_controls: deque[Notice] = deque(maxlen=16)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -193,6 +197,8 @@ class Session:
         ]
         if self.follow is not None and self.follow not in names:
             self.follow = None
+        for gone in [pid for pid in self.training if pid not in names]:
+            del self.training[gone]
         if (
             self.options.auto_follow
             and self.follow is None
@@ -238,8 +244,17 @@ class Session:
             if notice.pid is None:
                 self.follow = None
             self._broke_away = False  # a new "follow me" asks everyone again
-        elif kind in ("joined", "left", "lost", "chat"):
+        elif kind in ("joined", "left", "lost", "chat", "training_result"):
             self.notices.append(notice)
+        elif kind == "training_progress" and notice.pid is not None:
+            self.training[notice.pid] = notice
+        elif kind == "training_control":
+            self._training_controls.append(notice)
+
+    def take_training_control(self) -> Notice | None:
+        """The oldest expert command for this participant's run (``data["action"]`` is
+        ``advance``, ``reset_step`` or ``restart``; ``pid`` the expert), or ``None``."""
+        return self._training_controls.popleft() if self._training_controls else None
 
     # -- presence and camera ---------------------------------------------------------------
 

@@ -9,7 +9,7 @@ hub's again. Annotation notices carry revisions and are applied only when newer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xrclient.core import session_schema as s
@@ -36,6 +36,9 @@ class Reply:
     code: str = ""
     message: str = ""
     annotation: str = ""
+    #: extra fields of the ack: ``seq`` of a stored training result, ``results`` of a query
+    #: (a list of ``{"seq": int, "result": RunResult map}``)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 MirrorEvent = Presence | Notice | Reply
@@ -169,8 +172,53 @@ class SessionMirror:
             if type(rid) is not int:
                 raise s.SessionError("bad_request", "an ack needs an id")
             ann = doc.get("ann", "")
-            return [Reply(rid, annotation=ann if type(ann) is str else "")]
+            data: dict[str, Any] = {}
+            if "seq" in doc:
+                data["seq"] = s.numbers([doc["seq"]], 1, "seq", 2.0**63)[0]
+            if "results" in doc:
+                data["results"] = [
+                    r
+                    for r in _list(doc["results"], "results", s.MAX_RESULTS)
+                    if isinstance(r, dict) and isinstance(r.get("result"), dict)
+                ]
+            return [Reply(rid, annotation=ann if type(ann) is str else "", data=data)]
+        if kind in ("tr_progress", "tr_control", "tr_result"):
+            return [self._training(kind, doc)]
         return []  # a newer hub's message type: skipped
+
+    def _training(self, kind: str, doc: dict[str, Any]) -> Notice:
+        """Training notices: ``training_progress`` (about ``pid``), ``training_control``
+        (from ``pid``, to you) and ``training_result`` (``pid`` stored a result)."""
+        if kind == "tr_control":
+            action = doc.get("action")
+            if action not in s.TRAINING_ACTIONS:
+                raise s.SessionError("bad_request", "unknown training action")
+            name = s.text(doc.get("name", ""), "name", s.MAX_NAME)
+            return Notice(
+                "training_control", _pid(doc.get("from")), {"action": action, "name": name}
+            )
+        data: dict[str, Any] = {
+            "name": s.text(doc.get("name", ""), "name", s.MAX_NAME),
+            "procedure": s.text(doc.get("procedure", ""), "procedure", 64),
+            "status": s.text(doc.get("status", ""), "status", 16),
+        }
+        if "score" in doc:
+            data["score"] = s.numbers([doc["score"]], 1, "score", 100.0)[0]
+        if kind == "tr_result":
+            data["passed"] = doc.get("passed") is True
+            return Notice("training_result", _pid(doc.get("pid")), data)
+        count = doc.get("count")
+        if type(count) is not int or not 0 < count <= s.MAX_STEPS:
+            raise s.SessionError("bad_request", "bad step count")
+        for key in ("step", "completed"):
+            v = doc.get(key)
+            if type(v) is not int or not -1 <= v <= count:
+                raise s.SessionError("bad_request", f"bad {key}")
+            data[key] = v
+        data["count"] = count
+        data["step_id"] = s.text(doc.get("step_id", ""), "step_id", 64)
+        data["text"] = s.text(doc.get("text", ""), "text", s.MAX_TEXT)
+        return Notice("training_progress", _pid(doc.get("pid")), data)
 
     def _welcome(self, doc: dict[str, Any]) -> list[MirrorEvent]:
         if doc.get("protocol") != s.PROTOCOL_VERSION:

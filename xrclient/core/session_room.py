@@ -18,12 +18,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from xrclient.core import session_schema as s
+
+if TYPE_CHECKING:
+    from xrclient.training.assessment import RunResult
 
 HUB_NAME = "xrclient-hub"
 
@@ -136,6 +139,10 @@ class Outcome:
     broadcast: list[Doc] = field(default_factory=list)
     direct: list[tuple[int, Doc]] = field(default_factory=list)
     change: Change | None = None
+    #: a training result to store (already checked; the trainee is the sender)
+    result: RunResult | None = None
+    #: a query of stored training results: (trainee or None, limit)
+    query: tuple[str | None, int] | None = None
 
 
 def _ack(rid: int | None, **extra: Any) -> list[Doc]:
@@ -167,6 +174,8 @@ class Room:
         #: latest presence per participant: sender's time, row and mask (see session_schema)
         self.poses: dict[int, tuple[float, npt.NDArray[np.float32], int]] = {}
         self.changed: set[int] = set()
+        #: each participant's latest training progress (a ``tr_progress`` frame)
+        self.training: dict[int, Doc] = {}
         counter = itertools.count(1)
         self._new_id = new_id or (lambda: f"a{next(counter)}")
 
@@ -200,6 +209,7 @@ class Room:
         if self.participants.pop(pid, None) is None:
             return []
         self.poses.pop(pid, None)
+        self.training.pop(pid, None)
         self.changed.discard(pid)
         out: list[Doc] = [{"t": "left", "pid": pid, "reason": "lost" if lost else "left"}]
         if self.leader == pid:
@@ -285,7 +295,79 @@ class Room:
                 raise _refuse("not_found", f"no participant {missing[0]}", rid)
             doc = {"t": "summon", "from": pid, "pose": list(msg.pose)}
             return Outcome(reply=_ack(rid), direct=[(t, doc) for t in targets if t != pid])
+        if isinstance(
+            msg, s.TrainingProgress | s.TrainingControl | s.TrainingResult | s.TrainingResults
+        ):
+            return self._training(p, msg, now)
         raise _refuse("bad_request", "unsupported message", rid)  # pragma: no cover
+
+    # -- training ----------------------------------------------------------------------
+
+    def experts(self, but: int | None = None) -> list[int]:
+        return [
+            q.pid for q in self.participants.values() if q.role is s.Role.EXPERT and q.pid != but
+        ]
+
+    def progress_for(self, pid: int) -> list[Doc]:
+        """Everyone's latest training progress, for an expert who just joined."""
+        p = self.participants.get(pid)
+        if p is None or p.role is not s.Role.EXPERT:
+            return []
+        return [doc for q, doc in self.training.items() if q != pid]
+
+    def _training(
+        self,
+        p: Participant,
+        msg: s.TrainingProgress | s.TrainingControl | s.TrainingResult | s.TrainingResults,
+        now: float,
+    ) -> Outcome:
+        rid = msg.id
+        if isinstance(msg, s.TrainingProgress):
+            doc: Doc = {
+                "t": "tr_progress",
+                "pid": p.pid,
+                "name": p.name,
+                "procedure": msg.procedure,
+                "step": msg.step,
+                "step_id": msg.step_id,
+                "status": msg.status,
+                "completed": msg.completed,
+                "count": msg.count,
+                "text": msg.text,
+                "at": now,
+            }
+            if msg.score is not None:
+                doc["score"] = msg.score
+            self.training[p.pid] = doc
+            return Outcome(reply=_ack(rid), direct=[(e, doc) for e in self.experts(p.pid)])
+        if isinstance(msg, s.TrainingControl):
+            if msg.target not in self.participants or msg.target == p.pid:
+                raise _refuse("not_found", f"no participant {msg.target}", rid)
+            doc = {"t": "tr_control", "from": p.pid, "name": p.name, "action": msg.action}
+            return Outcome(reply=_ack(rid), direct=[(msg.target, doc)])
+        if isinstance(msg, s.TrainingResult):
+            from xrclient.training.assessment import RunResult
+
+            try:
+                result = RunResult.from_dict(msg.result)
+            except (ValueError, TypeError) as exc:
+                raise _refuse("bad_request", str(exc)[:200], rid) from None
+            return Outcome(result=replace(result, trainee=p.name))
+        return Outcome(query=(msg.trainee, msg.limit))
+
+    def result_stored(self, pid: int, rid: int | None, seq: int, result: RunResult) -> Outcome:
+        """A result is in the store: the ack for its sender, a notice for the experts."""
+        notice: Doc = {
+            "t": "tr_result",
+            "pid": pid,
+            "name": result.trainee,
+            "procedure": result.procedure_id,
+            "status": result.status,
+            "score": result.score,
+            "passed": result.passed,
+            "seq": seq,
+        }
+        return Outcome(reply=_ack(rid, seq=seq), direct=[(e, notice) for e in self.experts(pid)])
 
     def _current(self, aid: str) -> Annotation | None:
         if aid in self.pending:

@@ -70,6 +70,9 @@ class Action(enum.Enum):
     LEAD = "lead (follow me)"
     FOLLOW = "follow"
     SUMMON = "summon"
+    TRAIN_REPORT = "report training progress and results"
+    TRAIN_CONTROL = "advance or reset a trainee's procedure"
+    TRAIN_RESULTS = "read training results"
 
 
 _E, _O, _T, _V = Role.EXPERT, Role.OPERATOR, Role.TRAINEE, Role.OBSERVER
@@ -86,6 +89,9 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.LEAD: frozenset({_E, _O}),
     Action.FOLLOW: frozenset({_E, _O, _T, _V}),
     Action.SUMMON: frozenset({_E}),
+    Action.TRAIN_REPORT: frozenset({_E, _O, _T}),
+    Action.TRAIN_CONTROL: frozenset({_E}),
+    Action.TRAIN_RESULTS: frozenset({_E}),
 }
 
 
@@ -402,9 +408,60 @@ class Chat:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class TrainingProgress:
+    """A participant's own progress through a training procedure."""
+
+    id: int | None
+    procedure: str
+    step: int  # index of the current step, -1 once the run is over
+    step_id: str
+    status: str  # one of TRAINING_STATUSES
+    completed: int
+    count: int
+    text: str
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingControl:
+    """An expert's command to a trainee's runner."""
+
+    id: int | None
+    target: int
+    action: str  # one of TRAINING_ACTIONS
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    """A finished run's result (``RunResult.to_dict()``), checked by the hub."""
+
+    id: int | None
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResults:
+    """An expert's query for the room's stored results."""
+
+    id: int | None
+    trainee: str | None
+    limit: int
+
+
 ClientMessage = (
-    Pose | CreateAnnotation | UpdateAnnotation | DeleteAnnotation | Lead | Follow | Summon | Ping
-) | Chat
+    (Pose | CreateAnnotation | UpdateAnnotation | DeleteAnnotation | Lead | Follow | Summon | Ping)
+    | Chat
+    | TrainingProgress
+    | TrainingControl
+    | TrainingResult
+    | TrainingResults
+)
+
+TRAINING_STATUSES = ("running", "completed", "aborted")
+TRAINING_ACTIONS = ("advance", "reset_step", "restart")
+MAX_RESULTS = 100  # results per query
+MAX_STEPS = 10_000
 
 _ANN_KEYS = frozenset({"machine", "offset", "text", "color", "status"})
 
@@ -505,6 +562,75 @@ def _parse_reliable(kind: str, doc: dict[str, Any], rid: int | None) -> ClientMe
     if kind == "chat":
         _only(doc, frozenset({"text"}), rid)
         return Chat(rid, text(doc.get("text"), "text", MAX_CHAT, empty=False))
+    if kind.startswith("tr_"):
+        return _parse_training(kind, doc, rid)
+    raise SessionError("bad_request", f"unknown message type {str(kind)[:40]!r}", rid)
+
+
+def _count(v: object, what: str, low: int, high: int, rid: int | None) -> int:
+    if type(v) is not int or not low <= v <= high:
+        raise SessionError("bad_request", f"'{what}' must be an integer {low}..{high}", rid)
+    return v
+
+
+def _ident(v: object, what: str, rid: int | None) -> str:
+    value = text(v, what, 64, empty=False)
+    if not value.isascii() or any(not (c.isalnum() or c in "._:-") for c in value):
+        raise SessionError("bad_request", f"'{what}' must be an id (letters, digits, . _ : -)", rid)
+    return value
+
+
+def _score(v: object, rid: int | None) -> float:
+    value = _number(v, "score", 100.0)
+    if value < 0:
+        raise SessionError("bad_request", "'score' must be 0..100", rid)
+    return value
+
+
+def _parse_training(kind: str, doc: dict[str, Any], rid: int | None) -> ClientMessage:
+    if kind == "tr_progress":
+        _only(
+            doc,
+            frozenset({"procedure", "step", "step_id", "status", "completed", "count", "text"})
+            | {"score"},
+            rid,
+        )
+        status = doc.get("status")
+        if status not in TRAINING_STATUSES:
+            raise SessionError("bad_request", "'status' must be running, completed or aborted")
+        count = _count(doc.get("count"), "count", 1, MAX_STEPS, rid)
+        score = doc.get("score")
+        return TrainingProgress(
+            rid,
+            _ident(doc.get("procedure"), "procedure", rid),
+            _count(doc.get("step"), "step", -1, count - 1, rid),
+            text(doc.get("step_id", ""), "step_id", 64),
+            str(status),
+            _count(doc.get("completed"), "completed", 0, count, rid),
+            count,
+            text(doc.get("text", ""), "text", MAX_TEXT),
+            None if score is None else _score(score, rid),
+        )
+    if kind == "tr_control":
+        _only(doc, frozenset({"target", "action"}), rid)
+        action = doc.get("action")
+        if action not in TRAINING_ACTIONS:
+            raise SessionError("bad_request", "'action' must be advance, reset_step or restart")
+        return TrainingControl(rid, _participant(doc.get("target"), "target", rid), str(action))
+    if kind == "tr_result":
+        _only(doc, frozenset({"result"}), rid)
+        result = doc.get("result")
+        if not isinstance(result, dict):
+            raise SessionError("bad_request", "'result' must be a map", rid)
+        return TrainingResult(rid, result)
+    if kind == "tr_results":
+        _only(doc, frozenset({"trainee", "limit"}), rid)
+        trainee = doc.get("trainee")
+        return TrainingResults(
+            rid,
+            None if trainee is None else person_name(trainee),
+            _count(doc.get("limit", MAX_RESULTS), "limit", 1, MAX_RESULTS, rid),
+        )
     raise SessionError("bad_request", f"unknown message type {str(kind)[:40]!r}", rid)
 
 
@@ -521,6 +647,10 @@ _ACTION_OF: dict[type, Action] = {
     Lead: Action.LEAD,
     Follow: Action.FOLLOW,
     Summon: Action.SUMMON,
+    TrainingProgress: Action.TRAIN_REPORT,
+    TrainingResult: Action.TRAIN_REPORT,
+    TrainingControl: Action.TRAIN_CONTROL,
+    TrainingResults: Action.TRAIN_RESULTS,
 }
 
 

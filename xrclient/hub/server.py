@@ -333,6 +333,8 @@ class Hub:
         conn = _Conn(ws, p, self.config.max_backlog)
         welcome, joined = hub.room.join(p, now, self.config.tick_hz)
         conn.push(s.encode(welcome))
+        for doc in hub.room.progress_for(pid):
+            conn.push(s.encode(doc))
         self._broadcast(hub, joined)
         hub.conns[pid] = conn
         self._conns += 1
@@ -395,6 +397,8 @@ class Hub:
                 continue
             if outcome.change is not None:
                 writes.put_nowait((hub, outcome.change))
+            if outcome.result is not None or outcome.query is not None:
+                outcome = await self._training_io(hub, conn, outcome, _id_of(frame))
             self._deliver(hub, conn, outcome)
 
     async def _send_loop(self, conn: _Conn) -> None:
@@ -423,6 +427,29 @@ class Hub:
         frame = s.encode(doc)  # once for everyone
         for conn in hub.conns.values():
             conn.push(frame)
+
+    async def _training_io(
+        self, hub: _RoomHub, conn: _Conn, outcome: Outcome, rid: int | None
+    ) -> Outcome:
+        """Store a training result (acknowledged after the commit) or answer a query; this
+        participant's later messages wait, so its messages stay in order."""
+        store = self._store
+        assert store is not None
+        loop = asyncio.get_running_loop()
+        room = hub.room.name
+        try:
+            if outcome.result is not None:
+                result = outcome.result
+                seq = await loop.run_in_executor(self._io, store.add_result, room, result)
+                return hub.room.result_stored(conn.p.pid, rid, seq, result)
+            assert outcome.query is not None
+            trainee, limit = outcome.query
+            rows = await loop.run_in_executor(self._io, store.results, room, trainee, limit)
+        except Exception:
+            log.exception("training results in room %s: store failed", room)
+            return Outcome(reply=[s.error_message("internal", "not saved", rid)])
+        found = [{"seq": r.seq, "result": r.result.to_dict()} for r in rows]
+        return Outcome(reply=[{"t": "ack", "id": rid, "results": found}] if rid is not None else [])
 
     # -- presence ----------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from xrclient.core.session_room import Annotation, Change
 from xrclient.hub import audit
+from xrclient.training import results as training_results
+from xrclient.training.assessment import RunResult
 
 SCHEMA = (
     """
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('format', 'xrclient-hub/1');
 """
     + audit.SCHEMA
+    + training_results.SCHEMA
 )
 
 
@@ -119,3 +122,26 @@ class HubStore:
             raise
         self._seq, self._head = seq, head
         self.commits += 1
+
+    # -- training results ------------------------------------------------------------------
+
+    def add_result(self, room: str, result: RunResult) -> int:
+        """Store a training result in its own transaction; its sequence number once on disk."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            seq = training_results.insert(conn, room, result)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return seq
+
+    def results(
+        self, room: str | None = None, trainee: str | None = None, limit: int = 10_000
+    ) -> list[training_results.StoredResult]:
+        """Stored results, oldest first (the newest ``limit``)."""
+        rows = training_results.query(self._conn, room=room, trainee=trainee)
+        return rows[-limit:]

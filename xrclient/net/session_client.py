@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -41,6 +41,10 @@ from xrclient.core.session_interp import PoseTrack, SampledPose
 from xrclient.core.session_mirror import Notice, Reply, SessionMirror
 from xrclient.core.session_room import Annotation, Participant
 from xrclient.net.twin_client import Backoff
+
+if TYPE_CHECKING:
+    from xrclient.training.assessment import RunResult
+    from xrclient.training.runner import TrainingView
 
 log = logging.getLogger("xrclient.session_client")
 
@@ -267,6 +271,49 @@ class SessionClient:
 
     def delete_annotation(self, annotation: str) -> concurrent.futures.Future[Reply]:
         return self.request("ann_delete", ann=annotation)
+
+    # -- training ------------------------------------------------------------------------
+
+    def report_progress(
+        self, view: TrainingView, score: float | None = None
+    ) -> concurrent.futures.Future[Reply]:
+        """Tell the room's experts where you are in a procedure (send it when the step,
+        status or progress changes, and again after a reconnect)."""
+        fields: dict[str, Any] = {
+            "procedure": view.procedure_id,
+            "step": view.step_index,
+            "step_id": view.step_id,
+            "status": view.status,
+            "completed": view.completed,
+            "count": view.step_count,
+            "text": view.text[: s.MAX_TEXT],
+        }
+        if score is not None:
+            fields["score"] = float(score)
+        return self.request("tr_progress", **fields)
+
+    def send_result(self, result: RunResult) -> concurrent.futures.Future[Reply]:
+        """Store a finished run on the hub; acknowledged (``data["seq"]``) after commit. The
+        event log is cut to the errors when the whole would not fit in one frame."""
+        doc = result.to_dict()
+        if len(s.encode({"t": "tr_result", "id": 0, "result": doc})) > s.MAX_CLIENT_FRAME - 64:
+            doc["events"] = [
+                e for e in doc["events"] if e["kind"] in ("wrong_machine", "hazard_entered")
+            ]
+        return self.request("tr_result", result=doc)
+
+    def control_trainee(self, pid: int, action: str) -> concurrent.futures.Future[Reply]:
+        """Expert only: ``advance``, ``reset_step`` or ``restart`` participant ``pid``'s run."""
+        return self.request("tr_control", target=pid, action=action)
+
+    def training_results(
+        self, trainee: str | None = None, limit: int = s.MAX_RESULTS
+    ) -> concurrent.futures.Future[Reply]:
+        """Expert only: the room's stored results (newest ``limit``), in ``data["results"]``."""
+        fields: dict[str, Any] = {"limit": limit}
+        if trainee is not None:
+            fields["trainee"] = trainee
+        return self.request("tr_results", **fields)
 
     # -- the thread ----------------------------------------------------------------------
 
