@@ -13,6 +13,7 @@ from xrclient import __version__
 from xrclient.cli_args import (
     add_limits,
     add_token,
+    add_training_options,
     limits_from,
     read_token,
     seconds_arg,
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the snapshot to --out even when a display is available",
     )
     desktop_cli.add_window_options(demo)
+    add_training_options(demo)
     desktop_cli.add_parser(sub)
     xr_cli.add_parser(sub)
     hub_cli.add_parsers(sub)
@@ -344,6 +346,13 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     scene_file = resolve_scene(DEMO_SCENE)
+    if args.procedure is not None:  # a bad procedure fails before anything starts
+        from xrclient.scene.schema import load_scene
+        from xrclient.training.loader import load_procedure, procedure_path
+
+        load_procedure(procedure_path(args.procedure), load_scene(scene_file))
+        if not windowed:
+            print("note: --procedure needs a window; the snapshot ignores it", file=sys.stderr)
     with DemoServices(scene_file, args.seed, with_session=windowed) as services:
         url = services.twin_url
         print(f"plant simulator serving live state on {url}", file=sys.stderr)

@@ -132,6 +132,40 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """``--procedure NAME`` (the front ends share it)."""
+    group = parser.add_argument_group("training")
+    group.add_argument(
+        "--procedure",
+        metavar="NAME",
+        help="run a training procedure: a procedure file, or the name of a shipped one "
+        "(`xrclient procedure list`); its steps are checked against the live state, and in "
+        "a shared session the room's experts follow your progress and the hub stores your "
+        "result",
+    )
+
+
+def trainee_name(args: argparse.Namespace) -> str:
+    """Who a training result belongs to: the join token's name in a session, else the
+    login name (the hub always stores results under the token's name)."""
+    import getpass
+
+    from xrclient.hub.tokens import TokenError, unverified_claims
+
+    token = getattr(args, "token", None)
+    if token is None and getattr(args, "session_token_file", None) is not None:
+        token = read_token(args.session_token_file)
+    if token:
+        try:
+            return unverified_claims(token).name
+        except TokenError:
+            pass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "trainee"
+
+
 def session_options(args: argparse.Namespace, device: str) -> SessionOptions | None:
     """``SessionOptions`` from the session arguments, or None without ``--session``."""
     joins = (args.token, args.session_token_file, args.name, args.session_ca)

@@ -218,3 +218,19 @@ def test_session_keys_ask_for_actions_and_n_writes_a_note_on_the_selection(
     typed(ui, "   ")
     key(ui, glfw.KEY_ENTER)  # nothing but spaces: no note
     assert s.requests == ["note"]
+
+
+def test_training_keys_and_shift_keys_for_the_plant_ask_for_actions(ui: Interaction) -> None:
+    s = ui.state
+    for k in (glfw.KEY_C, glfw.KEY_I, glfw.KEY_F5, glfw.KEY_T, glfw.KEY_F6, glfw.KEY_F7):
+        key(ui, k)
+    key(ui, glfw.KEY_F8)
+    assert s.requests == [
+        "tr_confirm", "tr_hint", "tr_restart", "tr_watch", "tr_advance", "tr_reset_step",
+        "tr_restart_trainee",
+    ]  # fmt: skip
+    s.requests.clear()
+    for k in (glfw.KEY_L, glfw.KEY_U, glfw.KEY_X):
+        key(ui, k, mods=glfw.MOD_SHIFT)
+    key(ui, glfw.KEY_L)  # without Shift, L is still "lead"
+    assert s.requests == ["plant:lock_out", "plant:start", "plant:clear_fault", "lead"]

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from xrclient.cli_args import (
     add_limits,
     add_session_options,
+    add_training_options,
     add_twin_options,
     limits_from,
     session_options,
     size_arg,
+    trainee_name,
     twin_options_from,
 )
 
@@ -118,6 +120,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "live stream is recorded into it as it arrives, so you can scrub back through it",
     )
     add_session_options(view)
+    add_training_options(view)
     add_limits(view)
 
 
@@ -149,6 +152,8 @@ def viewer_options(
         screenshots=args.screenshot_dir,
         frames=args.frames,
         seconds=args.seconds,
+        procedure=getattr(args, "procedure", None),
+        trainee=trainee_name(args) if getattr(args, "procedure", None) else "",
     )
 
 

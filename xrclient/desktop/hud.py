@@ -34,6 +34,7 @@ ACCENT: RGBA = (1.0, 0.72, 0.2, 1.0)
 OK: RGBA = (0.35, 0.85, 0.45, 1.0)
 WARN: RGBA = (1.0, 0.75, 0.2, 1.0)
 BAD: RGBA = (1.0, 0.33, 0.28, 1.0)
+WARNING_FILL: RGBA = (0.75, 0.08, 0.05, 0.94)
 SEVERITY: tuple[RGBA, ...] = (MUTED, WARN, BAD)
 
 FONT_PX = 15.0
@@ -86,6 +87,9 @@ class HudModel:
     prompt: str | None = None  # a text being typed (a note), shown like the search box
     help: bool = False
     timeline: TimelineBar | None = None
+    #: a training procedure's progress panel (top centre) and a hazard warning over it
+    training: tuple[Line, ...] = ()
+    warning: str = ""
     hint: str = "?  help     /  search     F12  screenshot"
     toast: str = ""  # a short message (screenshot written, no match, ...)
 
@@ -189,6 +193,7 @@ class Hud:
         self._search(b, model, below_status)
         if model.timeline is not None:
             self._timeline(b, model.timeline, size)
+        self._training(b, model, size)
         if model.prompt is not None:
             w = max(self.width(model.prompt), 300.0) + 2 * PAD_PX
             b.panel(MARGIN_PX, below_status, w, LINE_PX * 2 + 2 * PAD_PX, OPAQUE)
@@ -257,6 +262,23 @@ class Hud:
         x, y = size[0] - MARGIN_PX - w, size[1] - MARGIN_PX - h
         b.panel(x, y, w, h)
         for i, line in enumerate(model.selection):
+            b.label(line.text, x + PAD_PX, y + PAD_PX + i * LINE_PX, line.color)
+
+    def _training(self, b: _Builder, model: HudModel, size: tuple[int, int]) -> None:
+        y = MARGIN_PX
+        if model.warning:
+            px = 22.0
+            w = self.width(model.warning, px) + 4 * PAD_PX
+            b.panel((size[0] - w) / 2, y, w, px + 2 * PAD_PX + 4, WARNING_FILL)
+            b.label(model.warning, size[0] / 2, y + PAD_PX, WHITE, px=px, align="center")
+            y += px + 3 * PAD_PX + 4
+        if not model.training:
+            return
+        w = max(self.width(line.text) for line in model.training) + 2 * PAD_PX
+        h = len(model.training) * LINE_PX + 2 * PAD_PX - 4
+        x = (size[0] - w) / 2
+        b.panel(x, y, w, h)
+        for i, line in enumerate(model.training):
             b.label(line.text, x + PAD_PX, y + PAD_PX + i * LINE_PX, line.color)
 
     def _search(self, b: _Builder, model: HudModel, top: float) -> None:

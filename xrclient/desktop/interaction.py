@@ -38,6 +38,22 @@ TIMELINE_KEYS = {
     glfw.KEY_UP: "tl_faster",
     glfw.KEY_END: "tl_live",
 }
+#: keys for a training procedure (--procedure) and an expert watching trainees
+TRAINING_KEYS = {
+    glfw.KEY_C: "tr_confirm",
+    glfw.KEY_I: "tr_hint",
+    glfw.KEY_F5: "tr_restart",
+    glfw.KEY_T: "tr_watch",
+    glfw.KEY_F6: "tr_advance",
+    glfw.KEY_F7: "tr_reset_step",
+    glfw.KEY_F8: "tr_restart_trainee",
+}
+#: Shift + key: operate the selected machine through the twin stream's controls
+PLANT_KEYS = {
+    glfw.KEY_L: "plant:lock_out",
+    glfw.KEY_U: "plant:start",
+    glfw.KEY_X: "plant:clear_fault",
+}
 #: longest note text typed in the viewer
 NOTE_MAX = 200
 #: zoom factor per wheel notch
@@ -188,6 +204,10 @@ class Interaction:
             s.hud = not s.hud
         elif e.key in (glfw.KEY_F12, glfw.KEY_P):
             s.screenshot = True
+        elif e.mods & glfw.MOD_SHIFT and e.key in PLANT_KEYS:
+            s.requests.append(PLANT_KEYS[e.key])
+        elif e.key in TRAINING_KEYS:
+            s.requests.append(TRAINING_KEYS[e.key])
         elif e.key in SESSION_KEYS:
             s.requests.append(SESSION_KEYS[e.key])
         elif e.key in TIMELINE_KEYS:

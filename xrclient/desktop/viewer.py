@@ -50,9 +50,11 @@ if TYPE_CHECKING:
     from xrclient.core.bindings import Bindings
     from xrclient.desktop.insight_link import InsightLink
     from xrclient.desktop.session_link import SessionLink
+    from xrclient.desktop.training_link import TrainingLink
     from xrclient.live import LiveTwin, TwinOptions
     from xrclient.render.overlays import Overlays
     from xrclient.session import SessionOptions
+    from xrclient.training.model import Procedure
 
 #: seconds between refreshes of the HUD's status text and alarm list
 STATUS_REFRESH_S = 0.25
@@ -77,6 +79,8 @@ class ViewerOptions:
     frames: int | None = None  # stop after this many frames
     seconds: float | None = None  # stop after this long
     title: str | None = None
+    procedure: str | None = None  # a training procedure to run (file or shipped name)
+    trainee: str = ""  # the name results are stored under
 
 
 @dataclass(slots=True)
@@ -113,6 +117,11 @@ class Viewer:
                 raise XRClientError(f"--select: no machine {options.select!r} in {scene.source}")
             selected = scene.machine_index[options.select]
         start_vp = scene.viewpoint(options.view) if options.view is not None else None
+        procedure = None
+        if options.procedure is not None:  # a bad file fails before any window opens
+            from xrclient.training.loader import load_procedure, procedure_path
+
+            procedure = load_procedure(procedure_path(options.procedure), scene)
         geometry, _cache = load_geometry(scene, options.limits, progress)
         self.geometry = geometry
         title = options.title or f"xrclient - {scene.plant.name}"
@@ -123,13 +132,20 @@ class Viewer:
         self.link: SessionLink | None = None
         self.bindings: Bindings | None = None
         self.insight: InsightLink | None = None
+        self.training: TrainingLink | None = None
         try:
-            self._build(start_vp, selected, progress)
+            self._build(start_vp, selected, procedure, progress)
         except BaseException:
             self.close()
             raise
 
-    def _build(self, start_vp: Viewpoint | None, selected: int | None, progress: Progress) -> None:
+    def _build(
+        self,
+        start_vp: Viewpoint | None,
+        selected: int | None,
+        procedure: Procedure | None,
+        progress: Progress,
+    ) -> None:
         from xrclient.render.font import load_font
 
         scene, geometry, ctx = self.scene, self.geometry, self.window.ctx
@@ -179,6 +195,19 @@ class Viewer:
 
             progress(f"joining session {self.options.session.url}")
             self.link = SessionLink(self.options.session, scene, ctx, self.font)
+        if procedure is not None or self.link is not None:
+            from xrclient.desktop.training_link import TrainingLink
+
+            session = self.link.session if self.link is not None else None
+            self.training = TrainingLink(
+                scene,
+                geometry,
+                ctx,
+                self.font,
+                procedure,
+                self.options.trainee,
+                session,
+            )
         if self.options.record is not None:
             self.writer = FrameWriter()
         self.frame = 0
@@ -266,6 +295,13 @@ class Viewer:
         else:
             visuals.reset()
         visuals.highlight[:] = 0.0
+        training = self.training
+        if training is not None:
+            for said in training.frame(store, t, view.eye_position, state.selected, state.hovered):
+                state.say(said, now)
+            target = training.target()
+            if target is not None:  # the step's machine pulses
+                visuals.highlight[target] = 0.35 + 0.35 * (0.5 + 0.5 * math.sin(now * 5.0))
         if state.hovered is not None:
             visuals.highlight[state.hovered] = 0.45
         if state.selected is not None:
@@ -278,6 +314,10 @@ class Viewer:
         if self.link is not None:
             t0 = time.perf_counter()
             self.link.draw([view], now)
+            gl += time.perf_counter() - t0
+        if training is not None:
+            t0 = time.perf_counter()
+            training.draw([view], now)
             gl += time.perf_counter() - t0
         overlays = self.overlays
         if overlays is not None and bindings is not None and store is not None and state.overlays:
@@ -336,6 +376,8 @@ class Viewer:
             prompt=prompt,
             help=state.help,
             timeline=self.insight.bar() if self.insight is not None else None,
+            training=self.training.hud_lines() if self.training is not None else (),
+            warning=self.training.warning() if self.training is not None else "",
             toast=state.toast if now < state.toast_until else "",
         )
 
@@ -344,7 +386,17 @@ class Viewer:
         state, link = self.ui.state, self.link
         requests, state.requests = state.requests, []
         history = [r for r in requests if r.startswith(("tl_", "seek:"))]
-        requests = [r for r in requests if r not in history]
+        training = [r for r in requests if r.startswith(("tr_", "plant:"))]
+        requests = [r for r in requests if r not in history and r not in training]
+        for request in training:
+            if self.training is None:
+                said = "no procedure: start with --procedure NAME (xrclient procedure list)"
+                if request.startswith("plant:"):
+                    said = "no twin stream to operate machines through (--twin URL)"
+            else:
+                said = self.training.request(request, now, state.selected, self.live)
+            if said:
+                state.say(said, now)
         for request in history:
             if self.insight is None:
                 state.say("no history without live state (--twin URL) or --history FILE", now)
@@ -437,6 +489,9 @@ class Viewer:
         if self.insight is not None:
             self.insight.close()
             self.insight = None
+        if self.training is not None:
+            self.training.close()
+            self.training = None
         for name in ("overlays", "hud", "renderer"):
             part = getattr(self, name, None)
             if part is not None:
