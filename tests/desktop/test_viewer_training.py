@@ -75,7 +75,7 @@ def test_a_trainee_locks_out_the_press_with_keys_and_the_hub_stores_the_result(
             until(lambda: v.training.warning() != "", v.step, "the hazard warning")
             v.step()
             image = v.read_rgb().astype(int)
-            band = image[12:60, SIZE[0] // 2 - 100 : SIZE[0] // 2 + 100]
+            band = image[SIZE[1] - 160 : SIZE[1] - 60, SIZE[0] // 2 - 100 : SIZE[0] // 2 + 100]
             red = (band[..., 0] > 150) & (band[..., 1] < 60) & (band[..., 2] < 60)
             assert red.sum() > 500, "no red hazard banner"
             v.rig.look_at(home_eye, home_target)
@@ -91,10 +91,18 @@ def test_a_trainee_locks_out_the_press_with_keys_and_the_hub_stores_the_result(
             # C confirms the call to the operators
             xdotool(display.display, "key", "c")
             until(lambda: _step(v) == "lock-out", v.step, "step 3")
+            # the step's picture (the disconnect, locked out) under the progress panel
+            until(lambda: v.hud.image_at is not None, v.step, "the step's image")
+            v.step()
+            x, y = (round(c) for c in v.hud.image_at)
+            shot = v.read_rgb()[y : y + 240, x : x + 320].astype(int)
+            yellow = (shot[..., 0] > 200) & (shot[..., 1] > 150) & (shot[..., 2] < 90)
+            assert yellow.sum() > 2000, "the switch plate of the image is not shown"
             # Shift+L locks the selected press out through the twin stream; the live state
             # (LOCKED_OUT, no power) completes the step
             xdotool(display.display, "key", "shift+l")
             until(lambda: _step(v) == "verify", v.step, "the lockout seen in the live state")
+            until(lambda: v.hud.image_at is None, v.step, "the image gone with its step")
             # pointing at the press (the cursor over it) completes the next step
             view = v.last_view
             b = v.geometry.machine_bounds[press].astype(float)

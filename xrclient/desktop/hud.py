@@ -90,6 +90,8 @@ class HudModel:
     #: a training procedure's progress panel (top centre) and a hazard warning over it
     training: tuple[Line, ...] = ()
     warning: str = ""
+    #: room for the step's image under the training panel (width, height in pixels)
+    image: tuple[int, int] | None = None
     hint: str = "?  help     /  search     F12  screenshot"
     toast: str = ""  # a short message (screenshot written, no match, ...)
 
@@ -171,6 +173,10 @@ class Hud:
         self.shapes = ShapeBatch(ctx, srgb_output=srgb_output)
         self.hits: list[Hit] = []
         self.visible = True
+        #: where the step's image goes (its top-left, window pixels), when the model has one
+        self.image_at: tuple[float, float] | None = None
+        self._status_right = MARGIN_PX
+        self._alarms_left = 0.0
         self._shown: tuple[HudModel, tuple[int, int]] | None = None
         self.rebuilds = 0
 
@@ -187,13 +193,14 @@ class Hud:
         self.text.clear()
         self.shapes.clear()
         b = _Builder(self.text, self.shapes, size[1])
+        self.image_at = None
         below_status = self._status(b, model)
         self._alarms(b, model, size)
         self._selection(b, model, size)
         self._search(b, model, below_status)
         if model.timeline is not None:
             self._timeline(b, model.timeline, size)
-        self._training(b, model, size)
+        self._training(b, model, size, below_status)
         if model.prompt is not None:
             w = max(self.width(model.prompt), 300.0) + 2 * PAD_PX
             b.panel(MARGIN_PX, below_status, w, LINE_PX * 2 + 2 * PAD_PX, OPAQUE)
@@ -224,9 +231,11 @@ class Hud:
 
     def _status(self, b: _Builder, model: HudModel) -> float:
         """The status panel; returns the y just below it."""
+        self._status_right = MARGIN_PX
         if not model.status:
             return MARGIN_PX
         w = max(self.width(line.text) for line in model.status) + 2 * PAD_PX
+        self._status_right = MARGIN_PX + w
         h = len(model.status) * LINE_PX + 2 * PAD_PX - 4
         b.panel(MARGIN_PX, MARGIN_PX, w, h)
         for i, line in enumerate(model.status):
@@ -234,6 +243,7 @@ class Hud:
         return MARGIN_PX + h + MARGIN_PX
 
     def _alarms(self, b: _Builder, model: HudModel, size: tuple[int, int]) -> None:
+        self._alarms_left = float(size[0])
         if model.alarms_total == 0:
             return
         rows = model.alarms[:ALARM_ROWS]
@@ -242,6 +252,7 @@ class Hud:
         lines = [head, *(r.text for r in rows)] + ([f"+ {more} more"] if more > 0 else [])
         w = max(self.width(t) for t in lines) + 2 * PAD_PX + 16.0
         x = size[0] - MARGIN_PX - w
+        self._alarms_left = x
         h = len(lines) * LINE_PX + 2 * PAD_PX - 4
         b.panel(x, MARGIN_PX, w, h)
         top = MARGIN_PX + PAD_PX
@@ -264,22 +275,37 @@ class Hud:
         for i, line in enumerate(model.selection):
             b.label(line.text, x + PAD_PX, y + PAD_PX + i * LINE_PX, line.color)
 
-    def _training(self, b: _Builder, model: HudModel, size: tuple[int, int]) -> None:
-        y = MARGIN_PX
+    def _training(
+        self, b: _Builder, model: HudModel, size: tuple[int, int], below_status: float
+    ) -> None:
+        """The progress panel at the top between the status and alarm panels (under the
+        status where the window is too narrow), the step's image under it, and a hazard
+        warning in large type at the bottom centre, over the history bar."""
         if model.warning:
             px = 22.0
             w = self.width(model.warning, px) + 4 * PAD_PX
-            b.panel((size[0] - w) / 2, y, w, px + 2 * PAD_PX + 4, WARNING_FILL)
+            h = px + 2 * PAD_PX + 4
+            y = size[1] - MARGIN_PX - 58.0 - MARGIN_PX - h
+            b.panel((size[0] - w) / 2, y, w, h, WARNING_FILL)
             b.label(model.warning, size[0] / 2, y + PAD_PX, WHITE, px=px, align="center")
-            y += px + 3 * PAD_PX + 4
         if not model.training:
             return
         w = max(self.width(line.text) for line in model.training) + 2 * PAD_PX
         h = len(model.training) * LINE_PX + 2 * PAD_PX - 4
-        x = (size[0] - w) / 2
+        left, right = self._status_right + MARGIN_PX, self._alarms_left - MARGIN_PX
+        if w <= right - left:
+            x, y = min(max((size[0] - w) / 2, left), right - w), MARGIN_PX
+        else:
+            x, y = MARGIN_PX, below_status
         b.panel(x, y, w, h)
         for i, line in enumerate(model.training):
             b.label(line.text, x + PAD_PX, y + PAD_PX + i * LINE_PX, line.color)
+        if model.image is not None:
+            iw, ih = model.image
+            y += h + 4.0
+            ix = x + (w - iw) / 2 if w >= iw else x
+            b.panel(ix - PAD_PX / 2, y, iw + PAD_PX, ih + PAD_PX)
+            self.image_at = (ix, y + PAD_PX / 2)
 
     def _search(self, b: _Builder, model: HudModel, top: float) -> None:
         box = model.search

@@ -23,6 +23,7 @@ import moderngl
 
 from xrclient.backends.base import View
 from xrclient.desktop.hud import BAD, MUTED, OK, WARN, WHITE, Line
+from xrclient.desktop.hud_image import HudImage
 from xrclient.render.font import SdfFont
 from xrclient.render.training_layer import TrainingLayer
 from xrclient.scene.geometry import SceneGeometry
@@ -76,12 +77,15 @@ class TrainingLink:
         self.session = session
         self.driver: TrainingDriver | None = None
         self.layer: TrainingLayer | None = None
+        self.image: HudImage | None = None
         if procedure is not None:
             self.driver = TrainingDriver.for_scene(procedure, scene, trainee, session)
             self.layer = TrainingLayer(ctx, font, geometry.machine_bounds)
+            self.image = HudImage(ctx)
         self.watched: int | None = None  # the trainee an expert's keys act on
         self._pending: list[tuple[concurrent.futures.Future[Any], str]] = []
         self._selected: int | None = None
+        self._told: set[str] = set()
 
     # --- per frame ------------------------------------------------------------------------
 
@@ -103,6 +107,12 @@ class TrainingLink:
             view = driver.frame(store, now, head)
             if self.layer is not None:
                 self.layer.update(view, panel=False)
+            if self.image is not None:
+                running = view.status == "running"
+                self.image.show(view.media if running else None)
+                if self.image.message and self.image.message not in self._told:
+                    self._told.add(self.image.message)
+                    said.append(self.image.message)
             while driver.said:
                 said.append(driver.said.popleft())
         self._selected = selected
@@ -222,6 +232,16 @@ class TrainingLink:
                 out.append(Line(text, WHITE if pid == self.watched else MUTED))
         return tuple(out)
 
+    def image_size(self) -> tuple[int, int] | None:
+        """Room for the step's image in the HUD, while it has one to show."""
+        if self.image is None or self.image.size == (0, 0):
+            return None
+        return self.image.size
+
+    def draw_image(self, at: tuple[float, float] | None, window: tuple[int, int]) -> None:
+        if self.image is not None and at is not None:
+            self.image.draw(at[0], at[1], window)
+
     def warning(self) -> str:
         view = self.driver.view if self.driver is not None else None
         return f"HAZARD: {view.warnings[0]}" if view is not None and view.warnings else ""
@@ -230,3 +250,6 @@ class TrainingLink:
         if self.layer is not None:
             self.layer.release()
             self.layer = None
+        if self.image is not None:
+            self.image.release()
+            self.image = None

@@ -333,6 +333,8 @@ class Viewer:
             self.hud.show(self._hud_model(size, now), size)
             t0 = time.perf_counter()
             self.hud.draw(size, now)
+            if self.training is not None:
+                self.training.draw_image(self.hud.image_at, size)
             gl += time.perf_counter() - t0
         return gl
 
@@ -378,6 +380,7 @@ class Viewer:
             timeline=self.insight.bar() if self.insight is not None else None,
             training=self.training.hud_lines() if self.training is not None else (),
             warning=self.training.warning() if self.training is not None else "",
+            image=self.training.image_size() if self.training is not None else None,
             toast=state.toast if now < state.toast_until else "",
         )
 

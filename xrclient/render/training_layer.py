@@ -149,7 +149,7 @@ class TrainingLayer:
     def update(
         self,
         view: TrainingView | None,
-        anchor: Sequence[float] | None = None,
+        anchor: Sequence[float] | npt.NDArray[np.float64] | None = None,
         *,
         panel: bool = True,
         confirm_key: str = "C",

@@ -75,7 +75,7 @@ def panel_lines(
     for hint in view.hints:
         out += [PanelLine(line, "hint") for line in textwrap.wrap(f"Hint: {hint}", wrap)]
     if view.message:
-        out.append(PanelLine(view.message, "message"))
+        out += [PanelLine(line, "message") for line in textwrap.wrap(view.message, wrap)]
     if not view.hints:
         out.append(PanelLine(f"{hint_key}: a hint", "detail"))
     return out
