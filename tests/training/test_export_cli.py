@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def test_procedure_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["procedure", "check", str(LOCKOUT), str(JAM), "--scene", str(scene)]) == 0
     assert "ok: lockout-press-b3: 5 steps, 2 hazard zones" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
+    shutil.copytree(LOCKOUT.parent / "img", tmp_path / "img")  # the steps' images
     bad.write_text(LOCKOUT.read_text().replace('machine = "RBT-B2"', 'machine = "RBT-Z9"'))
     assert main(["procedure", "check", str(LOCKOUT), str(bad), "--scene", str(scene)]) == 1
     err = capsys.readouterr().err
