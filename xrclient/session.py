@@ -9,14 +9,18 @@ frame draws and acts on. Call ``update(now)`` once per frame, then read:
 * ``pings``: "look here" markers younger than ``ping_lifetime`` seconds;
 * ``notices``: the last few joins, leaves, lost connections and chat lines, for a HUD;
 * ``follow``: whom this participant follows, and ``camera_pose(...)`` the smoothed pose
-  a follower's camera should take; ``take_summon()`` a pending summon.
+  a follower's camera should take; ``take_summon()`` a pending summon;
+* ``shared_timeline``: the moment of the plant's history the room is shown (``None``:
+  live), with who set it; ``timeline_version`` bumps at each change, and
+  ``follow_timeline(timeline)`` takes a front end's ``Timeline`` there.
 
 Actions (never block; requests return futures): ``send_pose``, ``create_annotation``,
 ``update_annotation``, ``delete_annotation``, ``ping``, ``chat``, ``lead`` ("follow
-me"), ``follow``, ``break_away``, ``summon``. Following starts by itself when someone
-leads (unless ``auto_follow`` is off) and stops at ``break_away``, until ``follow`` is
-called again. In spectator mode (always for observers) no presence is sent: the others
-do not see an avatar.
+me"), ``follow``, ``break_away``, ``summon``, ``share_timeline`` (the leader or an
+expert), ``leave_shared_timeline`` / ``rejoin_shared_timeline`` (local only). Following
+starts by itself when someone leads (unless ``auto_follow`` is off) and stops at
+``break_away``, until ``follow`` is called again. In spectator mode (always for
+observers) no presence is sent: the others do not see an avatar.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from xrclient.core import session_schema as s
 from xrclient.core.session_interp import SampledPose
 from xrclient.core.session_mirror import Notice, Reply
 from xrclient.core.session_room import Annotation
+from xrclient.history.timeline import Timeline, TimelineState
 from xrclient.net.session_client import SessionClient, SessionStatus
 from xrclient.scene.model import Scene
 
@@ -94,6 +99,17 @@ class PingMarker:
     age: float
 
 
+@dataclass(frozen=True, slots=True)
+class SharedMoment:
+    """The room's shared timeline: ``state`` is a past moment whose ``wall`` is this
+    machine's ``time.time()`` at which ``state.time`` was shown (hand it to
+    ``Timeline.follow``); ``by`` and ``name``: who set it."""
+
+    state: TimelineState
+    by: int
+    name: str
+
+
 def machine_anchors(matrices: Mapping[str, npt.NDArray[np.floating]]) -> Anchor:
     """An anchor lookup from machine id to model matrix (e.g. ``{m.id:
     m.transform.matrix() for m in scene.machines}``)."""
@@ -142,6 +158,14 @@ class Session:
         #: ``data`` has procedure, step, step_id, status, completed, count, text, score)
         self.training: dict[int, Notice] = {}
         self._training_controls: deque[Notice] = deque(maxlen=16)
+        #: the moment of history the room is shown (``None``: live) and its change counter
+        self.shared_timeline: SharedMoment | None = None
+        self.timeline_version = 0
+        #: this participant left the shared moment for live (until it ends, or rejoin)
+        self.timeline_detached = False
+        self._leave_to_live = True
+        self._timeline_applied = (0, False)
+        self._in_shared = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -187,6 +211,20 @@ class Session:
             for p in view.participants.values()
             if p.pid != view.you
         ]
+        if view.timeline_version != self.timeline_version:
+            self.timeline_version = view.timeline_version
+            t = view.timeline
+            self.shared_timeline = (
+                None
+                if t is None
+                else SharedMoment(
+                    TimelineState("past", t.time, t.playing, t.speed, view.timeline_wall),
+                    t.by,
+                    t.name,
+                )
+            )
+            if t is None:
+                self.timeline_detached = False  # the shared moment is over
         if view.version != self._annotations_version:
             self._annotations_version = view.version
             self.annotations = [self._place(a) for a in view.annotations.values()]
@@ -244,7 +282,7 @@ class Session:
             if notice.pid is None:
                 self.follow = None
             self._broke_away = False  # a new "follow me" asks everyone again
-        elif kind in ("joined", "left", "lost", "chat", "training_result"):
+        elif kind in ("joined", "left", "lost", "chat", "training_result", "timeline"):
             self.notices.append(notice)
         elif kind == "training_progress" and notice.pid is not None:
             self.training[notice.pid] = notice
@@ -326,6 +364,67 @@ class Session:
         if targets is not None:
             fields["targets"] = list(targets)
         return self.client.request("summon", **fields)
+
+    # -- shared timeline -------------------------------------------------------------------
+
+    @property
+    def can_share_timeline(self) -> bool:
+        """Whether the hub lets this participant set the shared timeline: an expert, or the
+        participant leading ("follow me")."""
+        view = self.client.room()
+        if view.role is s.Role.EXPERT:
+            return True
+        return (
+            view.role is not None
+            and s.allowed(view.role, s.Action.TIMELINE)
+            and view.leader is not None
+            and view.leader == view.you
+        )
+
+    def share_timeline(self, state: TimelineState) -> concurrent.futures.Future[Reply]:
+        """Take everyone to ``state`` (``Timeline.state(now)``): a past moment, played or
+        paused, or live to take everyone back. Send it at each change (seek, play, pause,
+        speed, live), not every frame. Refused (``forbidden``) unless this participant
+        leads or is an expert."""
+        return self.client.share_timeline(state)
+
+    def leave_shared_timeline(self, live: bool = True) -> None:
+        """Stop following the shared moment here only (the others stay at it): back to live
+        on the next ``follow_timeline``, or, with ``live=False``, left where it is to scrub
+        on from there."""
+        self.timeline_detached = True
+        self._leave_to_live = live
+        if not live:
+            self._in_shared = False
+
+    def rejoin_shared_timeline(self) -> None:
+        """Follow the shared moment again after ``leave_shared_timeline``."""
+        self.timeline_detached = False
+
+    def follow_timeline(self, timeline: Timeline, wall: float | None = None) -> bool:
+        """Once per frame after ``update``: bring ``timeline`` to the shared moment when it
+        changed (``Timeline.follow``), back to live when it ended or this participant left
+        it. A moment this participant set is not applied again. Returns whether
+        ``timeline`` was changed; between changes it is left alone (local scrubbing)."""
+        key = (self.timeline_version, self.timeline_detached)
+        if key == self._timeline_applied:
+            return False
+        self._timeline_applied = key
+        shared = self.shared_timeline
+        if shared is not None and shared.by != self.you and not self.timeline_detached:
+            timeline.follow(shared.state, time.time() if wall is None else wall)
+            self._in_shared = True
+            return True
+        was, self._in_shared = self._in_shared, False
+        if was and (shared is None or (self.timeline_detached and self._leave_to_live)):
+            timeline.go_live()
+            return True
+        return False
+
+    @property
+    def viewing_shared_past(self) -> bool:
+        """Whether this front end is following someone's shared moment (for a HUD badge)."""
+        return self._in_shared
 
     def ping(
         self, position: Sequence[float], machine: str = ""

@@ -3,18 +3,29 @@ it with the runtime's environment) and writes what it saw to an output folder.
 
 usage: python tests/xr/probe.py headless OUT
        python tests/xr/probe.py frames OUT SCENE FRAMES [--mr] [--mirror] [--twin URL]
-                                   [--view NAME] [--select MACHINE]
+                                   [--view NAME] [--select MACHINE] [--history FILE]
+                                   [--point-bar FRAME:FRACTION] [--stick FRAME:X:Y]
+                                   [--snapshot FRAME]
+
+``--point-bar`` turns the right controller to the timeline bar at FRACTION from frame FRAME
+on and pulls its trigger two frames later; ``--stick`` pushes the left thumbstick to (X, Y)
+for two frames from FRAME; ``--snapshot`` keeps frame FRAME's eye images as ``eye0@FRAME``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from xrclient.xr.scene_view import InputScript
 
 
 def headless(out: Path) -> None:
@@ -74,6 +85,46 @@ def headless(out: Path) -> None:
     (out / "headless.json").write_text(json.dumps(result))
 
 
+def _script(point_bar: str | None, stick: str | None) -> InputScript:
+    """Scripted controller input on top of the runtime's (see the usage above)."""
+    import dataclasses
+
+    from xrclient.core import math3d
+    from xrclient.xr.input import HandState
+    from xrclient.xr.poses import Pose
+    from xrclient.xr.timeline_layout import BAR_X, BAR_Y, on_hand
+
+    bar_at, fraction = (
+        (int(point_bar.split(":")[0]), float(point_bar.split(":")[1])) if point_bar else (-1, 0.0)
+    )
+    stick_at, sx, sy = (-1, 0.0, 0.0)
+    if stick:
+        f, x, y = stick.split(":")
+        stick_at, sx, sy = int(f), float(x), float(y)
+
+    def script(n: int, hands: tuple[HandState, ...]) -> tuple[HandState, ...]:
+        left, right = hands
+        if stick_at <= n < stick_at + 2:
+            left = dataclasses.replace(left, stick=(sx, sy))
+        if 0 <= bar_at <= n and left.grip is not None and right.aim is not None:
+            # the bar in stage space (an identity rig) and a pose looking at it
+            x = BAR_X[0] + (BAR_X[1] - BAR_X[0]) * fraction
+            target = on_hand(np.eye(4), left.grip).point(x, (BAR_Y[0] + BAR_Y[1]) / 2)
+            origin = np.asarray(right.aim.position, np.float64)
+            z = origin - target
+            z /= np.linalg.norm(z)
+            xa = np.cross((0.0, 1.0, 0.0), z)
+            xa /= np.linalg.norm(xa)
+            m = np.eye(4, dtype=np.float32)
+            m[:3, 0], m[:3, 1], m[:3, 2] = xa, np.cross(z, xa), z
+            aim = Pose(right.aim.position, math3d.matrix_quat(m))
+            pulled = 1.0 if bar_at + 2 <= n < bar_at + 4 else 0.0
+            right = dataclasses.replace(right, aim=aim, select=pulled)
+        return (left, right)
+
+    return script
+
+
 def frames(out: Path, argv: list[str]) -> None:
     import argparse
 
@@ -91,6 +142,10 @@ def frames(out: Path, argv: list[str]) -> None:
     parser.add_argument("--view")
     parser.add_argument("--select")
     parser.add_argument("--no-overlays", action="store_true")
+    parser.add_argument("--history", type=Path)
+    parser.add_argument("--point-bar")
+    parser.add_argument("--stick")
+    parser.add_argument("--snapshot", type=int, default=-1)
     args = parser.parse_args(argv)
     images: dict[str, np.ndarray] = {}
     seen = {"n": 0}
@@ -102,6 +157,8 @@ def frames(out: Path, argv: list[str]) -> None:
             w, h = view.framebuffer.size
             data = np.frombuffer(view.framebuffer.read(components=4), np.uint8)
             images[f"eye{i}"] = data.reshape(h, w, 4)[::-1].copy()  # top row first
+            if seen["n"] - 1 == args.snapshot:
+                images[f"eye{i}@{args.snapshot}"] = images[f"eye{i}"]
             images[f"view_proj{i}"] = view.view_projection
             images[f"view{i}"] = view.view
         images["eye_positions"] = np.array([e.pose.position for e in eyes])
@@ -128,9 +185,11 @@ def frames(out: Path, argv: list[str]) -> None:
         view=args.view,
         select=args.select,
         overlays=not args.no_overlays,
+        history=args.history,
         keep_frames=True,
     )
-    report = run_xr(options, hook=hook)
+    script = _script(args.point_bar, args.stick) if args.point_bar or args.stick else None
+    report = run_xr(options, hook=hook, script=script)
     np.savez(out / "frames.npz", **images)
     ov = report.overlays
     summary = {
@@ -154,6 +213,7 @@ def frames(out: Path, argv: list[str]) -> None:
         "twin": report.twin,
         "twin_batches": report.twin_batches,
         "overlays": None if ov is None else [ov.far, ov.mid, ov.near, ov.hidden],
+        "history": None if report.history is None else dataclasses.asdict(report.history),
     }
     (out / "frames.json").write_text(json.dumps(summary))
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,45 +13,11 @@ import numpy.typing as npt
 import pytest
 
 from tests.display import XServer
-from tests.xr.xr_runtime import ROOT, run_probe, runtime_env
+from tests.xr.xr_runtime import run_probe, runtime_env
 from xrclient.resources import DEMO_SCENE, scene_path
 
 pytestmark = pytest.mark.timeout(240)
 FRAMES = 6
-
-
-@pytest.fixture(scope="module")
-def twin_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "xrclient",
-            "twin-sim",
-            DEMO_SCENE,
-            "--port",
-            "0",
-            "--fault-rate",
-            "0",
-            "--fault",
-            "CNV-A1=jam",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(ws://127\.0\.0\.1:\d+)", line)
-    try:
-        if not match:
-            proc.kill()
-            raise AssertionError(f"twin-sim did not start: {line!r} {proc.communicate()}")
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
 
 
 def _probe(folder: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:

@@ -5,6 +5,11 @@ input: each field is checked) and keeps participants, annotations and the leader
 returns the events a front end shows (presence, pings, summons, chat, joins, leaves,
 acks, errors). A ``welcome`` replaces everything, so after a reconnect the copy equals the
 hub's again. Annotation notices carry revisions and are applied only when newer.
+
+The room's shared timeline (``timeline``: a past moment everyone is shown, or ``None``
+for live) comes with the welcome and with each ``timeline`` notice; ``timeline_version``
+bumps whenever it changes, and ``timeline_age`` says how long before the frame that
+brought it the hub set it (so the receiver can place it on its own clock).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xrclient.core import session_schema as s
-from xrclient.core.session_room import Annotation, Participant
+from xrclient.core.session_room import Annotation, Participant, SharedTimeline
 
 Presence = s.PresenceColumns
 
@@ -21,7 +26,9 @@ Presence = s.PresenceColumns
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something people see: ``kind`` is joined, left, lost, lead, following, summon,
-    ping, chat, welcome; ``pid`` who it is about; ``data`` the message's fields."""
+    ping, chat, welcome, timeline; ``pid`` who it is about; ``data`` the message's fields
+    (timeline: ``mode``, ``name`` and, for a past moment, ``time``, ``playing``,
+    ``speed``; ``pid`` is who set it, ``None`` when the hub ended it)."""
 
     kind: str
     pid: int | None
@@ -91,7 +98,13 @@ class SessionMirror:
         self.participants: dict[int, Participant] = {}
         self.annotations: dict[str, Annotation] = {}
         self.leader: int | None = None
-        #: bumps on every change of participants, annotations or leader
+        #: the moment of history the room is shown; ``None``: live
+        self.timeline: SharedTimeline | None = None
+        #: bumps on every change of ``timeline`` (each ``timeline`` notice is one)
+        self.timeline_version = 0
+        #: seconds between the hub setting ``timeline`` and sending the frame that brought it
+        self.timeline_age = 0.0
+        #: bumps on every change of participants, annotations, leader or timeline
         self.version = 0
         self.invalid_messages = 0
 
@@ -147,6 +160,8 @@ class SessionMirror:
                 self.participants[pid] = replace(self.participants[pid], following=leader)
                 self.version += 1
             return [Notice("following", pid, {"leader": leader})]
+        if kind == "timeline":
+            return [self._timeline(SharedTimeline.from_wire(doc), doc, 0.0, force=True)]
         if kind == "summon":
             pose = s.pose7(doc.get("pose"), "pose")
             return [Notice("summon", _pid(doc.get("from")), {"pose": pose})]
@@ -220,6 +235,30 @@ class SessionMirror:
         data["text"] = s.text(doc.get("text", ""), "text", s.MAX_TEXT)
         return Notice("training_progress", _pid(doc.get("pid")), data)
 
+    def _timeline(
+        self, shared: SharedTimeline | None, doc: dict[str, Any], age: float, *, force: bool
+    ) -> Notice:
+        """Take on the room's timeline (a notice: always a change; a welcome: if it differs)."""
+        if shared is not None:
+            by: int | None = shared.by
+            data: dict[str, Any] = {
+                "mode": "past",
+                "name": shared.name,
+                "time": shared.time,
+                "playing": shared.playing,
+                "speed": shared.speed,
+            }
+        elif force:  # a live notice: who took everyone back (nil: the hub ended it)
+            by = _opt_pid(doc.get("by"))
+            data = {"mode": "live", "name": s.text(doc.get("name", ""), "name", s.MAX_NAME)}
+        else:
+            by, data = None, {"mode": "live", "name": ""}
+        if force or shared != self.timeline:
+            self.timeline_version += 1
+            self.version += 1
+        self.timeline, self.timeline_age = shared, max(0.0, age)
+        return Notice("timeline", by, data)
+
     def _welcome(self, doc: dict[str, Any]) -> list[MirrorEvent]:
         if doc.get("protocol") != s.PROTOCOL_VERSION:
             raise s.SessionError("bad_request", "unsupported protocol version")
@@ -235,6 +274,7 @@ class SessionMirror:
         presence = s.decode_presence(poses) if isinstance(poses, dict) else None
         tick = s.numbers([doc.get("tick_hz")], 1, "tick_hz", 1000.0)[0]
         now = s.numbers([doc.get("now")], 1, "now", 1e12)[0]
+        shared = None if doc.get("timeline") is None else SharedTimeline.from_wire(doc["timeline"])
         self.you, self.role = you, role
         self.name = s.person_name(doc.get("name"))
         self.room = s.room_name(doc.get("room"))
@@ -244,6 +284,10 @@ class SessionMirror:
         self.leader = _opt_pid(doc.get("leader"))
         self.version += 1
         out: list[MirrorEvent] = [Notice("welcome", you, {"role": role.value})]
+        before = self.timeline_version
+        told = self._timeline(shared, doc, now - shared.at if shared else 0.0, force=False)
+        if self.timeline_version != before:
+            out.append(told)
         self.hub_time = now
         if presence is not None and len(presence):
             out.append(presence)

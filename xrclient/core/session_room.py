@@ -11,6 +11,11 @@ only ever get committed state.
 
 Presence is latest-value: ``set_pose`` overwrites a participant's slot and marks it
 changed; ``take_presence`` returns once per tick the slots changed since the last tick.
+
+The room may share one timeline (a past moment of the plant's history everyone is shown,
+``SharedTimeline``): set by the leader or an expert, handed to late joiners in the
+welcome, and back to live when its setter says so, when the lead ends (the leader stops
+leading or leaves) or when its setter leaves.
 """
 
 from __future__ import annotations
@@ -111,6 +116,58 @@ _ANNOTATION_KEYS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class SharedTimeline:
+    """The past moment the room is shown: recording ``time`` at hub time ``at``, playing
+    at ``speed`` (from then on) or paused; set by participant ``by`` (``name``)."""
+
+    time: float
+    playing: bool
+    speed: float
+    at: float
+    by: int
+    name: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "mode": "past",
+            "time": self.time,
+            "playing": self.playing,
+            "speed": self.speed,
+            "at": self.at,
+            "by": self.by,
+            "name": self.name,
+        }
+
+    @staticmethod
+    def from_wire(doc: object) -> SharedTimeline | None:
+        """Strict: a ``timeline`` map as the hub sends it; ``None`` for live."""
+        if not isinstance(doc, dict) or not set(doc) <= _TIMELINE_KEYS:
+            raise s.SessionError("bad_request", "a timeline has only its fields")
+        mode, t, playing, speed = s.timeline_fields(doc)
+        if mode == "live" or t is None:
+            return None
+        by = doc.get("by")
+        if type(by) is not int or not 0 < by < 2**31:
+            raise s.SessionError("bad_request", "a shared timeline names who set it")
+        return SharedTimeline(
+            t,
+            playing,
+            speed,
+            s.hub_time(doc.get("at"), "at"),
+            by,
+            s.text(doc.get("name", ""), "name", s.MAX_NAME),
+        )
+
+
+_TIMELINE_KEYS = frozenset({"t", "mode", "time", "playing", "speed", "at", "by", "name"})
+
+
+def timeline_live(by: int | None, name: str) -> dict[str, Any]:
+    """The notice that takes everyone back to live (``by`` ``None``: the hub ended it)."""
+    return {"t": "timeline", "mode": "live", "by": by, "name": name}
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """An annotation change to commit: ``before``/``after`` ``None`` for create/delete."""
 
@@ -176,6 +233,8 @@ class Room:
         self.changed: set[int] = set()
         #: each participant's latest training progress (a ``tr_progress`` frame)
         self.training: dict[int, Doc] = {}
+        #: the moment of history everyone is shown; ``None``: live
+        self.timeline: SharedTimeline | None = None
         counter = itertools.count(1)
         self._new_id = new_id or (lambda: f"a{next(counter)}")
 
@@ -200,6 +259,7 @@ class Room:
             "participants": [q.to_wire() for q in self.participants.values()],
             "annotations": [a.to_wire() for a in self.annotations.values()],
             "leader": self.leader,
+            "timeline": None if self.timeline is None else self.timeline.to_wire(),
             "poses": self.presence_all(now),
         }
         return welcome, {"t": "joined", "p": p.to_wire()}
@@ -212,6 +272,8 @@ class Room:
         self.training.pop(pid, None)
         self.changed.discard(pid)
         out: list[Doc] = [{"t": "left", "pid": pid, "reason": "lost" if lost else "left"}]
+        # the shared moment ends with the lead, and when whoever set it leaves
+        ends = self.timeline is not None and pid in (self.leader, self.timeline.by)
         if self.leader == pid:
             self.leader = None
             out.append({"t": "lead", "pid": None})
@@ -219,6 +281,9 @@ class Room:
             if q.following == pid:
                 self.participants[q.pid] = replace(q, following=None)
                 out.append({"t": "following", "pid": q.pid, "leader": None})
+        if ends:
+            self.timeline = None
+            out.append(timeline_live(None, ""))
         return out
 
     # -- presence ----------------------------------------------------------------------
@@ -279,7 +344,13 @@ class Room:
                 return Outcome(reply=_ack(rid))
             else:
                 self.leader = None
-            return Outcome(reply=_ack(rid), broadcast=[{"t": "lead", "pid": self.leader}])
+            out = Outcome(reply=_ack(rid), broadcast=[{"t": "lead", "pid": self.leader}])
+            if self.leader is None and self.timeline is not None:  # the lead ended
+                self.timeline = None
+                out.broadcast.append(timeline_live(None, ""))
+            return out
+        if isinstance(msg, s.SetTimeline):
+            return self._set_timeline(p, msg, now)
         if isinstance(msg, s.Follow):
             if msg.leader is not None and (
                 msg.leader not in self.participants or msg.leader == pid
@@ -300,6 +371,21 @@ class Room:
         ):
             return self._training(p, msg, now)
         raise _refuse("bad_request", "unsupported message", rid)  # pragma: no cover
+
+    # -- shared timeline ---------------------------------------------------------------
+
+    def _set_timeline(self, p: Participant, msg: s.SetTimeline, now: float) -> Outcome:
+        rid = msg.id
+        if p.role is not s.Role.EXPERT and self.leader != p.pid:
+            raise _refuse("forbidden", "only the leader or an expert may share the timeline", rid)
+        if msg.mode == "live" or msg.time is None:
+            if self.timeline is None:
+                return Outcome(reply=_ack(rid))
+            self.timeline = None
+            return Outcome(reply=_ack(rid), broadcast=[timeline_live(p.pid, p.name)])
+        self.timeline = SharedTimeline(msg.time, msg.playing, msg.speed, now, p.pid, p.name)
+        notice = {"t": "timeline", **self.timeline.to_wire()}
+        return Outcome(reply=_ack(rid), broadcast=[notice])
 
     # -- training ----------------------------------------------------------------------
 

@@ -40,6 +40,12 @@ ROOM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 COLOR_RE = re.compile(r"#[0-9a-f]{6}")
 ANNOTATION_STATUSES = ("", "open", "resolved")
 DEVICES = ("headset", "desktop", "headless")
+#: a shared timeline: live, or a past moment of the plant's recorded history
+TIMELINE_MODES = ("live", "past")
+#: playback speeds a shared timeline may ask for (``xrclient.history.timeline``'s bounds)
+TIMELINE_MIN_SPEED, TIMELINE_MAX_SPEED = 1 / 64, 64.0
+#: recording times and hub times are seconds since the epoch, 0 up to this
+MAX_TIME = 1.0e12
 
 #: error codes the hub sends
 ERROR_CODES = frozenset(
@@ -70,6 +76,7 @@ class Action(enum.Enum):
     LEAD = "lead (follow me)"
     FOLLOW = "follow"
     SUMMON = "summon"
+    TIMELINE = "share the timeline (take everyone to a moment of history)"
     TRAIN_REPORT = "report training progress and results"
     TRAIN_CONTROL = "advance or reset a trainee's procedure"
     TRAIN_RESULTS = "read training results"
@@ -89,6 +96,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.LEAD: frozenset({_E, _O}),
     Action.FOLLOW: frozenset({_E, _O, _T, _V}),
     Action.SUMMON: frozenset({_E}),
+    #: and the room allows only experts and the current leader (see ``Room.handle``)
+    Action.TIMELINE: frozenset({_E, _O}),
     Action.TRAIN_REPORT: frozenset({_E, _O, _T}),
     Action.TRAIN_CONTROL: frozenset({_E}),
     Action.TRAIN_RESULTS: frozenset({_E}),
@@ -409,6 +418,18 @@ class Chat:
 
 
 @dataclass(frozen=True, slots=True)
+class SetTimeline:
+    """The room's shared timeline: ``live`` (everyone back to live) or a ``past`` moment:
+    recording ``time`` as the hub receives the message, playing at ``speed`` or paused."""
+
+    id: int | None
+    mode: str  # one of TIMELINE_MODES
+    time: float | None  # None when live
+    playing: bool
+    speed: float
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingProgress:
     """A participant's own progress through a training procedure."""
 
@@ -452,6 +473,7 @@ class TrainingResults:
 ClientMessage = (
     (Pose | CreateAnnotation | UpdateAnnotation | DeleteAnnotation | Lead | Follow | Summon | Ping)
     | Chat
+    | SetTimeline
     | TrainingProgress
     | TrainingControl
     | TrainingResult
@@ -562,9 +584,54 @@ def _parse_reliable(kind: str, doc: dict[str, Any], rid: int | None) -> ClientMe
     if kind == "chat":
         _only(doc, frozenset({"text"}), rid)
         return Chat(rid, text(doc.get("text"), "text", MAX_CHAT, empty=False))
+    if kind == "timeline":
+        return _parse_timeline(doc, rid)
     if kind.startswith("tr_"):
         return _parse_training(kind, doc, rid)
     raise SessionError("bad_request", f"unknown message type {str(kind)[:40]!r}", rid)
+
+
+def timeline_fields(doc: Mapping[str, Any]) -> tuple[str, float | None, bool, float]:
+    """``mode``, ``time``, ``playing`` and ``speed`` of a timeline map, each checked: a past
+    moment needs all four (``time`` finite, 0 to ``MAX_TIME``; ``speed`` within the
+    timeline's bounds); a live one has no ``time`` (absent or nil) and may leave out the
+    others. Shared by the hub (client frames) and the mirror (hub frames)."""
+    mode = doc.get("mode")
+    if mode not in TIMELINE_MODES:
+        raise SessionError("bad_request", "'mode' must be live or past")
+    live = mode == "live"
+    playing = doc.get("playing", False if live else None)
+    if type(playing) is not bool:
+        raise SessionError("bad_request", "'playing' must be true or false")
+    speed = doc.get("speed", 1.0 if live else None)
+    if (
+        (type(speed) is not float and type(speed) is not int)
+        or not math.isfinite(speed)
+        or not TIMELINE_MIN_SPEED <= speed <= TIMELINE_MAX_SPEED
+    ):
+        raise SessionError(
+            "bad_request", f"'speed' must be {TIMELINE_MIN_SPEED:g} to {TIMELINE_MAX_SPEED:g}"
+        )
+    t = doc.get("time")
+    if live:
+        if t is not None:
+            raise SessionError("bad_request", "a live timeline has no 'time'")
+        return "live", None, False, float(speed)
+    return "past", hub_time(t, "time"), playing, float(speed)
+
+
+def hub_time(v: object, what: str) -> float:
+    """Seconds since the epoch: finite, 0 to ``MAX_TIME``."""
+    value = _number(v, what, MAX_TIME)
+    if value < 0:
+        raise SessionError("bad_request", f"'{what}' must be 0 to {MAX_TIME:g}")
+    return value
+
+
+def _parse_timeline(doc: dict[str, Any], rid: int | None) -> SetTimeline:
+    _only(doc, frozenset({"mode", "time", "playing", "speed"}), rid)
+    mode, t, playing, speed = timeline_fields(doc)
+    return SetTimeline(rid, mode, t, playing, speed)
 
 
 def _count(v: object, what: str, low: int, high: int, rid: int | None) -> int:
@@ -647,6 +714,7 @@ _ACTION_OF: dict[type, Action] = {
     Lead: Action.LEAD,
     Follow: Action.FOLLOW,
     Summon: Action.SUMMON,
+    SetTimeline: Action.TIMELINE,
     TrainingProgress: Action.TRAIN_REPORT,
     TrainingResult: Action.TRAIN_REPORT,
     TrainingControl: Action.TRAIN_CONTROL,

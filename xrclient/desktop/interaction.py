@@ -37,6 +37,7 @@ TIMELINE_KEYS = {
     glfw.KEY_DOWN: "tl_play",
     glfw.KEY_UP: "tl_faster",
     glfw.KEY_END: "tl_live",
+    glfw.KEY_J: "tl_rejoin",
 }
 #: keys for a training procedure (--procedure) and an expert watching trainees
 TRAINING_KEYS = {

@@ -30,6 +30,7 @@ CONTROLS: tuple[Control, ...] = (
     Control("L, F, G", "session: follow me, follow / break away, summon all here"),
     Control("Left, Right (Shift)", "history: back, forward 10 s (60 s); click the bar: seek"),
     Control("Down, Up, End", "history: play / pause, faster, back to live"),
+    Control("J", "history: rejoin the moment the session's leader shares"),
     Control("C, I, F5", "training: confirm the step, a hint, restart the procedure"),
     Control("T, F6, F7, F8", "training (expert): next trainee, advance, reset step, restart"),
     Control("Shift + L, U, X", "plant: lock out, start, clear the fault of the selection"),

@@ -10,6 +10,7 @@ through ``say``, never waited for.
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,13 @@ def look_from_pose(
     current orbit distance."""
     ray = ray_from_pose(pose[:3], pose[3:7])
     return ray.origin, ray.at(max(rig.distance, 1.0))
+
+
+def _timeline_notice(data: dict[str, Any], who: str) -> str:
+    if data.get("mode") == "past":
+        clock = time.strftime("%H:%M:%S", time.localtime(float(data.get("time", 0.0))))
+        return f"{who} took everyone to {clock} (J: rejoin after leaving it)"
+    return f"{who} took everyone back to live" if who else "the shared moment ended"
 
 
 class SessionLink:
@@ -103,6 +111,8 @@ class SessionLink:
                 "lost": f"{who}: connection lost",
                 "chat": f"{who}: {n.data.get('text', '')}",
             }.get(n.kind)
+            if n.kind == "timeline":
+                text = _timeline_notice(n.data, who if n.pid is not None else "")
             if text:
                 self.notices.append((text[:80], now))
         if len(self._seen) > 256:  # ids of notices long gone from the deque
@@ -117,7 +127,8 @@ class SessionLink:
                 continue
             exc = future.exception()
             text = f"{what} refused: {exc}" if exc is not None else done_text
-            self.notices.append((text[:80], now))
+            if text:
+                self.notices.append((text[:80], now))
         self._pending = still
 
     # --- actions --------------------------------------------------------------------------
@@ -143,6 +154,11 @@ class SessionLink:
             return "nobody is leading"
         s.follow_participant(s.leader)
         return "following the leader"
+
+    def share_timeline(self, future: concurrent.futures.Future[Any]) -> None:
+        """Report a refused shared moment (the hub's reason); an accepted one says nothing
+        here: everyone's timeline notice does."""
+        self._ask(future, "", "shared moment")
 
     def summon_here(self, view: View) -> None:
         self._ask(

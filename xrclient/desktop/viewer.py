@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ from xrclient.core.picking import Picker, ray_from_pixel
 from xrclient.core.visuals import MachineVisuals
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.frame_writer import FrameWriter
-from xrclient.desktop.hud import AlarmRow, Hud, HudModel, Line, SearchBox
+from xrclient.desktop.hud import AlarmRow, Hud, HudModel, Line, SearchBox, TimelineBar
 from xrclient.desktop.hud_content import (
     alarm_rows,
     insight_lines,
@@ -256,6 +256,7 @@ class Viewer:
         ui.fly(window.key_down, dt)
         if self.link is not None:
             self.link.steer(self.rig, now)
+            self._follow_shared_timeline(now)
         self.rig.advance(now)
         size = window.framebuffer_size
         if size[0] > 0 and size[1] > 0:  # 0 x 0 while minimised: nothing to draw
@@ -377,12 +378,21 @@ class Viewer:
             search=search,
             prompt=prompt,
             help=state.help,
-            timeline=self.insight.bar() if self.insight is not None else None,
+            timeline=self._timeline_bar(),
             training=self.training.hud_lines() if self.training is not None else (),
             warning=self.training.warning() if self.training is not None else "",
             image=self.training.image_size() if self.training is not None else None,
             toast=state.toast if now < state.toast_until else "",
         )
+
+    def _timeline_bar(self) -> TimelineBar | None:
+        bar = self.insight.bar() if self.insight is not None else None
+        link = self.link
+        if bar is not None and link is not None and link.session.viewing_shared_past:
+            shared = link.session.shared_timeline
+            who = shared.name if shared is not None else "the leader"
+            bar = replace(bar, label=f"SHARED by {who}: {bar.label}  (scrub: leave, J: rejoin)")
+        return bar
 
     def _session_frame(self, view: View, now: float) -> None:
         """Presence out, avatars in, and the session actions asked for by keys."""
@@ -403,7 +413,7 @@ class Viewer:
         for request in history:
             if self.insight is None:
                 state.say("no history without live state (--twin URL) or --history FILE", now)
-            elif said := self.insight.control(request):
+            elif said := self._timeline_request(request, now):
                 state.say(said, now)
         if link is None:
             if requests:
@@ -416,6 +426,38 @@ class Viewer:
         link.publish(view, pointing, now)
         for request in requests:
             self._session_request(link, request, view, now)
+
+    def _follow_shared_timeline(self, now: float) -> None:
+        """Go to the moment of history the session's leader shares (or back to live)."""
+        link, insight = self.link, self.insight
+        if link is None or insight is None:
+            return
+        session = link.session
+        if session.shared_timeline is not None and not session.timeline_detached:
+            insight.open_timeline()
+        if insight.timeline is not None:
+            session.follow_timeline(insight.timeline, now)
+
+    def _timeline_request(self, request: str, now: float) -> str:
+        """A history key or a click on the bar; in a session, a leader or an expert takes
+        everyone along, and anyone else leaves the shared moment to scrub on their own."""
+        insight, link = self.insight, self.link
+        assert insight is not None
+        session = link.session if link is not None else None
+        if request == "tl_rejoin":
+            if session is None or session.shared_timeline is None:
+                return "no shared moment to rejoin"
+            session.rejoin_shared_timeline()
+            return f"back at the moment {session.shared_timeline.name} shares"
+        sharing = session is not None and session.can_share_timeline
+        if session is not None and not sharing and session.viewing_shared_past:
+            session.leave_shared_timeline(live=False)  # scrub on from the shared moment
+        said = insight.control(request)
+        tl = insight.timeline
+        if link is not None and sharing and tl is not None and link.session.status.state == "live":
+            tl.update(now)
+            link.share_timeline(link.session.share_timeline(tl.state(now)))
+        return said
 
     def _session_request(self, link: SessionLink, request: str, view: View, now: float) -> None:
         state = self.ui.state

@@ -10,8 +10,13 @@ The frame loop never blocks on it: ``set_pose`` overwrites one latest-value slot
 thread sends it at most ``pose_hz`` times a second, never queues poses), ``room()``
 returns an immutable copy of the room (made only when it changed), ``poses(now)`` the
 interpolated presence of the others, ``drain_notices()`` what happened since the last call
-(bounded). Requests (annotations, chat, pings, follow, summon) return futures resolved by
-the hub's acknowledgement, which for annotations comes only after the change is on disk.
+(bounded). Requests (annotations, chat, pings, follow, summon, the shared timeline)
+return futures resolved by the hub's acknowledgement, which for annotations comes only
+after the change is on disk.
+
+The room's shared timeline is in ``room().timeline`` (hub clock) with
+``room().timeline_wall``: the local ``time.time()`` at which its ``time`` was shown,
+worked out when the frame that brought it arrived, so participants' clocks need not agree.
 """
 
 from __future__ import annotations
@@ -39,10 +44,11 @@ from websockets.typing import Subprotocol
 from xrclient.core import session_schema as s
 from xrclient.core.session_interp import PoseTrack, SampledPose
 from xrclient.core.session_mirror import Notice, Reply, SessionMirror
-from xrclient.core.session_room import Annotation, Participant
+from xrclient.core.session_room import Annotation, Participant, SharedTimeline
 from xrclient.net.twin_client import Backoff
 
 if TYPE_CHECKING:
+    from xrclient.history.timeline import TimelineState
     from xrclient.training.assessment import RunResult
     from xrclient.training.runner import TrainingView
 
@@ -79,6 +85,11 @@ class RoomView:
     participants: Mapping[int, Participant] = field(default_factory=dict)
     annotations: Mapping[str, Annotation] = field(default_factory=dict)
     leader: int | None = None
+    #: the moment of history the room is shown (``None``: live), its change counter, and
+    #: the local ``time.time()`` at which ``timeline.time`` was shown
+    timeline: SharedTimeline | None = None
+    timeline_version: int = 0
+    timeline_wall: float = math.nan
 
 
 class RequestRefused(RuntimeError):
@@ -123,6 +134,8 @@ class SessionClient:
         self._tracks: dict[int, PoseTrack] = {}
         self._notices: deque[Notice] = deque(maxlen=512)
         self._view = RoomView(-1, None, None, "")
+        self._timeline_version = 0
+        self._timeline_wall = math.nan
         self._pose: dict[str, Any] | None = None
         self._pose_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,6 +218,9 @@ class SessionClient:
                     MappingProxyType(dict(m.participants)),
                     MappingProxyType(dict(m.annotations)),
                     m.leader,
+                    m.timeline,
+                    m.timeline_version,
+                    self._timeline_wall,
                 )
             return self._view
 
@@ -271,6 +287,28 @@ class SessionClient:
 
     def delete_annotation(self, annotation: str) -> concurrent.futures.Future[Reply]:
         return self.request("ann_delete", ann=annotation)
+
+    # -- shared timeline -----------------------------------------------------------------
+
+    def share_timeline(
+        self, state: TimelineState, now: float | None = None
+    ) -> concurrent.futures.Future[Reply]:
+        """Show the room ``state`` (the leader or an expert only): a past moment, or live to
+        take everyone back. A playing moment is sent as it stands ``now`` (default: this
+        clock), since the hub takes it as of its arrival. Refused with ``forbidden`` for
+        anyone else; ``ValueError`` here for a state the hub would refuse."""
+        if state.mode == "live":
+            return self.request("timeline", mode="live")
+        t = state.time
+        if state.playing:
+            now = time.time() if now is None else now
+            t += max(0.0, now - state.wall) * state.speed
+        fields = {"mode": "past", "time": t, "playing": state.playing, "speed": state.speed}
+        try:
+            s.timeline_fields(fields)
+        except s.SessionError as exc:
+            raise ValueError(exc.message) from None
+        return self.request("timeline", **fields)
 
     # -- training ------------------------------------------------------------------------
 
@@ -404,6 +442,9 @@ class SessionClient:
         welcomed = False
         with self._lock:
             events = self._mirror.receive(frame)
+            if self._mirror.timeline_version != self._timeline_version:
+                self._timeline_version = self._mirror.timeline_version
+                self._timeline_wall = now - self._mirror.timeline_age
             for event in events:
                 if isinstance(event, s.PresenceColumns):
                     self._on_presence(event, now)

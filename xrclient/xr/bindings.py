@@ -1,7 +1,9 @@
 """The client's actions and their suggested bindings for common controller profiles.
 
 Pure data: :mod:`.input` turns it into OpenXR action sets and suggested bindings. Every
-action has a left and a right sub-action (one state per hand).
+action has a left and a right sub-action (one state per hand). A profile entry
+``(action, component)`` binds the same component of both hands; ``(action, left, right)``
+binds a different one on each hand (Touch: Y on the left, B on the right).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ SELECT = ActionSpec("select", "Select machine", "float")
 SQUEEZE = ActionSpec("squeeze", "Grab the plant", "float")
 STICK = ActionSpec("move", "Teleport and turn", "vector2")
 MENU = ActionSpec("menu", "Menu", "boolean")
-ACTIONS = (AIM, GRIP, SELECT, SQUEEZE, STICK, MENU)
+TIMELINE = ActionSpec("timeline", "Show or hide the timeline", "boolean")
+ACTIONS = (AIM, GRIP, SELECT, SQUEEZE, STICK, MENU, TIMELINE)
 
-#: profile path -> (action name, input component under each hand)
-PROFILES: dict[str, tuple[tuple[str, str], ...]] = {
+#: profile path -> (action name, input component under each hand [, under the right hand])
+PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
     "/interaction_profiles/khr/simple_controller": (
         ("aim", "input/aim/pose"),
         ("grip", "input/grip/pose"),
@@ -42,6 +45,7 @@ PROFILES: dict[str, tuple[tuple[str, str], ...]] = {
         ("select", "input/trigger/value"),
         ("squeeze", "input/squeeze/value"),
         ("move", "input/thumbstick"),
+        ("timeline", "input/y/click", "input/b/click"),
     ),
     "/interaction_profiles/valve/index_controller": (
         ("aim", "input/aim/pose"),
@@ -50,6 +54,7 @@ PROFILES: dict[str, tuple[tuple[str, str], ...]] = {
         ("squeeze", "input/squeeze/value"),
         ("move", "input/thumbstick"),
         ("menu", "input/b/click"),
+        ("timeline", "input/trackpad/force"),
     ),
     "/interaction_profiles/htc/vive_controller": (
         ("aim", "input/aim/pose"),
@@ -66,6 +71,7 @@ PROFILES: dict[str, tuple[tuple[str, str], ...]] = {
         ("squeeze", "input/squeeze/click"),
         ("move", "input/thumbstick"),
         ("menu", "input/menu/click"),
+        ("timeline", "input/trackpad/click"),
     ),
 }
 
@@ -74,7 +80,11 @@ def suggested_paths(profile: str) -> list[tuple[str, str]]:
     """``(action name, full input path)`` for both hands of one profile.
 
     The Touch controller's menu button exists on the left hand only, so it is not bound.
+    The simple and Vive controllers have no spare button for the timeline: its panel, shown
+    from the start, stays up there.
     """
     return [
-        (action, f"{hand}/{component}") for action, component in PROFILES[profile] for hand in HANDS
+        (entry[0], f"{hand}/{entry[1 + i] if len(entry) > 2 else entry[1]}")
+        for entry in PROFILES[profile]
+        for i, hand in enumerate(HANDS)
     ]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from xrclient.cli_args import (
     add_limits,
@@ -34,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Show the plant at true scale around you in an OpenXR headset (SteamVR, "
         "Meta Quest Link, Monado, Windows Mixed Reality, Varjo): point with a controller and "
         "pull the trigger to select a machine, push the thumbstick forward to teleport, "
-        "left/right to turn, hold grip to move the plant (both grips: turn and scale it).",
+        "left/right to turn, hold grip to move the plant (both grips: turn and scale it). With "
+        "--history, a timeline card on the left controller scrubs and plays back the recording "
+        "(left thumbstick, or the laser and trigger on the card).",
     )
     xr.add_argument(
         "scene", metavar="SCENE", help="scene file (.toml), or a shipped scene such as demo-plant"
@@ -59,6 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="auto",
         help="tracking space: stage (room scale, floor at 0), local (seated), auto picks "
         "stage, else local-floor, else local (default auto)",
+    )
+    xr.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="a recording to scrub (from `xrclient record`); with --twin and a new FILE, the "
+        "live stream is recorded into it as it arrives, so you can scrub back through it",
     )
     xr.add_argument("-v", "--verbose", action="store_true", help="log runtime details")
     add_twin_options(xr, overlays_help="colour machines only; no metric panels", wait=True)
@@ -99,24 +113,57 @@ def run(args: argparse.Namespace) -> int:
             space=args.space,
             view=args.view,
             select=args.select,
+            history=args.history,
             twin_wait=args.wait if twin is not None else 0.0,
         )
         import xr
 
+        stop = _StopSignals()
         try:
-            report = run_xr(options, say)
+            with stop:
+                report = run_xr(options, say, should_stop=stop.is_set)
         except xr.XrException as exc:  # the runtime failed mid-session (e.g. it crashed)
             raise XRClientError(f"the OpenXR runtime failed: {exc}") from None
+        if stop.is_set() and not report.reason:
+            report.reason = "interrupted"
     except XRClientError as exc:
         say(f"xrclient xr: {exc}")
         return 1
     if report.twin is not None:
         say(report.twin)
+    if report.history is not None:
+        say(report.history.line)
     say(
         f"{report.frames} frames ({report.rendered} shown) on {report.system}; "
         f"{report.reason or 'done'}"
     )
     return 0
+
+
+class _StopSignals:
+    """Ctrl-C and SIGTERM ask the session to end between frames. A KeyboardInterrupt raised
+    in the middle of a frame (an image acquired, a frame begun) would tear the session down
+    under the runtime's feet; a flag read once per frame walks it to EXITING instead."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self._event.set()
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,14 +34,16 @@ from xrclient.xr.mirror import Mirror
 from xrclient.xr.passthrough import OPAQUE, TransparentBackground, choose_blend_mode
 from xrclient.xr.poses import F64, initial_rig, rotation_y, translate
 from xrclient.xr.runtime import Runtime, open_runtime
-from xrclient.xr.scene_view import RenderHook, SceneParts, SceneView
+from xrclient.xr.scene_view import InputScript, RenderHook, SceneParts, SceneView
 from xrclient.xr.session import XrSession
 from xrclient.xr.swapchains import Swapchains
 
 if TYPE_CHECKING:
-    from xrclient.live import TwinOptions
+    from xrclient.core.bindings import Bindings
+    from xrclient.live import LiveTwin, TwinOptions
     from xrclient.render.overlays import OverlayStats
     from xrclient.session import SessionOptions
+    from xrclient.xr.history_link import HistoryReport
 
 log = logging.getLogger(__name__)
 EXIT_GRACE_S = 5.0  # how long the runtime gets to walk the session to EXITING
@@ -61,6 +63,8 @@ class XrOptions:
     space: str = "auto"  # reference space: auto (stage, local floor, local), stage, local
     view: str | None = None  # start at this viewpoint of the scene (floor below it)
     select: str | None = None
+    #: a recording to scrub, or (with ``twin`` and a new file) where the live stream is recorded
+    history: Path | None = None
     #: seconds to wait for the twin's first state before entering the headset (0: don't)
     twin_wait: float = 0.0
     keep_frames: bool = False  # keep every FrameInfo in the report (tests, benchmarks)
@@ -89,6 +93,7 @@ class XrReport:
     overlays: OverlayStats | None = None  # overlay levels of the last frame
     #: per frame kept: (seconds inside the renderer's GL draw calls, seconds in Overlays.draw)
     draw_log: list[tuple[float, float]] = field(default_factory=list)
+    history: HistoryReport | None = None  # the timeline (with --history)
 
 
 def start_rig(scene: Scene, bounds: F64, view: str | None) -> F64:
@@ -119,6 +124,7 @@ def run_xr(
     progress: Progress = quiet,
     hook: RenderHook | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    script: InputScript | None = None,
 ) -> XrReport:
     """Run the headset client until the runtime or the user ends it (or ``frames``)."""
 
@@ -152,7 +158,17 @@ def run_xr(
             live.start()
             stack.callback(live.stop)
             progress(f"connecting to twin stream {options.twin.url}")
-            if options.twin_wait > 0 and not live.wait_for_state(options.twin_wait):
+        history = None
+        if options.history is not None:  # before any state arrives: it may record the stream
+            from xrclient.xr.history_link import XrHistoryLink
+
+            history = XrHistoryLink(
+                scene, geometry, window.ctx, live, options.history, keep_frames=options.keep_frames
+            )
+            stack.callback(history.close)
+            report.history = history.report
+        if live is not None and options.twin is not None and options.twin_wait > 0:
+            if not live.wait_for_state(options.twin_wait):
                 st = live.status
                 progress(
                     f"warning: no state from {options.twin.url} within "
@@ -187,11 +203,14 @@ def run_xr(
             live=live,
             far=max(100.0, 2.0 * diag),
             session=link,
+            history=history,
+            bindings=history.bindings if history is not None else _bindings_of(live),
+            scene=scene,
         )
         if mr:
             parts.transparent = TransparentBackground(ctx)
             stack.callback(parts.transparent.release)
-        sink = SceneView(parts, hook)
+        sink = SceneView(parts, hook, script)
         stack.callback(_release_overlays, parts)  # made with the first session's swapchains
         losses = 0
         while _run_session(runtime, window, sink, options, report, should_stop) is (
@@ -214,6 +233,10 @@ def run_xr(
         if live is not None:
             report.twin, report.twin_batches = live.summary(), live.batches
     return report
+
+
+def _bindings_of(live: LiveTwin | None) -> Bindings | None:
+    return live.bindings if live is not None else None
 
 
 def _release_overlays(parts: SceneParts) -> None:
@@ -267,13 +290,14 @@ def _prepare_gl(sink: SceneView, options: XrOptions, srgb: bool, eye_size: tuple
         from xrclient.render.font import load_font
 
         p.session.prepare(p.ctx, load_font(), srgb)
-    if p.live is not None and options.overlays and p.overlays is None:
+    if p.history is not None:
+        p.history.set_srgb_output(srgb)
+    if p.bindings is not None and p.scene is not None and options.overlays and p.overlays is None:
         from xrclient.render.font import load_font
         from xrclient.render.overlays import Overlays
 
-        scene = p.live.scene
         p.overlays = Overlays(
-            p.ctx, scene, p.renderer.geometry, p.live.bindings, load_font(), srgb_output=srgb
+            p.ctx, p.scene, p.renderer.geometry, p.bindings, load_font(), srgb_output=srgb
         )
 
 

@@ -7,6 +7,10 @@ and the selected machine, and says what to draw (lasers, the teleport arc and it
 - thumbstick forward: aim a teleport arc; let go to jump to its target on the floor
 - thumbstick left/right: snap turn
 - grip: hold to drag the plant; with both hands, also turn and scale it
+
+A ``panel`` (the timeline card, :mod:`.timeline_layout`) in front of a machine stops the
+laser: the laser then reports the panel point, and the trigger does not change the
+selection (the panel's owner reads ``Laser.panel``, ``pressed`` and ``held``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from xrclient.core.picking import Picker, Ray
 from xrclient.xr import locomotion
 from xrclient.xr.input import HandState
 from xrclient.xr.poses import F64, Pose, world_pose
+from xrclient.xr.timeline_layout import PanelRect
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,9 @@ class Laser:
     start: F64
     end: F64
     machine: int | None
+    panel: tuple[float, float] | None = None  # the panel point it rests on
+    held: bool = False  # the trigger is down
+    pressed: bool = False  # the trigger went down this frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class Controls:
     floor_y: float = 0.0
     config: ControlsConfig = field(default_factory=ControlsConfig)
     selected: int | None = None
+    panel: PanelRect | None = None
     teleports: int = 0
     turns: int = 0
     _hands: list[_Hand] = field(default_factory=lambda: [_Hand(), _Hand()])
@@ -117,27 +126,33 @@ class Controls:
                     self.rig = locomotion.teleport(self.rig, head_pos, self._target)
                     self.teleports += 1
                 self._target = None
-            if hand.aim is not None:
-                lasers.append(self._laser(i, hand.aim))
             # select on the trigger's rising edge
-            pressed = hand.select > (cfg.trigger_off if st.trigger else cfg.trigger_on)
-            if pressed and not st.trigger and hand.aim is not None:
-                self.selected = lasers[-1].machine
-            st.trigger = pressed
+            held = hand.select > (cfg.trigger_off if st.trigger else cfg.trigger_on)
+            edge = held and not st.trigger
+            st.trigger = held
+            if hand.aim is not None:
+                laser = self._laser(i, hand.aim, held, edge)
+                lasers.append(laser)
+                if edge and laser.panel is None:
+                    self.selected = laser.machine
         hovered = next((la.machine for la in reversed(lasers) if la.machine is not None), None)
         return ControlsOutput(tuple(lasers), arc, target, hovered)
 
-    def _laser(self, index: int, aim: Pose) -> Laser:
+    def _laser(self, index: int, aim: Pose, held: bool, pressed: bool) -> Laser:
         origin, rot = world_pose(self.rig, aim)
         direction = -rot[:, 2]
         length = self.config.laser_length
-        machine = None
+        on_panel = None if self.panel is None else self.panel.hit(origin, direction, length)
+        if on_panel is not None:
+            length = on_panel[0]  # a machine in front of the panel still wins
+        hit = None
         if self.picker is not None:
             hit = self.picker.pick(Ray(tuple(origin), tuple(direction)), length)
-            if hit is not None:
-                machine = hit.machine
-                return Laser(index, origin, np.asarray(hit.point, np.float64), machine)
-        return Laser(index, origin, origin + direction * length, machine)
+        if hit is not None:
+            point = np.asarray(hit.point, np.float64)
+            return Laser(index, origin, point, hit.machine, None, held, pressed)
+        xy = None if on_panel is None else (on_panel[1], on_panel[2])
+        return Laser(index, origin, origin + direction * length, None, xy, held, pressed)
 
     def _update_grab(self, hands: Sequence[HandState]) -> None:
         cfg = self.config

@@ -35,6 +35,7 @@ class HandState:
     squeeze: float = 0.0
     stick: tuple[float, float] = (0.0, 0.0)
     menu: bool = False
+    timeline: bool = False  # the button that shows or hides the timeline
 
 
 NO_HANDS = (HandState(), HandState())
@@ -154,6 +155,7 @@ class HandInput:
             squeeze = self._get("float", "squeeze", i)
             stick = self._get("vector2", "move", i)
             menu = self._get("boolean", "menu", i)
+            timeline = self._get("boolean", "timeline", i)
             hands.append(
                 HandState(
                     aim,
@@ -164,6 +166,7 @@ class HandInput:
                     if stick.is_active
                     else (0.0, 0.0),
                     bool(menu.current_state) if menu.is_active else False,
+                    bool(timeline.current_state) if timeline.is_active else False,
                 )
             )
         return tuple(hands)

@@ -62,7 +62,8 @@ def marker_lines(out: ControlsOutput) -> tuple[F64, F64]:
         col.append(np.tile(np.asarray(rgba, np.float64), (len(seg), 1)))
 
     for laser in out.lasers:
-        add(np.stack([laser.start, laser.end]), LASER if laser.machine is None else LASER_HIT)
+        on_something = laser.machine is not None or laser.panel is not None
+        add(np.stack([laser.start, laser.end]), LASER_HIT if on_something else LASER)
     if out.arc is not None and len(out.arc) > 1:
         add(out.arc, ARC if out.target is not None else NO_TARGET)
     if out.target is not None:

@@ -1,7 +1,9 @@
 """The frame sink of the headset: the plant, overlays and hand markers drawn for two eyes.
 
 ``update`` reads the controllers and the twin queue (non-blocking) and moves the user;
-``render`` draws both eyes with the desktop's renderer through a list of two Views.
+with ``--history`` the store and time shown come from the history link (live, or the chosen
+moment of a recording), and colours and overlays follow them. ``render`` draws both eyes
+with the desktop's renderer through a list of two Views.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ from xrclient.xr.passthrough import TransparentBackground
 from xrclient.xr.poses import Pose, eye_view
 
 if TYPE_CHECKING:
+    from xrclient.core.bindings import Bindings
     from xrclient.live import LiveTwin
     from xrclient.render.overlays import Overlays, OverlayStats
+    from xrclient.scene.model import Scene
+    from xrclient.xr.history_link import XrHistoryLink
     from xrclient.xr.mirror import Mirror
     from xrclient.xr.session_link import XrSessionLink
 
 #: called after both eyes are drawn, before the images go back to the runtime
 RenderHook = Callable[[Sequence[Eye], Sequence[View]], None]
+#: rewrites the hand states of frame N before they are used (scripted input: tests, tools)
+InputScript = Callable[[int, tuple[HandState, ...]], tuple[HandState, ...]]
 
 
 @dataclass(slots=True)
@@ -44,6 +51,10 @@ class SceneParts:
     live: LiveTwin | None = None
     transparent: TransparentBackground | None = None
     session: XrSessionLink | None = None
+    history: XrHistoryLink | None = None
+    #: the scene's bindings over the store shown (live, or the chosen moment of a recording)
+    bindings: Bindings | None = None
+    scene: Scene | None = None
     near: float = 0.05
     far: float = 500.0
 
@@ -62,9 +73,13 @@ def head_pose(eyes: Sequence[Eye]) -> Pose | None:
 class SceneView:
     """Implements :class:`~.frame_loop.FrameSink`."""
 
-    def __init__(self, parts: SceneParts, hook: RenderHook | None = None) -> None:
+    def __init__(
+        self, parts: SceneParts, hook: RenderHook | None = None, script: InputScript | None = None
+    ) -> None:
         self.parts = parts
         self.hook = hook
+        self.script = script
+        self.updates = 0
         self.hands: tuple[HandState, ...] = NO_HANDS
         self.input: HandInput | None = None
         self.space: Any = None
@@ -73,6 +88,7 @@ class SceneView:
         self.visuals = MachineVisuals(parts.n_machines)
         self.output = ControlsOutput()
         self.now = 0.0
+        self.shown_t = 0.0  # the time rendered: now, or the chosen moment of a recording
         self.views: list[View] = []
         self.eye_size = (640, 480)  # set to the swapchain size by the client
         self.overlay_stats: OverlayStats | None = None
@@ -88,12 +104,30 @@ class SceneView:
         p = self.parts
         if self.input is not None:
             self.hands = self.input.poll(display_time, self.space, self.focused())
-        self.output = p.controls.step(self.hands, head_pose(eyes))
-        p.markers.update(self.output)
+        if self.script is not None:
+            self.hands = self.script(self.updates, self.hands)
+        self.updates += 1
         self.now = now = time.time()
+        history, hands = p.history, self.hands
+        if history is not None:
+            hands = history.before_controls(p.controls, hands, head_pose(eyes))
+        self.output = p.controls.step(hands, head_pose(eyes))
+        if history is not None:
+            history.after_controls(self.hands, self.output, now)
+        p.markers.update(self.output)
+        store, t = None, now
         if p.live is not None:
             p.live.update(now)  # drains the network queue; never waits
-            p.live.apply_visuals(self.visuals, now)
+            store = p.live.store
+        if history is not None:
+            store, t = history.frame(store, now)
+        self.shown_t = t
+        if p.bindings is not None:
+            if store is not None:
+                p.bindings.evaluate(store, t)
+                p.bindings.apply(self.visuals)
+            else:
+                self.visuals.reset()
         self.visuals.highlight[:] = 0.0
         selected = p.controls.selected
         if selected is not None:
@@ -101,10 +135,11 @@ class SceneView:
         if p.session is not None:
             first = self._view(eyes[0], self.eye_size, None) if eyes else None
             p.session.update(p.controls, self.hands, head_pose(eyes), self.output, first, now)
-        if p.overlays is not None and p.live is not None and eyes and p.overlays.due(now, selected):
-            view = self._view(eyes[0], self.eye_size, None)
-            state = p.live.bindings.state
-            self.overlay_stats = p.overlays.update(p.live.store, state, view, now, selected)
+        overlays, bindings = p.overlays, p.bindings
+        if overlays is not None and bindings is not None and store is not None and eyes:
+            if overlays.due(now, selected):
+                view = self._view(eyes[0], self.eye_size, None)
+                self.overlay_stats = overlays.update(store, bindings.state, view, t, selected)
 
     def _view(self, eye: Eye, size: tuple[int, int], fbo: moderngl.Framebuffer | None) -> View:
         p = self.parts
@@ -119,10 +154,12 @@ class SceneView:
         self.driver_s = time.perf_counter() - started - stats.prepare_s
         if p.transparent is not None:
             p.transparent.apply(views)
-        if p.overlays is not None and p.live is not None:
+        if p.overlays is not None:
             started = time.perf_counter()
-            p.overlays.draw(views, self.now)
+            p.overlays.draw(views, self.shown_t)
             self.overlay_draw_s = time.perf_counter() - started
+        if p.history is not None:
+            p.history.draw(views)
         if p.session is not None:
             p.session.draw(views, self.now)
         p.markers.draw(views)
