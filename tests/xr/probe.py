@@ -125,6 +125,48 @@ def _script(point_bar: str | None, stick: str | None) -> InputScript:
     return script
 
 
+def _aim_script(scene_file: Path, view: str | None, spec: str) -> InputScript:
+    """``MACHINE:F1,F2,...``: from frame F1 on, the right hand's laser starts 2.5 m in front
+    of MACHINE and points at its centre; the trigger is pulled at each listed frame."""
+    import dataclasses
+
+    from xrclient.app import load_geometry
+    from xrclient.core import math3d
+    from xrclient.scene.loaders import LoadLimits
+    from xrclient.scene.schema import load_scene
+    from xrclient.xr.client import start_rig
+    from xrclient.xr.input import HandState
+    from xrclient.xr.poses import Pose
+
+    machine, frames_text = spec.split(":")
+    pulls = [int(f) for f in frames_text.split(",")]
+    scene = load_scene(scene_file)
+    geometry, _ = load_geometry(scene, LoadLimits())
+    bounds = geometry.bounds.astype(np.float64)
+    rig = start_rig(scene, bounds, view)  # the client's first place (no teleport here)
+    b = geometry.machine_bounds[scene.machine_index[machine]].astype(np.float64)
+    target = (b[0] + b[1]) / 2.0
+    origin = target + np.array([0.0, 0.3, 2.5 + (b[1, 2] - b[0, 2]) / 2.0])
+    stage_from_world = np.linalg.inv(rig)
+    o = (stage_from_world @ np.append(origin, 1.0))[:3]
+    t = (stage_from_world @ np.append(target, 1.0))[:3]
+    z = (o - t) / np.linalg.norm(o - t)
+    xa = np.cross((0.0, 1.0, 0.0), z)
+    xa /= np.linalg.norm(xa)
+    m = np.eye(4, dtype=np.float32)
+    m[:3, 0], m[:3, 1], m[:3, 2] = xa, np.cross(z, xa), z
+    aim = Pose(tuple(float(c) for c in o), math3d.matrix_quat(m))
+
+    def script(n: int, hands: tuple[HandState, ...]) -> tuple[HandState, ...]:
+        left, right = hands
+        if n >= pulls[0]:
+            pulled = 1.0 if any(f <= n < f + 2 for f in pulls) else 0.0
+            right = dataclasses.replace(right, aim=aim, select=pulled)
+        return (left, right)
+
+    return script
+
+
 def frames(out: Path, argv: list[str]) -> None:
     import argparse
 
@@ -146,6 +188,8 @@ def frames(out: Path, argv: list[str]) -> None:
     parser.add_argument("--point-bar")
     parser.add_argument("--stick")
     parser.add_argument("--snapshot", type=int, default=-1)
+    parser.add_argument("--procedure")
+    parser.add_argument("--aim")
     args = parser.parse_args(argv)
     images: dict[str, np.ndarray] = {}
     seen = {"n": 0}
@@ -187,8 +231,12 @@ def frames(out: Path, argv: list[str]) -> None:
         overlays=not args.no_overlays,
         history=args.history,
         keep_frames=True,
+        procedure=args.procedure,
+        trainee="probe",
     )
     script = _script(args.point_bar, args.stick) if args.point_bar or args.stick else None
+    if args.aim:
+        script = _aim_script(args.scene, args.view, args.aim)
     report = run_xr(options, hook=hook, script=script)
     np.savez(out / "frames.npz", **images)
     ov = report.overlays
@@ -214,6 +262,15 @@ def frames(out: Path, argv: list[str]) -> None:
         "twin_batches": report.twin_batches,
         "overlays": None if ov is None else [ov.far, ov.mid, ov.near, ov.hidden],
         "history": None if report.history is None else dataclasses.asdict(report.history),
+        "training": None if report.training is None else report.training.to_dict(),
+        "training_view": None
+        if report.training_view is None
+        else {
+            "step_id": report.training_view.step_id,
+            "status": report.training_view.status,
+            "target": report.training_view.target_machine,
+            "zones": len(report.training_view.zones),
+        },
     }
     (out / "frames.json").write_text(json.dumps(summary))
 

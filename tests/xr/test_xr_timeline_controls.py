@@ -236,3 +236,49 @@ def test_controller_input_moves_the_shown_moment(link: tuple[XrHistoryLink, floa
     frame(left, HandState())
     placed: PanelRect | None = controls.panel
     assert placed is None and hl.panel.count == 0
+
+
+def test_the_headset_follows_a_shared_moment_and_scrubs_away_from_it(
+    tmp_path: Path, link: tuple[XrHistoryLink, float, float]
+) -> None:
+    """A real hub on loopback: an expert shares a moment; the headset (an operator) goes
+    there, and a step back takes it away from the moment here only."""
+    import time
+
+    from tests.hub.helpers import running_hub, token, wait_until
+    from xrclient.history.timeline import TimelineState
+    from xrclient.session import Session, SessionOptions
+
+    hl, first, _last = link
+    controls = Controls(np.eye(4))
+    with running_hub(tmp_path / "hub.sqlite") as hub:
+        expert = Session(SessionOptions(hub.url("plant"), token(name="eddie", role="expert")))
+        me = Session(SessionOptions(hub.url("plant"), token(name="hana", role="operator")))
+        with expert, me:
+            hl.session = me
+            try:
+                wait_until(lambda: expert.status.state == me.status.state == "live", 10)
+
+                def frame(left: HandState) -> float:
+                    now = time.time()
+                    me.update(now)
+                    hands = hl.before_controls(controls, (left, HandState()), HEAD)
+                    out = controls.step(hands, HEAD)
+                    hl.after_controls((left, HandState()), out, now)
+                    _store, t = hl.frame(None, now)
+                    return t
+
+                moment = first + 40.0
+                state = TimelineState("past", moment, False, 1.0, time.time())
+                assert expert.share_timeline(state).result(5).code == ""
+                wait_until(lambda: abs(frame(HandState(grip=GRIP)) - moment) < 0.01, 10)
+                assert me.viewing_shared_past
+                hl.control("tl_back", time.time())  # what the left stick asks for
+                t = frame(HandState(grip=GRIP))
+                assert t == pytest.approx(moment - 10.0) and not me.viewing_shared_past
+                frame(HandState(grip=GRIP))
+                assert frame(HandState(grip=GRIP)) == pytest.approx(moment - 10.0)
+                expert.update()
+                assert expert.shared_timeline is not None  # the room is still at the moment
+            finally:
+                hl.session = None

@@ -29,7 +29,9 @@ SQUEEZE = ActionSpec("squeeze", "Grab the plant", "float")
 STICK = ActionSpec("move", "Teleport and turn", "vector2")
 MENU = ActionSpec("menu", "Menu", "boolean")
 TIMELINE = ActionSpec("timeline", "Show or hide the timeline", "boolean")
-ACTIONS = (AIM, GRIP, SELECT, SQUEEZE, STICK, MENU, TIMELINE)
+CONFIRM = ActionSpec("confirm", "Confirm the training step", "boolean")
+HINT = ActionSpec("hint", "Training hint", "boolean")
+ACTIONS = (AIM, GRIP, SELECT, SQUEEZE, STICK, MENU, TIMELINE, CONFIRM, HINT)
 
 #: profile path -> (action name, input component under each hand [, under the right hand])
 PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -46,6 +48,8 @@ PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("squeeze", "input/squeeze/value"),
         ("move", "input/thumbstick"),
         ("timeline", "input/y/click", "input/b/click"),
+        ("confirm", "input/x/click", "input/a/click"),
+        ("hint", "input/thumbstick/click"),
     ),
     "/interaction_profiles/valve/index_controller": (
         ("aim", "input/aim/pose"),
@@ -55,6 +59,8 @@ PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("move", "input/thumbstick"),
         ("menu", "input/b/click"),
         ("timeline", "input/trackpad/force"),
+        ("confirm", "input/a/click"),
+        ("hint", "input/thumbstick/click"),
     ),
     "/interaction_profiles/htc/vive_controller": (
         ("aim", "input/aim/pose"),
@@ -72,6 +78,7 @@ PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("move", "input/thumbstick"),
         ("menu", "input/menu/click"),
         ("timeline", "input/trackpad/click"),
+        ("hint", "input/thumbstick/click"),
     ),
 }
 
@@ -81,7 +88,8 @@ def suggested_paths(profile: str) -> list[tuple[str, str]]:
 
     The Touch controller's menu button exists on the left hand only, so it is not bound.
     The simple and Vive controllers have no spare button for the timeline: its panel, shown
-    from the start, stays up there.
+    from the start, stays up there. Where no button confirms a training step, the trigger
+    on the step's machine does (as it does everywhere).
     """
     return [
         (entry[0], f"{hand}/{entry[1 + i] if len(entry) > 2 else entry[1]}")

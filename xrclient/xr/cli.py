@@ -14,9 +14,11 @@ from typing import Any
 from xrclient.cli_args import (
     add_limits,
     add_session_options,
+    add_training_options,
     add_twin_options,
     limits_from,
     session_options,
+    trainee_name,
     twin_options_from,
 )
 from xrclient.errors import XRClientError
@@ -77,6 +79,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     xr.add_argument("-v", "--verbose", action="store_true", help="log runtime details")
     add_twin_options(xr, overlays_help="colour machines only; no metric panels", wait=True)
     add_session_options(xr)
+    add_training_options(xr)
     add_limits(xr)
 
 
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             view=args.view,
             select=args.select,
             history=args.history,
+            procedure=args.procedure,
+            trainee=trainee_name(args) if args.procedure else "",
             twin_wait=args.wait if twin is not None else 0.0,
         )
         import xr
@@ -133,6 +138,14 @@ def run(args: argparse.Namespace) -> int:
         say(report.twin)
     if report.history is not None:
         say(report.history.line)
+    if report.training is not None:
+        r = report.training
+        verdict = "passed" if r.passed else "not passed"
+        done = sum(s.status in ("done", "skipped") for s in r.steps)
+        say(
+            f"training {r.procedure_id}: {r.status}, {done} of {len(r.steps)} steps, "
+            f"score {r.score:.0f} ({verdict})"
+        )
     say(
         f"{report.frames} frames ({report.rendered} shown) on {report.system}; "
         f"{report.reason or 'done'}"

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from xrclient.live import LiveTwin, TwinOptions
     from xrclient.render.overlays import OverlayStats
     from xrclient.session import SessionOptions
+    from xrclient.training.assessment import RunResult
+    from xrclient.training.runner import TrainingView
     from xrclient.xr.history_link import HistoryReport
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class XrOptions:
     #: seconds to wait for the twin's first state before entering the headset (0: don't)
     twin_wait: float = 0.0
     keep_frames: bool = False  # keep every FrameInfo in the report (tests, benchmarks)
+    procedure: str | None = None  # a training procedure to run (file or shipped name)
+    trainee: str = ""  # the name its result is stored under
 
 
 @dataclass(slots=True)
@@ -94,6 +98,9 @@ class XrReport:
     #: per frame kept: (seconds inside the renderer's GL draw calls, seconds in Overlays.draw)
     draw_log: list[tuple[float, float]] = field(default_factory=list)
     history: HistoryReport | None = None  # the timeline (with --history)
+    #: with --procedure: the run's assessment and the last step shown, at the end
+    training: RunResult | None = None
+    training_view: TrainingView | None = None
 
 
 def start_rig(scene: Scene, bounds: F64, view: str | None) -> F64:
@@ -129,6 +136,11 @@ def run_xr(
     """Run the headset client until the runtime or the user ends it (or ``frames``)."""
 
     scene = load_scene(options.scene)
+    procedure = None
+    if options.procedure is not None:  # a bad file fails before the runtime is touched
+        from xrclient.training.loader import load_procedure, procedure_path
+
+        procedure = load_procedure(procedure_path(options.procedure), scene)
     geometry, _cache = load_geometry(scene, options.limits, progress)
     selected = None
     if options.select is not None:
@@ -181,6 +193,17 @@ def run_xr(
             progress(f"joining session {options.session.url}")
             link = XrSessionLink(options.session, scene)
             stack.callback(link.close)
+            if history is not None:
+                history.session = link.session
+        training = None
+        if procedure is not None:
+            from xrclient.xr.training_link import XrTraining
+
+            session = link.session if link is not None else None
+            training = XrTraining(
+                procedure, scene, geometry.machine_bounds, options.trainee, session
+            )
+            stack.callback(training.release)
         ctx = window.ctx
         diag = float(np.linalg.norm(bounds[1] - bounds[0]))
         mr = options.mixed_reality
@@ -204,6 +227,7 @@ def run_xr(
             far=max(100.0, 2.0 * diag),
             session=link,
             history=history,
+            training=training,
             bindings=history.bindings if history is not None else _bindings_of(live),
             scene=scene,
         )
@@ -232,6 +256,9 @@ def run_xr(
         report.overlays = sink.overlay_stats
         if live is not None:
             report.twin, report.twin_batches = live.summary(), live.batches
+        if training is not None:
+            report.training = training.driver.run.result()
+            report.training_view = training.driver.view
     return report
 
 
@@ -292,6 +319,10 @@ def _prepare_gl(sink: SceneView, options: XrOptions, srgb: bool, eye_size: tuple
         p.session.prepare(p.ctx, load_font(), srgb)
     if p.history is not None:
         p.history.set_srgb_output(srgb)
+    if p.training is not None:
+        from xrclient.render.font import load_font
+
+        p.training.prepare(p.ctx, load_font(), srgb)
     if p.bindings is not None and p.scene is not None and options.overlays and p.overlays is None:
         from xrclient.render.font import load_font
         from xrclient.render.overlays import Overlays

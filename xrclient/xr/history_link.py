@@ -26,6 +26,7 @@ from xrclient.live import LiveTwin
 from xrclient.render.font import load_font
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Scene
+from xrclient.session import Session
 from xrclient.xr.controls import Controls, ControlsOutput
 from xrclient.xr.input import HandState
 from xrclient.xr.poses import Pose
@@ -68,6 +69,8 @@ class XrHistoryLink:
             self.insight.close()
             raise
         self.report = HistoryReport()
+        #: the shared session, if any: follow its shared moment, share this one when leading
+        self.session: Session | None = None
         self.keep_frames = keep_frames
         self._rect: PanelRect | None = None
         self._hot: str | None = None
@@ -112,8 +115,18 @@ class XrHistoryLink:
         )
 
     def control(self, request: str, now: float) -> str:
-        """Carry out one timeline request (from the controllers or a script)."""
+        """Carry out one timeline request (from the controllers or a script). In a session,
+        a leader or an expert takes the room along; anyone else leaves the shared moment
+        to scrub on from it."""
+        session = self.session
+        sharing = session is not None and session.can_share_timeline
+        if session is not None and not sharing and session.viewing_shared_past:
+            session.leave_shared_timeline(live=False)
         said = self.insight.control(request)
+        tl = self.insight.timeline
+        if session is not None and sharing and tl is not None and session.status.state == "live":
+            tl.update(now)
+            session.share_timeline(tl.state(now))
         self.report.requests.append(request)
         log.info("timeline: %s%s", request, f" ({said})" if said else "")
         if said:
@@ -122,6 +135,12 @@ class XrHistoryLink:
 
     def frame(self, live_store: TwinStore | None, now: float) -> tuple[TwinStore | None, float]:
         """The store and time to render (the chosen moment); updates the card."""
+        session = self.session
+        if session is not None:  # the moment the session's leader shares, or live again
+            if session.shared_timeline is not None and not session.timeline_detached:
+                self.insight.open_timeline()
+            if self.insight.timeline is not None:
+                session.follow_timeline(self.insight.timeline, now)
         store, t = self.insight.frame(live_store, now)
         tl = self.insight.timeline
         model = panel_model(

@@ -36,6 +36,8 @@ class HandState:
     stick: tuple[float, float] = (0.0, 0.0)
     menu: bool = False
     timeline: bool = False  # the button that shows or hides the timeline
+    confirm: bool = False  # training: confirm the step
+    hint: bool = False  # training: ask for a hint
 
 
 NO_HANDS = (HandState(), HandState())
@@ -156,6 +158,8 @@ class HandInput:
             stick = self._get("vector2", "move", i)
             menu = self._get("boolean", "menu", i)
             timeline = self._get("boolean", "timeline", i)
+            confirm = self._get("boolean", "confirm", i)
+            hint = self._get("boolean", "hint", i)
             hands.append(
                 HandState(
                     aim,
@@ -167,6 +171,8 @@ class HandInput:
                     else (0.0, 0.0),
                     bool(menu.current_state) if menu.is_active else False,
                     bool(timeline.current_state) if timeline.is_active else False,
+                    bool(confirm.current_state) if confirm.is_active else False,
+                    bool(hint.current_state) if hint.is_active else False,
                 )
             )
         return tuple(hands)

@@ -8,6 +8,7 @@ with the desktop's renderer through a list of two Views.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from xrclient.xr.history_link import XrHistoryLink
     from xrclient.xr.mirror import Mirror
     from xrclient.xr.session_link import XrSessionLink
+    from xrclient.xr.training_link import XrTraining
 
 #: called after both eyes are drawn, before the images go back to the runtime
 RenderHook = Callable[[Sequence[Eye], Sequence[View]], None]
@@ -52,6 +54,7 @@ class SceneParts:
     transparent: TransparentBackground | None = None
     session: XrSessionLink | None = None
     history: XrHistoryLink | None = None
+    training: XrTraining | None = None
     #: the scene's bindings over the store shown (live, or the chosen moment of a recording)
     bindings: Bindings | None = None
     scene: Scene | None = None
@@ -129,6 +132,12 @@ class SceneView:
             else:
                 self.visuals.reset()
         self.visuals.highlight[:] = 0.0
+        if p.training is not None:
+            head = head_pose(eyes)
+            p.training.update(store, t, p.controls.rig, head, self.hands, self.output)
+            target = p.training.target()
+            if target is not None:  # the step's machine pulses
+                self.visuals.highlight[target] = 0.35 + 0.35 * (0.5 + 0.5 * math.sin(now * 5.0))
         selected = p.controls.selected
         if selected is not None:
             self.visuals.highlight[selected] = 1.0
@@ -160,6 +169,8 @@ class SceneView:
             self.overlay_draw_s = time.perf_counter() - started
         if p.history is not None:
             p.history.draw(views)
+        if p.training is not None:
+            p.training.draw(views, self.now)
         if p.session is not None:
             p.session.draw(views, self.now)
         p.markers.draw(views)
