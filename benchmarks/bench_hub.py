@@ -85,6 +85,8 @@ def start_hub(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
             str(tmp / "hub.sqlite"),
             "--secret-file",
             str(secret),
+            "--handshake-rate",  # every participant connects from this one address
+            "1000",
             *extra,
         ],
         stdout=subprocess.PIPE,

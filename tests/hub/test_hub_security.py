@@ -232,3 +232,40 @@ def test_no_secret_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     assert "Authorization: Bearer [redacted]" in text  # handshakes are logged, tokens not
     for secret in (tok, forged, tok.split(".")[1], tok.split(".")[2], SECRET.hex()):
         assert secret not in text
+
+
+def test_a_handshake_flood_from_one_address_is_refused_with_429(tmp_path: Path) -> None:
+    with running_hub(tmp_path / "hub.sqlite", handshake_rate=0.5, handshake_burst=4) as hub:
+        with raw(hub, token(name="ana")) as ws:  # connected before the flood
+            recv_until(ws, "welcome")
+            codes = [refused(hub, "guess-" + str(k)) for k in range(3)]
+            assert codes == [401, 401, 401]  # the burst of 4 is spent (ana took one)
+            with pytest.raises(InvalidStatus) as err:
+                raw(hub, token(name="bo")).close()  # even a good token, from this address
+            response = err.value.response
+            assert response.status_code == 429 and response.headers["Retry-After"] == "2"
+            assert b"too many connection attempts" in response.body
+            # the one already in is served as before
+            send(ws, {"t": "chat", "id": 1, "text": "still here"})
+            assert recv_until(ws, "ack")["id"] == 1
+        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]
+        assert stats.refusals == {401: 3, 429: 1}
+        time.sleep(2.1)  # one attempt earned back
+        with raw(hub, token(name="bo")) as ws:
+            assert recv_until(ws, "welcome")["role"] == "expert"
+
+
+def test_handshake_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="handshake rate"):
+        HubConfig(db=Path("x"), secret=SECRET, handshake_rate=0.0).check()
+
+
+def test_a_refused_client_waits_as_long_as_the_hub_says(tmp_path: Path) -> None:
+    with running_hub(tmp_path / "hub.sqlite", handshake_rate=0.5, handshake_burst=1) as hub:
+        assert refused(hub, "guess") == 401  # the one attempt of the burst
+        c = client(hub, token(name="ana"))
+        with c:
+            wait_until(lambda: c.status.refused == 429, 5, "the 429")
+            assert "too many connection attempts" in c.status.last_error
+            assert c.status.retry_in is not None and c.status.retry_in >= 2.0  # Retry-After
+            wait_until(lambda: c.status.state == "live", 10, "the client in, later")

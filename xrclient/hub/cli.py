@@ -58,6 +58,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         metavar="N",
         help="messages per second allowed per connection (default 60; poses count too)",
     )
+    hub.add_argument(
+        "--handshake-rate",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="connection attempts per second allowed per client address, in bursts of six "
+        "times that (default 10); beyond it the handshake is refused with HTTP 429",
+    )
     hub.add_argument("-v", "--verbose", action="store_true", help="log every join and leave")
 
     tok = sub.add_parser(
@@ -160,6 +168,8 @@ def _hub(args: argparse.Namespace) -> int:
             tick_hz=args.tick_hz,
             rate=args.rate,
             burst=max(1, int(2 * args.rate)),
+            handshake_rate=args.handshake_rate,
+            handshake_burst=max(1, int(6 * args.handshake_rate)),
         )
         config.check()
     except (ValueError, OSError) as exc:

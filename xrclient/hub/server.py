@@ -27,12 +27,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 import secrets
 import ssl
 import threading
 import time
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -52,6 +53,8 @@ from xrclient.hub.store import HubStore
 from xrclient.server.limits import TokenBucket, is_loopback
 
 log = logging.getLogger("xrclient.hub")
+#: client addresses whose handshake rate is tracked at once
+MAX_TRACKED_ADDRESSES = 4096
 
 SERVER_NAME = f"xrclient-hub/{__version__}"
 T = TypeVar("T")
@@ -73,6 +76,10 @@ class HubConfig:
     burst: int = 120
     max_participants: int = 256
     max_connections: int = 1024
+    #: connection attempts per second per client address, and the burst allowed (HTTP 429
+    #: beyond): bounds what a flood of handshakes (e.g. token guessing) costs the hub
+    handshake_rate: float = 10.0
+    handshake_burst: int = 60
     max_annotations: int = 10_000
     #: reliable frames waiting for one participant before it is cut off
     max_backlog: int = 2048
@@ -88,6 +95,8 @@ class HubConfig:
             raise ValueError("tick rate must be between 1 and 240 Hz")
         if not (1.0 <= self.rate <= 1e6 and 1 <= self.burst <= 1e6):
             raise ValueError("the message rate must be 1..1e6 per second, the burst 1..1e6")
+        if not (0.1 <= self.handshake_rate <= 1e6 and 1 <= self.handshake_burst <= 1e6):
+            raise ValueError("the handshake rate must be 0.1..1e6 per second, the burst 1..1e6")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.ssl_context is None and not is_loopback(self.host):
@@ -207,6 +216,7 @@ class Hub:
         self.config = config
         self.stats = HubStats()
         self.rooms: dict[str, _RoomHub] = {}
+        self._handshakes: OrderedDict[str, TokenBucket] = OrderedDict()
         self._store: HubStore | None = None
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hub-store")
         self._server: Server | None = None
@@ -276,6 +286,12 @@ class Hub:
     # -- admission -----------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        if not self._handshake_allowed(connection):
+            return self._refuse(
+                connection,
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "too many connection attempts from this address; retry later",
+            )
         got = admit(request, self.config.secret, self.config.origins)
         if isinstance(got, tuple):
             return self._refuse(connection, *got)
@@ -286,6 +302,19 @@ class Hub:
             return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "room full")
         return None
 
+    def _handshake_allowed(self, connection: ServerConnection) -> bool:
+        """One token of the address's bucket (addresses kept: the most recent few thousand)."""
+        peer = connection.remote_address
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        buckets = self._handshakes
+        bucket = buckets.pop(address, None)
+        if bucket is None:
+            bucket = TokenBucket(self.config.handshake_rate, self.config.handshake_burst)
+            if len(buckets) >= MAX_TRACKED_ADDRESSES:
+                buckets.popitem(last=False)  # the longest unseen
+        buckets[address] = bucket
+        return bucket.take()
+
     def _refuse(self, connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
         self.stats.refused_handshakes += 1
         self.stats.refusals[status.value] = self.stats.refusals.get(status.value, 0) + 1
@@ -293,6 +322,10 @@ class Hub:
         response = connection.respond(status, reason + "\n")
         if status is HTTPStatus.UNAUTHORIZED:
             response.headers["WWW-Authenticate"] = 'Bearer realm="xrclient-hub"'
+        elif status is HTTPStatus.TOO_MANY_REQUESTS:
+            response.headers["Retry-After"] = str(
+                max(1, math.ceil(1.0 / self.config.handshake_rate))
+            )
         return response
 
     async def _room(self, name: str) -> _RoomHub:

@@ -375,6 +375,7 @@ class SessionClient:
         while True:
             self._set(state="connecting", retry_in=None)
             live = False
+            wait = 0.0  # at least this long before the next attempt (the hub's Retry-After)
             try:
                 live = await self._session()
             except asyncio.CancelledError:
@@ -382,13 +383,15 @@ class SessionClient:
             except InvalidStatus as exc:
                 code = exc.response.status_code
                 self._set(last_error=_describe(exc), refused=code)
+                if code == 429:
+                    wait = _retry_after(exc.response.headers.get("Retry-After"))
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 self._set(last_error=_describe(exc))
             except Exception as exc:  # never let a bug kill the thread silently
                 log.exception("session client failed")
                 self._set(last_error=f"internal error: {exc}")
             attempt = 0 if live else attempt + 1
-            delay = self.backoff.delay(attempt, self._rng)
+            delay = max(self.backoff.delay(attempt, self._rng), wait)
             self._set(state="disconnected", retry_in=delay)
             log.info("session %s: %s; retrying in %.2f s", self.url, self._status.last_error, delay)
             await asyncio.sleep(delay)
@@ -552,7 +555,11 @@ def check_session_url(url: str) -> urllib.parse.SplitResult:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
-        hint = {401: " (missing, expired or forged token)", 403: " (wrong room or origin)"}
+        hint = {
+            401: " (missing, expired or forged token)",
+            403: " (wrong room or origin)",
+            429: " (too many connection attempts from this address; retrying later)",
+        }
         return f"hub refused the connection: HTTP {code}{hint.get(code, '')}"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
@@ -612,3 +619,12 @@ class ScriptedParticipant:
                 )
             )
             del self.requests[:-64]
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a ``Retry-After`` header (delay form), bounded to a minute."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+    return min(max(seconds, 0.0), 60.0) if seconds == seconds else 1.0
