@@ -346,3 +346,17 @@ def test_layouts_are_due_at_a_bounded_rate_and_at_once_on_a_new_selection(
         assert overlays.due(99.0, None)  # a clock step back never freezes the layout
     finally:
         overlays.release()
+
+
+def test_a_long_value_shortens_its_label_and_never_overlaps_it(font: SdfFont) -> None:
+    from xrclient.render.overlay_layout import DETAIL_W
+    from xrclient.render.overlay_panels import ROW_GAP, fit_label
+    from xrclient.render.text import measure
+
+    value = "2026-11-12 14:30:27Z"
+    label = fit_label(font, "last maintenance", value, DETAIL_W)
+    assert label.endswith("…") and "last maintenance".startswith(label[:-1])
+    used = measure(font, label, 0.8) + ROW_GAP + measure(font, value, 0.8)
+    assert used <= DETAIL_W - 1.0
+    assert fit_label(font, "cycle count", "110710", DETAIL_W) == "cycle count"
+    assert fit_label(font, "program", "", DETAIL_W) == "program"

@@ -17,15 +17,17 @@ import numpy.typing as npt
 from xrclient.core.bindings import Bindings, BindingState
 from xrclient.core.bindings_text import format_value
 from xrclient.core.twin_store import TwinStore
+from xrclient.render.font import SdfFont
 from xrclient.render.overlay_layout import BAND_RGBA, DETAIL_W, PANEL_W, band_layers
 from xrclient.render.shapes import ShapeBatch
-from xrclient.render.text import TextBatch
+from xrclient.render.text import TextBatch, measure
 from xrclient.scene.model import Scene
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 ROW = 1.25  # row height in units
+ROW_GAP = 0.6  # units between a row's label and its value
 SPARK_POINTS = 48
 DETAIL_ROWS = 18
 BACKGROUND = (0.06, 0.08, 0.10, 0.82)
@@ -80,6 +82,19 @@ class Slot:
     rows: list[tuple[int, int]]  # (title, value) strings
     gauges: list[tuple[int, int]]
     detail: bool = False
+
+
+def fit_label(font: SdfFont, label: str, value: str, width: float) -> str:
+    """``label`` shortened with an ellipsis so that it and ``value`` (both at the rows'
+    0.8 em) fit a row of ``width`` units with a gap between them."""
+    if not label or not value:
+        return label
+    room = width - 1.0 - ROW_GAP - measure(font, value, 0.8)
+    if measure(font, label, 0.8) <= room:
+        return label
+    while label and measure(font, label + "…", 0.8) > room:
+        label = label[:-1]
+    return label.rstrip() + "…" if label else ""
 
 
 class PanelBuilder:
@@ -261,8 +276,9 @@ class PanelBuilder:
         texts.append((slot.state, stale_text, DIM))
         texts.append((slot.message, self._alarm_message(state, m), MESSAGE))
         rows = self._rows(store, m, now, detail=slot.detail)
+        width = DETAIL_W if slot.detail else PANEL_W
         for (a, b), row in zip(slot.rows, rows + [("", "")] * len(slot.rows), strict=False):
-            texts.append((a, row[0], DIM))
+            texts.append((a, fit_label(self.text.font, row[0], row[1], width), DIM))
             texts.append((b, row[1], TEXT))
         gauges: list[int] = (
             [] if slot.detail else np.flatnonzero(self.bindings.gauge_mask[m]).tolist()
