@@ -6,7 +6,8 @@ every machine and property) against one ingested message (``TwinClientProtocol.r
 ``TwinStore.apply`` -> ``Bindings.evaluate`` + ``apply``), interleaved in the same run. The
 predictor samples once per second, so its share of the client's work is its sample cost
 over one second of messages at the server's rate (``--rate``, 10 Hz by default). A frame
-with no sample due is timed too.
+with no sample due is timed too. ``--slices N`` has the baselines learn in N rotating slices
+of machines; ``--shifts`` adds baselines per shift (06:00, 14:00, 22:00 UTC).
 
 Quality: the demo plant from a Monday 10:30 UTC (day shift), seeded, stepped every second
 with explicit times; eight bearing-wear faults (30 min each, staggered); lead time of the
@@ -14,7 +15,7 @@ first flag before each reaches FAULT, and flag onsets per machine-hour on the ma
 had no fault.
 
 usage: python benchmarks/bench_anomaly.py [--machines 2000] [--props 20] [--rounds 7]
-       [--hours 1.75] [--quick]
+       [--hours 1.75] [--seeds 7,3,11] [--slices 1] [--shifts] [--cost-only] [--quick]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from _common import machine_line, timed_interleaved
 from bench_ingest import SENT, START, Frames, Ours, build_scene, full_grid
 
 from xrclient.core.anomaly import Predictor
+from xrclient.core.anomaly_config import PredictionConfig, parse_prediction_table
 from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.history.sim_batches import simulate
@@ -42,9 +44,14 @@ from xrclient.server.faults import ScheduledFault
 from xrclient.server.simulator import PlantSimulator
 
 VICTIMS = ("CNV-C5", "PRS-B1", "CNC-A2", "RBT-C1", "CNV-C2", "CNV-A1", "CNV-B7", "PRS-B3")
+SHIFTS = {"shifts": ["06:00", "14:00", "22:00"], "shift_timezone": "UTC"}
 
 
-def cost(machines: int, props: int, rounds: int, rate: float) -> None:
+def settings(shifts: bool) -> PredictionConfig | None:
+    return parse_prediction_table(SHIFTS) if shifts else None
+
+
+def cost(machines: int, props: int, rounds: int, rate: float, slices: int, shifts: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scene = build_scene(Path(tmp), machines)
     sim = PlantSimulator(scene, seed=0, start=START)
@@ -56,7 +63,7 @@ def cost(machines: int, props: int, rounds: int, rate: float) -> None:
     full = Frames(schema, texts, "delta", np.ones((n, k), bool), values0, times0)
     snapshot = Frames(schema, texts, "snapshot", np.ones((n, k), bool), values0, times0)
     ours = Ours(scene, schema, "msgpack", snapshot.msgpack)
-    predictor = Predictor.from_scene(scene)
+    predictor = Predictor.from_scene(scene, settings(shifts), slices=slices)
     clock = [SENT]
     predictor.update(ours.store, clock[0])
 
@@ -82,7 +89,8 @@ def cost(machines: int, props: int, rounds: int, rate: float) -> None:
     idle, _ = results["predictor, no sample due"]
     print(
         f"\ncost: {n} machines x {k} properties ({numeric} numeric scored), "
-        f"median of {rounds} interleaved rounds"
+        f"median of {rounds} interleaved rounds; slices {slices}, "
+        f"{'baselines per shift' if shifts else 'no shifts'}"
     )
     print(
         f"  ingest (msgpack, bindings) {ingest * 1e3:8.2f} ms per full delta "
@@ -100,7 +108,9 @@ def cost(machines: int, props: int, rounds: int, rate: float) -> None:
     )
 
 
-def quality(hours: float, seed: int) -> tuple[int, int, list[float], float]:
+def quality(
+    hours: float, seed: int, slices: int = 1, shifts: bool = False
+) -> tuple[int, int, list[float], float]:
     scene = load_scene(scene_path(DEMO_SCENE))
     shift = 1_767_225_600.0 + 4 * 86400 + 10.5 * 3600
     faults = [
@@ -109,7 +119,7 @@ def quality(hours: float, seed: int) -> tuple[int, int, list[float], float]:
     ]
     sim = PlantSimulator(scene, seed=seed, start=shift, fault_rate_per_hour=0.0, faults=faults)
     store = TwinStore([m.id for m in scene.machines])
-    predictor = Predictor.from_scene(scene)
+    predictor = Predictor.from_scene(scene, settings(shifts), slices=slices)
     flags: dict[int, list[float]] = {}  # flag onsets per machine
     onsets = np.zeros(len(scene.machines))
     before = np.zeros(len(scene.machines), bool)
@@ -162,16 +172,21 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="server rate (Hz)")
     parser.add_argument("--hours", type=float, default=1.75)
     parser.add_argument("--seeds", default="7,3,11", help="simulator seeds (comma-separated)")
+    parser.add_argument("--slices", type=int, default=1, help="rotating learning slices")
+    parser.add_argument("--shifts", action="store_true", help="baselines per shift")
+    parser.add_argument("--cost-only", action="store_true", help="skip the quality runs")
     parser.add_argument("--quick", action="store_true", help="3 rounds, 500 machines")
     args = parser.parse_args()
     print(f"machine: {machine_line()}, numpy {np.__version__}")
     if args.quick:
-        cost(500, args.props, 3, args.rate)
+        cost(500, args.props, 3, args.rate, args.slices, args.shifts)
     else:
-        cost(args.machines, args.props, args.rounds, args.rate)
+        cost(args.machines, args.props, args.rounds, args.rate, args.slices, args.shifts)
+    if args.cost_only:
+        return
     found, total, leads, rates = 0, 0, [], []
     for seed in (int(x) for x in args.seeds.split(",")):
-        f, n, lead, rate = quality(args.hours, seed)
+        f, n, lead, rate = quality(args.hours, seed, args.slices, args.shifts)
         found, total = found + f, total + n
         leads += lead
         rates.append(rate)

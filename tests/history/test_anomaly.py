@@ -30,7 +30,8 @@ VICTIMS = ("CNV-C5", "PRS-B1", "CNC-A2", "RBT-C1", "CNV-C2", "CNV-A1", "CNV-B7",
 
 
 @pytest.mark.slow
-def test_bearing_wear_is_flagged_before_it_faults_with_few_false_alarms() -> None:
+@pytest.mark.parametrize("slices", [1, 4])
+def test_bearing_wear_is_flagged_before_it_faults_with_few_false_alarms(slices: int) -> None:
     scene = demo_scene()
     faults = [
         ScheduledFault(v, "bearing_wear", SHIFT + 2400 + 300 * i, 1800.0)
@@ -38,7 +39,7 @@ def test_bearing_wear_is_flagged_before_it_faults_with_few_false_alarms() -> Non
     ]
     sim = PlantSimulator(scene, seed=7, start=SHIFT, fault_rate_per_hour=0.0, faults=faults)
     store = TwinStore([m.id for m in scene.machines])
-    predictor = Predictor.from_scene(scene)
+    predictor = Predictor.from_scene(scene, slices=slices)
     first_flag: dict[int, float] = {}
     onsets = np.zeros(len(scene.machines))
     before = np.zeros(len(scene.machines), bool)
@@ -85,16 +86,17 @@ def feed(store: TwinStore, t: float, vib: list[float], energy: float = 0.0) -> N
     store.apply(UpdateBatch.build(SCHEMA, m, p, v, t, snapshot=True, sent=t), t)
 
 
-def small_predictor(**settings: object) -> Predictor:
+def small_predictor(slices: int = 1, feature_s: float = 5.0, **settings: object) -> Predictor:
     config = parse_prediction_table({"warmup_s": 60, "persist_s": 5, "window_s": 120, **settings})
     levels = {"vibration_mm_s": (np.full(3, 7.1), np.ones(3))}
-    return Predictor(["mill"] * 3, config, levels, feature_s=5.0)
+    return Predictor(["mill"] * 3, config, levels, feature_s=feature_s, slices=slices)
 
 
-def test_cold_start_missing_data_drift_and_time_to_threshold() -> None:
+@pytest.mark.parametrize("slices", [1, 3])
+def test_cold_start_missing_data_drift_and_time_to_threshold(slices: int) -> None:
     rng = np.random.default_rng(0)
     store = TwinStore(SCHEMA.machines)
-    pred = small_predictor()
+    pred = small_predictor(slices)
     t0 = 1000.0
     for k in range(400):
         t = t0 + k
@@ -116,6 +118,50 @@ def test_cold_start_missing_data_drift_and_time_to_threshold() -> None:
     assert 60 < state.time_to_threshold[1] < 160
     tts = state.time_to_threshold[0]
     assert np.isnan(tts) or tts > 3600
+
+
+def test_time_to_threshold_is_the_least_squares_line_of_the_points_in_the_state() -> None:
+    """The running sums give the fit of the points in the current state, through several
+    turns of the ring and state changes (feature_s ~0: the feature is the value)."""
+    rng = np.random.default_rng(2)
+    store = TwinStore(SCHEMA.machines)
+    pred = small_predictor(feature_s=1e-6)
+    points: list[tuple[float, float, int]] = []  # time, M1's value, M1's state
+    checked = 0
+    for k in range(1500):
+        t = 5000.0 + k
+        idle = 1 if 600 <= k < 700 or 1100 <= k < 1130 else 0
+        vib = 2.0 + 0.002 * k + (1.0 if idle else 0.0) + 0.05 * rng.standard_normal()
+        n = len(SCHEMA.machines)
+        m, p = np.repeat(np.arange(n), 2), np.tile(np.arange(2), n)
+        v = np.array([[idle, vib]] * n).reshape(-1)
+        store.apply(UpdateBatch.build(SCHEMA, m, p, v, t, snapshot=True, sent=t), t)
+        state = pred.update(store, t)
+        if k % 4 == 0:  # window 120 s / 30 points: a point every 4 s
+            points.append((t, float(np.float32(vib)), idle))
+            recent = [(tp, y) for tp, y, s in points[-30:] if s == idle]
+            if len(recent) < 6:
+                assert np.isnan(state.time_to_threshold[1])
+                continue
+            tt, yy = np.array(recent).T
+            slope, at_zero = np.polyfit(tt - t, yy, 1)
+            expected = (7.1 - at_zero) / slope if slope > 0 else math.nan
+            assert state.time_to_threshold[1] == pytest.approx(expected, rel=1e-3, nan_ok=True)
+            checked += 1
+    assert checked > 300
+
+
+def test_huge_and_infinite_values_count_as_missing() -> None:
+    store = TwinStore(SCHEMA.machines)
+    pred = small_predictor(ignore=[])  # energy_kwh scores too
+    for k in range(200):
+        t = 100.0 + k
+        energy = [1e20, math.inf, -math.inf, math.nan][k % 4] if 100 <= k < 150 else 5.0
+        feed(store, t, [2.0, 2.0, 2.0], energy=energy)
+        state = pred.update(store, t)
+        if k > 70:
+            assert np.isfinite(state.score).all() and not state.flagged.any()
+    assert state.worst_name(0) is not None
 
 
 def test_updates_between_samples_are_free_and_time_going_back_resets() -> None:

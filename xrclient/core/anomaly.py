@@ -9,8 +9,20 @@ other levels than it runs, and each program loads it differently), which average
 cycles. For every machine, numeric property and regime it keeps a robust baseline: an
 exponentially weighted mean and variance whose updates are clipped to three deviations
 (outliers barely move it) and frozen while the machine is flagged (a developing fault is
-not learnt as normal). Everything is numpy over ``(machines, properties)``; no Python loop
-runs over machines.
+not learnt as normal).
+
+Shifts (``[prediction] shifts``): each shift keeps baselines of its own besides the overall
+ones, and scores against them once they are warm; a shift whose baseline is still warming
+up scores against the overall baseline meanwhile, and its own baseline learns even while
+the machine is flagged (so that a plant whose level differs by shift settles on the first
+day). A new shift restarts the features, like a change of state.
+
+Cost: everything is numpy over ``(properties, machines)`` in float32, in place in buffers
+allocated once; no Python loop runs over machines. Only the baselines of the current regime
+(and shift) are worked on; those of other regimes are parked and swapped in for the
+machines that change. The trend keeps running least-squares sums. With ``slices`` > 1 the
+baselines learn in rotating slices of machines (each learns every ``slices`` samples,
+over that time): cheaper per sample, at a slightly noisier baseline.
 
 Per machine and sample:
 
@@ -21,12 +33,13 @@ Per machine and sample:
 * ``time_to_threshold``: seconds until the trend of a property with an alarm level (the
   scene's gauges and simple ``prop > value`` alarms, and ``[prediction.thresholds]``)
   reaches it: a least-squares line through 30 points over ``window_s`` taken in the
-  machine's current regime, refitted at each new point and counted down between; 0 when
-  beyond the level already, NaN without a level, a trend toward it, or when further off
-  than ``horizon_s``.
+  machine's current regime (and shift), refitted at each new point and counted down
+  between; 0 when beyond the level already, NaN without a level, a trend toward it, or
+  when further off than ``horizon_s``.
 
 Cold start: a baseline scores after ``warmup_s`` seconds of samples in that regime. Missing
-data: NaN values and machines silent for ``stale_s`` neither score nor learn.
+data: NaN values (and magnitudes over 1e15) and machines silent for ``stale_s`` (checked
+every few seconds) neither score nor learn.
 """
 
 from __future__ import annotations
@@ -58,6 +71,8 @@ _CLIP = 3.0
 _SMOOTH_S = 10.0
 _REL_FLOOR = 0.02  # deviations below 2 % of the level never count as abnormal
 _ABS_FLOOR = 0.05
+_MAX_VALUE = 1e15  # larger magnitudes count as no value (float32 sums stay finite)
+_UNSEEN = 1e30  # the variance of a baseline with no sample yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,35 +104,46 @@ class Predictor:
         interval: float = 1.0,
         stale_s: float = 30.0,
         feature_s: float = 30.0,
+        slices: int = 1,
     ) -> None:
         if not interval > 0:
             raise ValueError("interval must be > 0")
+        if not 1 <= slices <= 64:
+            raise ValueError("slices must be 1 to 64")
         self.config = config or PredictionConfig()
         self.interval = interval
         self.stale_s = stale_s
         self.feature_s = feature_s
+        self.slices = slices
         self.machine_types = tuple(machine_types)
         n = self.n_machines = len(self.machine_types)
         settings = [self.config.for_type(t) for t in self.machine_types]
         self._enabled = np.array([s.enabled for s in settings], bool)
         self._threshold = np.array([s.score_threshold for s in settings])
         self._persist = np.array([s.persist_s for s in settings])
-        self._half_life = np.array([s.half_life_s for s in settings])
-        self._warmup = np.array([s.warmup_s for s in settings])
+        # EWMA weight of the baselines per second (of the half-life)
+        self._rate = math.log(2.0) / np.array([s.half_life_s for s in settings])
+        self._warmup = np.array([s.warmup_s for s in settings], np.float32)
         self._horizon = np.array([s.horizon_s for s in settings])
         self._ignore = [frozenset(s.ignore) for s in settings]
         self.window_s = max(s.window_s for s in settings) if settings else 300.0
+        self._n_shifts = len(self.config.shifts)
         # alarm levels: name -> (per machine level, per machine sign (+1 high is bad))
         self._levels = dict(thresholds or {})
         for name, th in self.config.thresholds.items():
             self._levels[name] = _constant(th, n)
+        # machines [edges[s], edges[s + 1]) learn at every ``slices``-th sample
+        self._edges = [s * n // slices for s in range(slices + 1)]
         self._schema: object = None
         self._state: PredictionState | None = None
 
     @classmethod
-    def from_scene(cls, scene: Scene, config: PredictionConfig | None = None) -> Predictor:
+    def from_scene(
+        cls, scene: Scene, config: PredictionConfig | None = None, *, slices: int = 1
+    ) -> Predictor:
         """A predictor with the alarm levels of the scene's gauges and simple alarms."""
-        return cls([m.type for m in scene.machines], config, scene_thresholds(scene))
+        types = [m.type for m in scene.machines]
+        return cls(types, config, scene_thresholds(scene), slices=slices)
 
     def reset(self) -> None:
         """Forget every baseline (e.g. when a timeline jumps to another moment)."""
@@ -140,7 +166,9 @@ class Predictor:
             return state
         if state is not None and now < state.time:
             self._setup(store)
-        self._sample(store, now)
+        # no value (NaN, inf or huge) never scores nor learns: its arithmetic may warn
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            self._sample(store, now)
         assert self._state is not None
         return self._state
 
@@ -159,54 +187,85 @@ class Predictor:
         )
 
     def _setup(self, store: TwinStore) -> None:
+        # Arrays over (property, machine): reductions over a machine's properties run along
+        # the first axis, vectorised over machines.
         self._schema = store.schema
         props = store.properties
         self._names = tuple(p.name for p in props)
         self._cols = np.array([i for i, p in enumerate(props) if p.kind == "number"], np.intp)
-        names = [props[i].name for i in self._cols]
-        n, k = self.n_machines, len(self._cols)
-        use = np.ones((n, k), bool)
+        cols = self._cols
+        contiguous = len(cols) > 0 and bool((np.diff(cols) == 1).all())
+        self._col_range = slice(int(cols[0]), int(cols[-1]) + 1) if contiguous else None
+        names = [props[i].name for i in cols]
+        n, k = self.n_machines, len(cols)
+        use = np.ones((k, n), bool)
         for j, name in enumerate(names):
-            use[:, j] = [name not in ign for ign in self._ignore]
-        use &= self._enabled[:, None]
-        self._use = use
+            use[j] = [name not in ign for ign in self._ignore]
+        use &= self._enabled
+        self._unused = ~use
         state = store.prop("state")
         self._state_col = store.prop_index("state") if state and state.kind == "enum" else None
         self._n_states = (
             min(len(state.values), _MAX_STATES) if self._state_col is not None and state else 1
         )
         self._program_col = store.prop_index(PROGRAM) if store.prop(PROGRAM) else None
-        regimes = self._n_states * (_PROGRAMS if self._program_col is not None else 1)
-        # per (machine, regime) row: mean, variance and seconds of samples per property
-        self._base = np.zeros((n * regimes, 3, k), np.float32)
-        self._row0 = np.arange(n, dtype=np.intp) * regimes
-        # EWMA weight per second of sample (small-step approximation of the half-life)
-        self._alpha_per_s = (math.log(2.0) / self._half_life)[:, None].astype(np.float32)
-        self._warm_s = self._warmup[:, None].astype(np.float32)
-        self._z = np.zeros((n, k), np.float32)
-        self._f = np.full((n, k), np.nan, np.float32)
+        self._regimes = self._n_states * (_PROGRAMS if self._program_col is not None else 1)
+        # Baselines (mean, variance, seconds learnt) of the machines' current regime (and
+        # shift) in ``_work``, set 0 the overall one, set 1 the shift's; the others parked
+        # in ``_park``, column ``context * n + machine`` (contexts never entered are never
+        # written: calloc'd pages that cost no memory).
+        sets = 2 if self._n_shifts else 1
+        contexts = self._regimes * (1 + self._n_shifts)
+        self._park = np.zeros((3, k, contexts * n), np.float32)
+        self._work = np.zeros((sets, 3, k, n), np.float32)
+        self._sd = np.empty((sets, k, n), np.float32)
+        self._cold = np.empty((sets, k, n), bool)  # not warmed up yet
+        if sets == 2:  # what scores: the shift's baseline once warm, else the overall one
+            self._mean_s = np.zeros((k, n), np.float32)
+            self._sd_s = np.ones((k, n), np.float32)
+            self._cold_s = np.ones((k, n), bool)
+        else:
+            self._mean_s, self._sd_s, self._cold_s = self._work[0, 0], self._sd[0], self._cold[0]
         self._regime = np.full(n, -1, np.intp)
+        self._shift = -1
         self._in_regime = np.zeros(n)
+        self._x = np.empty((k, n), np.float32)
+        self._f = np.full((k, n), np.nan, np.float32)  # the feature
+        self._none = np.ones((k, n), bool)  # no usable value at the last sample
+        self._z = np.zeros((k, n), np.float32)  # smoothed z-score
+        self._buf = np.empty((k, n), np.float32)
+        self._invalid = np.empty((k, n), bool)
+        self._scored = np.empty((k, n), bool)
+        # the best score's column rides in the low bits of its float (see _sample)
+        self._mask = np.int32((1 << max(1, (k - 1).bit_length())) - 1)
+        self._tag = (self._mask - np.arange(k, dtype=np.int32))[:, None]
+        self._fresh = np.zeros(n, bool)
+        self._fresh_due = -math.inf
+        self._slice = 0
+        self._slice_last = np.full(self.slices, -math.inf)
         self._over_since = np.full(n, np.nan)
         self._flagged = np.zeros(n, bool)
         self._last = -math.inf
         # trend: properties with an alarm level
         tcols = [j for j, name in enumerate(names) if name in self._levels]
         self._tcols = np.array(tcols, np.intp)
+        t = len(tcols)
         self._limit = (
-            np.stack([self._levels[names[j]][0] for j in tcols], 1) if tcols else np.zeros((n, 0))
+            np.stack([self._levels[names[j]][0] for j in tcols]) if t else np.zeros((0, n))
         )
-        self._sign = (
-            np.stack([self._levels[names[j]][1] for j in tcols], 1) if tcols else np.zeros((n, 0))
-        )
-        self._ring = np.full((_POINTS, n, len(tcols)), np.nan)
-        self._ring_regime = np.full((_POINTS, n), -1, np.intp)
+        self._sign = np.stack([self._levels[names[j]][1] for j in tcols]) if t else np.zeros((0, n))
+        # ring of trend points: value (0 where none), weight (1: a value), context, time
+        self._ring = np.zeros((_POINTS, t, n), np.float32)
+        self._ring_w = np.zeros((_POINTS, t, n), np.float32)
+        self._ring_ctx = np.full((_POINTS, n), -1, np.intp)
         self._ring_time = np.full(_POINTS, np.nan)
         self._ring_pos = 0
         self._next_point = -math.inf
+        self._sums = np.zeros((5, t, n))  # see _trend
+        self._t0 = 0.0
         self._fit_tts = np.full(n, np.nan)
-        self._fit_time = -math.inf
-        self._fit_regime = np.full(n, -1, np.intp)
+        self._fit_time = np.zeros(n)
+        self._fit_ctx = np.full(n, -1, np.intp)  # the context of the sums
         self._state = None
 
     def _sample(self, store: TwinStore, now: float) -> None:
@@ -217,110 +276,296 @@ class Predictor:
             else min(now - self._last, 10 * self.interval)
         )
         self._last = now
-        x = store.value[:, self._cols].astype(np.float32)
-        fresh = ~store.stale(now, self.stale_s)
-        valid = ~np.isnan(x) & self._use & fresh[:, None]
+        x, values = self._x, store.value
+        r = self._col_range  # beyond float32: inf, i.e. no value
+        np.copyto(x, (values[:, r] if r else values[:, self._cols]).T, casting="same_kind")
+        if now >= self._fresh_due:  # silence is measured in tens of seconds
+            self._fresh = ~store.stale(now, self.stale_s)
+            self._fresh_due = now + max(self.interval, self.stale_s / 6.0)
         regime = np.zeros(n, np.intp)
-        if self._state_col is not None:
-            code = store.value[:, self._state_col]
-            code = np.where(np.isnan(code), 0, np.clip(code, 0, self._n_states - 1))
-            regime += code.astype(np.intp)
+        if self._state_col is not None:  # fmax: NaN (no state) is 0
+            code = np.fmax(values[:, self._state_col], 0.0)
+            regime += np.fmin(code, self._n_states - 1).astype(np.intp)
         if self._program_col is not None:
-            code = store.value[:, self._program_col]
-            prog = np.where(np.isnan(code), 0, np.mod(code, _PROGRAMS)).astype(np.intp)
-            regime = regime * _PROGRAMS + prog
+            code = np.fmax(values[:, self._program_col], 0.0)
+            regime = regime * _PROGRAMS + np.fmin(code, 2**31).astype(np.intp) % _PROGRAMS
+        shift = self.config.shift_at(now)
+        moved = np.flatnonzero(regime != self._regime)
+        if shift != self._shift:  # a new shift restarts every machine's feature
+            self._switch(moved, regime, shift)
+            moved = np.arange(n)
+        elif len(moved):
+            self._switch(moved, regime, shift)
+        self._in_regime += dt
         # the feature: a short EWMA of the value within the current state (averages out
-        # work cycles), restarted when the machine changes state
-        changed = regime != self._regime
-        self._regime = regime
-        self._in_regime = np.where(changed, 0.0, self._in_regime + dt)
-        a_f = -math.expm1(-dt / self.feature_s)
-        restart = changed[:, None] | np.isnan(self._f)
-        self._f = np.where(restart, x, self._f + a_f * (x - self._f))
-        x = self._f
-        valid &= (self._in_regime >= self.feature_s)[:, None] & ~np.isnan(x)
-        # one gather of each machine's baseline row for its current regime
-        row = self._row0 + regime
-        base = self._base[row]  # (n, 3, k): mean, var, seconds seen
-        mean, var, seen = base[:, 0], base[:, 1], base[:, 2]
-        with np.errstate(invalid="ignore"):
-            sd = np.sqrt(var + (_REL_FLOOR * np.abs(mean) + _ABS_FLOOR) ** 2)
-            warm = (seen >= self._warm_s) & valid
-            z = np.abs(x - mean)
-            z /= sd
-            z[~warm] = 0.0
-            a_s = -math.expm1(-dt / _SMOOTH_S)
-            self._z += a_s * (z - self._z)
-            self._z[~warm] = 0.0
-            # baselines: clipped updates, frozen while the machine is flagged
-            learn = valid & ~self._flagged[:, None]
-            first = seen <= 0
-            alpha = np.maximum(self._alpha_per_s * dt, dt / (seen + dt))
-            alpha[first] = 1.0
-            alpha[~learn] = 0.0
-            delta = np.clip(x, mean - _CLIP * sd, mean + _CLIP * sd)
-            delta[first] = x[first]
-            delta -= mean
-            delta[~learn] = 0.0
-            base[:, 0] = mean + alpha * delta
-            base[:, 1] = (1.0 - alpha) * (var + alpha * delta * delta)
-            base[:, 2] = seen + np.where(learn, dt, 0.0)
-        self._base[row] = base
+        # work cycles), restarted when the machine changes state or a value comes back
+        f, buf, none = self._f, self._buf, self._none
+        np.copyto(f, x, where=none)
+        if len(moved):
+            self._in_regime[moved] = 0.0
+            f[:, moved] = x[:, moved]
+        np.subtract(x, f, out=buf)
+        buf *= np.float32(-math.expm1(-dt / self.feature_s))
+        f += buf
+        np.abs(x, out=buf)
+        np.less(buf, np.float32(_MAX_VALUE), out=none)
+        np.logical_not(none, out=none)
+        # what may score and learn: a value, fresh, settled in its regime, not ignored
+        off = ~(self._fresh & (self._in_regime >= self.feature_s))
+        invalid, scored = self._invalid, self._scored
+        np.logical_or(none, off, out=invalid)
+        invalid |= self._unused
+        np.logical_or(self._cold_s, invalid, out=scored)
+        np.logical_not(scored, out=scored)
+        # robust z-score against the baseline, smoothed (fmin: no NaN where no value)
+        np.subtract(f, self._mean_s, out=buf)
+        np.abs(buf, out=buf)
+        buf /= self._sd_s
+        np.fmin(buf, np.float32(_UNSEEN), out=buf)
+        buf -= self._z
+        buf *= np.float32(-math.expm1(-dt / _SMOOTH_S))
+        self._z += buf
+        self._z *= scored
+        self._learn(now)
 
-        zs = np.where(warm, self._z, -np.inf)
-        worst_col = np.argmax(zs, axis=1) if zs.shape[1] else np.zeros(n, np.intp)
-        best = zs[np.arange(n), worst_col] if zs.shape[1] else np.full(n, -np.inf)
-        score = np.where(np.isfinite(best), best, np.nan).astype(np.float64)
-        worst = np.where(np.isfinite(best), self._cols[worst_col] if len(self._cols) else -1, -1)
+        if len(x):
+            # the most abnormal property in one reduction: scores + 1 (0 where none) as
+            # int32 bits (ordered like the floats), the low bits replaced by the column
+            np.add(self._z, scored, out=buf)
+            bits = buf.view(np.int32)
+            bits &= ~self._mask
+            bits |= self._tag
+            top = np.maximum.reduce(bits, axis=0)
+            worst_col = self._mask - (top & self._mask)
+            best = (top & ~self._mask).view(np.float32).astype(np.float64) - 1.0
+            has = best >= 0.0
+            score = np.where(has, best, np.nan)
+            worst = np.where(has, self._cols[worst_col], -1)
+        else:
+            score, worst = np.full(n, np.nan), np.full(n, -1, np.intp)
         over = score > np.where(self._flagged, 0.6 * self._threshold, self._threshold)
         started = self._over_since = np.where(over, np.fmin(self._over_since, now), np.nan)
         flagged = over & (now - started >= self._persist)
         flagged |= over & self._flagged  # hysteresis: stays flagged until well below
         prev = self._state
         since = np.where(flagged, prev.flagged_since if prev is not None else np.nan, np.nan)
-        since = np.where(flagged & np.isnan(since), now, since)
+        since[flagged & np.isnan(since)] = now
         self._flagged = flagged
-        tts = self._trend(x, regime, now)
-        self._state = PredictionState(
-            now, score, worst.astype(np.intp), tts, flagged.copy(), since, self._names
-        )
+        tts = self._trend(regime + self._regimes * shift, now)
+        self._state = PredictionState(now, score, worst, tts, flagged.copy(), since, self._names)
 
-    def _trend(self, f: npt.NDArray[np.floating], regime: npt.NDArray[np.intp], now: float) -> F64:
+    def _switch(
+        self, moved: npt.NDArray[np.intp], regime: npt.NDArray[np.intp], shift: int
+    ) -> None:
+        """Park the baselines of the machines that left a regime (or of all machines at a
+        shift change) and take out those of their new one."""
+        n, r = self.n_machines, self._regimes
+        old_regime, old_shift = self._regime, self._shift
+        self._regime, self._shift = regime, shift
+        self._move(0, moved, old_regime[moved], regime[moved])
+        if not self._n_shifts:
+            return
+        every = np.arange(n) if shift != old_shift else moved
+        old_ctx = r * (1 + old_shift) + old_regime[every]
+        old_ctx[(old_regime[every] < 0) | (old_shift < 0)] = -1
+        self._move(1, every, old_ctx, r * (1 + shift) + regime[every])
+        self._compose(every)
+
+    def _move(
+        self,
+        s: int,
+        machines: npt.NDArray[np.intp],
+        old: npt.NDArray[np.intp],
+        new: npt.NDArray[np.intp],
+    ) -> None:
+        n, work = self.n_machines, self._work[s]
+        keep = old >= 0
+        self._park[:, :, old[keep] * n + machines[keep]] = work[:, :, machines[keep]]
+        loaded = self._park[:, :, new * n + machines]
+        unseen = loaded[2] <= 0
+        loaded[1][unseen] = _UNSEEN
+        work[:, :, machines] = loaded
+        sd = np.empty(loaded.shape[1:], np.float32)
+        cold = np.empty(loaded.shape[1:], bool)
+        _derive(loaded, sd, cold, self._warmup[machines])
+        self._sd[s][:, machines] = sd
+        self._cold[s][:, machines] = cold
+
+    def _compose(self, cols: npt.NDArray[np.intp] | slice) -> None:
+        """The scoring baseline of machines ``cols``: the shift's where warm, else the
+        overall one."""
+        warm = ~self._cold[1][:, cols]
+        self._mean_s[:, cols] = np.where(warm, self._work[1, 0][:, cols], self._work[0, 0][:, cols])
+        self._sd_s[:, cols] = np.where(warm, self._sd[1][:, cols], self._sd[0][:, cols])
+        self._cold_s[:, cols] = self._cold[0][:, cols] & ~warm
+
+    def _learn(self, now: float) -> None:
+        """Update the baselines of this sample's slice of machines: clipped, frozen while
+        the machine is flagged (a shift's baseline still warming up learns even then)."""
+        s = self._slice
+        self._slice = (s + 1) % self.slices
+        m = slice(self._edges[s], self._edges[s + 1])
+        if m.start == m.stop:
+            return
+        last, self._slice_last[s] = self._slice_last[s], now
+        step = self.slices * self.interval
+        dt = step if not math.isfinite(last) else min(now - last, 10 * step)
+        invalid = self._invalid[:, m]
+        frozen = invalid | self._flagged[m]
+        a_hl = -np.expm1(-dt * self._rate[m]).astype(np.float32)
+        warmup, f, w = self._warmup[m], self._f[:, m], self._work
+        _learn(w[0][:, :, m], self._sd[0][:, m], self._cold[0][:, m], f, frozen, dt, a_hl, warmup)
+        if self._n_shifts:
+            frozen &= ~self._cold[1][:, m]
+            frozen |= invalid
+            base = w[1][:, :, m]
+            _learn(base, self._sd[1][:, m], self._cold[1][:, m], f, frozen, dt, a_hl, warmup)
+            self._compose(m)
+
+    def _trend(self, ctx: npt.NDArray[np.intp], now: float) -> F64:
         """Least-squares slope of the smoothed feature over the window (points taken in the
-        machine's current state only), extrapolated to the alarm level."""
+        machine's current regime and shift only), extrapolated to the alarm level.
+
+        The fit keeps running sums (count, t, t², y, t·y per property and machine, t from
+        ``_t0``) over the ring's points in the machine's context: a new point adds itself
+        and takes out the one it replaces; machines that change context, and every machine
+        once per turn of the ring (so that rounding never builds up), sum the ring anew."""
         n = self.n_machines
         if not len(self._tcols):
             return np.full(n, np.nan)
-        if now < self._next_point and not (regime != self._fit_regime).any():
-            # between trend points the estimate only counts down (refit on a new point)
-            return np.maximum(self._fit_tts - (now - self._fit_time), 0.0)
+        moved = np.flatnonzero(ctx != self._fit_ctx)
         if now >= self._next_point:
             k = self._ring_pos % _POINTS
-            self._ring[k] = f[:, self._tcols]
-            self._ring_regime[k] = regime
-            self._ring_time[k] = now
+            if k == 0:  # a turn of the ring: every sum anew, with time from now
+                self._put_point(k, ctx, now)
+                self._t0 = now
+                self._sum_ring(slice(None), ctx)
+            else:
+                self._add_point(k, -1.0)
+                self._put_point(k, ctx, now)
+                self._add_point(k, 1.0)
+                if len(moved):
+                    self._sum_ring(moved, ctx)
             self._ring_pos += 1
             self._next_point = now + self.window_s / _POINTS
-        same = (self._ring_regime == regime[None, :])[:, :, None] & ~np.isnan(self._ring)
-        w = same.astype(np.float64)
-        count = w.sum(axis=0)
-        t = np.nan_to_num(self._ring_time - now)[:, None, None]
-        y = np.where(same, self._ring, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t_mean = (w * t).sum(axis=0) / count
-            y_mean = y.sum(axis=0) / count
-            dt = (t - t_mean) * w
-            slope = (dt * (y - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
-            level = y_mean - slope * t_mean  # the fitted value now
-            toward = slope * self._sign > 0
-            gap = (self._limit - level) * self._sign  # > 0: not reached yet
-            tts = np.where(gap <= 0, 0.0, np.where(toward, gap / np.abs(slope), np.inf))
-        tts[np.isnan(tts) | (count < _MIN_POINTS)] = np.inf
-        best = tts.min(axis=1)
-        best[best > self._horizon] = np.inf
-        out = np.where(np.isfinite(best), best, np.nan)
-        self._fit_tts, self._fit_time, self._fit_regime = out, now, regime
-        return out
+            self._solve(slice(None), now)
+        elif len(moved):  # between points the estimate counts down; refit who moved
+            self._sum_ring(moved, ctx)
+            self._solve(moved, now)
+        return np.maximum(self._fit_tts - (now - self._fit_time), 0.0)
+
+    def _put_point(self, k: int, ctx: npt.NDArray[np.intp], now: float) -> None:
+        y = self._f[self._tcols]
+        none = self._none[self._tcols]
+        y[none] = 0.0
+        self._ring[k] = y
+        np.logical_not(none, out=none)
+        self._ring_w[k] = none
+        self._ring_ctx[k] = ctx
+        self._ring_time[k] = now
+
+    def _add_point(self, k: int, sign: float) -> None:
+        """Add (``sign`` 1) or take out (-1) ring point ``k`` where in the sums' context."""
+        t = self._ring_time[k] - self._t0
+        if not math.isfinite(t):
+            return
+        w = np.multiply(self._ring_w[k], self._ring_ctx[k] == self._fit_ctx, dtype=np.float64)
+        if sign < 0:
+            np.negative(w, out=w)
+        wy = w * self._ring[k]
+        sums = self._sums
+        sums[0] += w
+        w *= t
+        sums[1] += w
+        w *= t
+        sums[2] += w
+        sums[3] += wy
+        wy *= t
+        sums[4] += wy
+
+    def _sum_ring(self, cols: npt.NDArray[np.intp] | slice, ctx: npt.NDArray[np.intp]) -> None:
+        """Sum the ring's points in each machine's context ``ctx`` for machines ``cols``."""
+        match = self._ring_ctx[:, cols] == ctx[cols]
+        w = np.multiply(self._ring_w[:, :, cols], match[:, None, :], dtype=np.float64)
+        wy = self._ring[:, :, cols] * w
+        t = np.nan_to_num(self._ring_time - self._t0)
+        shape = w.shape[1:]
+        w2, wy2 = w.reshape(_POINTS, -1), wy.reshape(_POINTS, -1)
+        sums = np.stack([w2.sum(axis=0), t @ w2, (t * t) @ w2, wy2.sum(axis=0), t @ wy2])
+        self._sums[:, :, cols] = sums.reshape((5, *shape))
+        self._fit_ctx[cols] = ctx[cols]
+
+    def _solve(self, cols: npt.NDArray[np.intp] | slice, now: float) -> None:
+        """Time to threshold of machines ``cols`` from their sums."""
+        count, st, stt, sy, sty = self._sums[:, :, cols]
+        sign, limit = self._sign[:, cols], self._limit[:, cols]
+        t_mean = st / count
+        slope = (sty - t_mean * sy) / (stt - t_mean * st)
+        level = sy / count + slope * (now - self._t0 - t_mean)  # the fitted value now
+        gap = (limit - level) * sign  # > 0: not reached yet
+        slope *= sign  # > 0: toward the level
+        tts = gap / slope
+        tts[~(slope > 0)] = np.inf
+        tts[gap <= 0] = 0.0
+        tts[np.isnan(tts) | (count < _MIN_POINTS - 0.5)] = np.inf
+        best = tts.min(axis=0)
+        best[best > self._horizon[cols]] = np.inf
+        self._fit_tts[cols] = np.where(np.isfinite(best), best, np.nan)
+        self._fit_time[cols] = now
+
+
+def _derive(
+    base: npt.NDArray[np.float32],
+    sd: npt.NDArray[np.float32],
+    cold: Bools,
+    warmup: npt.NDArray[np.float32],
+) -> None:
+    """Deviation (with the floors) and warm-up flags of baselines ``base`` (mean, var, seen)."""
+    np.abs(base[0], out=sd)
+    sd *= np.float32(_REL_FLOOR)
+    sd += np.float32(_ABS_FLOOR)
+    sd *= sd
+    sd += base[1]
+    np.sqrt(sd, out=sd)
+    np.less(base[2], warmup, out=cold)
+
+
+def _learn(
+    base: npt.NDArray[np.float32],
+    sd: npt.NDArray[np.float32],
+    cold: Bools,
+    f: npt.NDArray[np.float32],
+    frozen: Bools,
+    dt: float,
+    a_hl: npt.NDArray[np.float32],
+    warmup: npt.NDArray[np.float32],
+) -> None:
+    """One clipped EWMA step of baselines ``base`` (mean, var, seen; views, updated in place)
+    toward the features ``f`` over ``dt`` seconds, except where ``frozen``. An unseen
+    baseline's variance is ``_UNSEEN``: its first value is taken unclipped, at weight 1."""
+    mean, var, seen = base[0], base[1], base[2]
+    # the step toward the feature, clipped to three deviations (fmin and fmax take the
+    # bound where the feature is NaN: no value; frozen anyway)
+    bound = sd * np.float32(_CLIP)
+    delta = f - mean
+    np.fmin(delta, bound, out=delta)
+    np.negative(bound, out=bound)
+    np.fmax(delta, bound, out=delta)
+    learn = ~frozen
+    # the EWMA weight: a running mean while young, then the half-life's; 0 where frozen
+    alpha = seen + np.float32(dt)
+    np.divide(np.float32(dt), alpha, out=alpha)
+    np.maximum(alpha, a_hl, out=alpha)
+    alpha *= learn
+    step = alpha * delta
+    mean += step
+    step *= delta
+    var += step
+    np.subtract(np.float32(1.0), alpha, out=alpha)
+    var *= alpha
+    np.multiply(learn, np.float32(dt), out=step)
+    seen += step
+    _derive(base, sd, cold, warmup)
 
 
 def _constant(th: Threshold, n: int) -> tuple[F64, F64]:

@@ -18,22 +18,36 @@
     vibration_mm_s = 7.1         # addition to the scene's gauges and simple alarms;
     level_pct = { value = 10, direction = "low" }
 
+    # plant-wide (not per type): a baseline per shift, starting at these local times
+    shifts = ["06:00", "14:00", "22:00"]
+    shift_timezone = "local"     # "local", "UTC", "+05:30", "-03:00" or "Europe/Berlin"
+
 Every key is optional. Scene files are untrusted: unknown keys, wrong types and values out
 of range are errors naming the key path.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Direction = Literal["high", "low"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _MAX_TYPES = 256
 _MAX_NAMES = 256
+_MAX_SHIFTS = 12
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9][A-Za-z0-9_+-]{0,31}){0,2}$")
+#: keys of the top-level table only (plant-wide)
+_PLANT_KEYS = ("shifts", "shift_timezone")
 
 DEFAULT_IGNORE: tuple[str, ...] = (
     "energy_kwh",
@@ -87,16 +101,46 @@ class PredictionConfig:
     defaults: TypeSettings = TypeSettings()
     types: Mapping[str, TypeSettings] = field(default_factory=dict)
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    #: shift starts in seconds after local midnight, ascending (empty: no shift baselines)
+    shifts: tuple[float, ...] = ()
+    #: "local" (this computer's zone), "UTC", a fixed offset "+HH:MM" or an IANA zone name
+    shift_timezone: str = "local"
 
     def for_type(self, machine_type: str) -> TypeSettings:
         return self.types.get(machine_type, self.defaults)
+
+    def shift_at(self, when: float) -> int:
+        """The shift (index into ``shifts``) on at ``when`` (seconds since the epoch); the
+        hours before the first start belong to the last shift. 0 without shifts."""
+        if not self.shifts:
+            return 0
+        local = (when + utc_offset(self.shift_timezone, when)) % 86400.0
+        return (bisect.bisect_right(self.shifts, local) - 1) % len(self.shifts)
+
+
+def utc_offset(zone: str, when: float) -> float:
+    """Seconds to add to UTC for local time in ``zone`` (a valid ``shift_timezone``); 0 for
+    a time the platform cannot convert."""
+    if zone == "UTC":
+        return 0.0
+    m = _OFFSET.match(zone)
+    if m:
+        sign = 1.0 if m.group(1) == "+" else -1.0
+        return sign * (int(m.group(2)) * 3600.0 + int(m.group(3)) * 60.0)
+    try:
+        if zone == "local":
+            return float(time.localtime(when).tm_gmtoff)
+        delta = datetime.fromtimestamp(when, ZoneInfo(zone)).utcoffset()
+    except (OverflowError, OSError, ValueError):
+        return 0.0
+    return delta.total_seconds() if delta is not None else 0.0
 
 
 def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") -> PredictionConfig:
     """Validate a ``[prediction]`` table (already parsed TOML) into a config."""
     if not isinstance(doc, Mapping):
         raise PredictionConfigError(path, "expected a table")
-    known = {f.name for f in fields(TypeSettings)} | {"types", "thresholds"}
+    known = {f.name for f in fields(TypeSettings)} | {"types", "thresholds", *_PLANT_KEYS}
     _no_unknown(doc, known, path)
     defaults = _settings(doc, TypeSettings(), path, allow_nested=True)
     types: dict[str, TypeSettings] = {}
@@ -111,6 +155,11 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
             raise PredictionConfigError(where, "a type name is letters, digits and _")
         if not isinstance(value, Mapping):
             raise PredictionConfigError(where, "expected a table")
+        for key in _PLANT_KEYS:
+            if key in value:
+                raise PredictionConfigError(
+                    f"{where}.{key}", f"{key} applies to the whole plant: set it in [{path}]"
+                )
         _no_unknown(value, {f.name for f in fields(TypeSettings)}, where)
         types[name] = _settings(value, defaults, where, allow_nested=False)
     thresholds: dict[str, Threshold] = {}
@@ -124,7 +173,13 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
         if not isinstance(name, str) or not _NAME.match(name):
             raise PredictionConfigError(where, "a property name is letters, digits and _")
         thresholds[name] = _threshold(value, where)
-    return PredictionConfig(defaults, types, thresholds)
+    shifts = _shifts(doc["shifts"], f"{path}.shifts") if "shifts" in doc else ()
+    zone = "local"
+    if "shift_timezone" in doc:
+        if not shifts:
+            raise PredictionConfigError(f"{path}.shift_timezone", "set shifts too")
+        zone = _zone(doc["shift_timezone"], f"{path}.shift_timezone")
+    return PredictionConfig(defaults, types, thresholds, shifts, zone)
 
 
 def _no_unknown(doc: Mapping[str, object], known: set[str], path: str) -> None:
@@ -175,3 +230,45 @@ def _threshold(value: object, path: str) -> Threshold:
             raise PredictionConfigError(f"{path}.direction", 'expected "high" or "low"')
         return Threshold(_number(value["value"], f"{path}.value", -1e15, 1e15), direction)
     return Threshold(_number(value, path, -1e15, 1e15))
+
+
+def _shifts(value: object, path: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not 2 <= len(value) <= _MAX_SHIFTS:
+        raise PredictionConfigError(
+            path, f'expected a list of 2 to {_MAX_SHIFTS} start times such as "06:00"'
+        )
+    starts: list[float] = []
+    for k, text in enumerate(value):
+        where = f"{path}[{k}]"
+        m = _CLOCK.match(text) if isinstance(text, str) else None
+        if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise PredictionConfigError(where, f'expected a local time "HH:MM", got {text!r}')
+        start = int(m.group(1)) * 3600.0 + int(m.group(2)) * 60.0
+        if starts and start <= starts[-1]:
+            raise PredictionConfigError(
+                where, f"{text} is not after {value[k - 1]} (list the starts in the order of a day)"
+            )
+        starts.append(start)
+    return tuple(starts)
+
+
+def _zone(value: object, path: str) -> str:
+    expected = '"local", "UTC", an offset such as "+05:30", or a zone name such as "Europe/Berlin"'
+    if not isinstance(value, str):
+        raise PredictionConfigError(path, f"expected {expected}")
+    if value in ("local", "UTC"):
+        return value
+    m = _OFFSET.match(value)
+    if m:
+        if int(m.group(2)) * 60 + int(m.group(3)) > 14 * 60 or int(m.group(3)) > 59:
+            raise PredictionConfigError(
+                path, f"expected an offset from -14:00 to +14:00, got {value!r}"
+            )
+        return value
+    if _ZONE.match(value) is None or ".." in value:
+        raise PredictionConfigError(path, f"expected {expected}, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise PredictionConfigError(path, f"unknown time zone {value!r}") from None
+    return value
