@@ -203,6 +203,7 @@ def frames(out: Path, argv: list[str]) -> None:
             images[f"eye{i}"] = data.reshape(h, w, 4)[::-1].copy()  # top row first
             if seen["n"] - 1 == args.snapshot:
                 images[f"eye{i}@{args.snapshot}"] = images[f"eye{i}"]
+                images[f"view_proj{i}@{args.snapshot}"] = view.view_projection
             images[f"view_proj{i}"] = view.view_projection
             images[f"view{i}"] = view.view
         images["eye_positions"] = np.array([e.pose.position for e in eyes])

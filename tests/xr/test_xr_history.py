@@ -48,10 +48,16 @@ def run(tmp_path_factory: pytest.TempPathFactory, xvfb: XServer) -> dict[str, An
     return summary
 
 
-def _bar_box(run: dict[str, Any]) -> tuple[slice, slice]:
-    """Rows and columns of the left eye covered by the bar (its corners projected)."""
-    corners = np.asarray(run["history"]["bar"], np.float64)
-    view_proj = run["arrays"]["view_proj0"]
+def _bar_box(run: dict[str, Any], frame: int | None = None) -> tuple[slice, slice]:
+    """Rows and columns of the left eye covered by the bar (its corners projected) in the
+    last frame, or in the snapshot ``frame`` (the simulated headset and hands move)."""
+    history = run["history"]
+    if frame is None:
+        corners = np.asarray(history["bar"], np.float64)
+        view_proj = run["arrays"]["view_proj0"]
+    else:
+        corners = np.asarray(history["bars"][frame], np.float64)
+        view_proj = run["arrays"][f"view_proj0@{frame}"]
     clip = np.hstack([corners, np.ones((4, 1))]) @ view_proj.T
     ndc = clip[:, :2] / clip[:, 3:4]
     h, w = run["arrays"]["eye0"].shape[:2]
@@ -76,7 +82,7 @@ def test_the_recording_opens_at_its_end_in_the_past(run: dict[str, Any]) -> None
 
 
 def test_the_card_shows_the_past_moment_on_the_left_controller(run: dict[str, Any]) -> None:
-    rows, cols = _bar_box(run)
+    rows, cols = _bar_box(run, BEFORE)
     before = run["arrays"][f"eye0@{BEFORE}"][rows, cols]
     # at the end of the recording the bar is filled in the past colour, cursor at its end
     assert _near(before, PAST_FILL) > 0.5 * before.shape[0] * before.shape[1] / 2
@@ -93,6 +99,7 @@ def test_the_laser_and_trigger_on_the_bar_go_to_that_moment(run: dict[str, Any])
     # the bar now shows the track, barely filled: the moment moved in the image too
     rows, cols = _bar_box(run)
     after = run["arrays"]["eye0"][rows, cols]
+    rows, cols = _bar_box(run, BEFORE)
     before = run["arrays"][f"eye0@{BEFORE}"][rows, cols]
     assert _near(after, PAST_FILL) < 0.2 * _near(before, PAST_FILL)
     assert _near(after, TRACK) > 0.5 * after.shape[0] * after.shape[1] / 2
@@ -104,13 +111,14 @@ def test_a_live_stream_is_recorded_and_the_left_stick_goes_back(
     recording = tmp_path / "live.xrrec"
     extra = ("--twin", twin_url, "--history", str(recording), "--snapshot", "2")
     run = _probe(tmp_path / "out", runtime_env(xvfb.env()), 12, *extra, "--stick", "6:-1:0")
-    rows, cols = _bar_box(run)
+    rows, cols = _bar_box(run, 2)
     live = run["arrays"]["eye0@2"][rows, cols]
     assert _near(live, LIVE_FILL) > 0.5 * live.shape[0] * live.shape[1] / 2
     assert _near(live, PAST_FILL) == 0
     history = run["history"]
     assert history["requests"] == ["tl_back"]  # one push, one step
     assert "PAST" in history["line"]
+    rows, cols = _bar_box(run)
     past = run["arrays"]["eye0"][rows, cols]
     assert _near(past, LIVE_FILL) == 0
     shown = history["shown"]

@@ -53,6 +53,8 @@ from xrclient.hub.store import HubStore
 from xrclient.server.limits import TokenBucket, is_loopback
 
 log = logging.getLogger("xrclient.hub")
+#: how long a connection closed for flooding gets for what is queued for it (its refusals)
+FLUSH_BEFORE_CLOSE_S = 1.0
 #: client addresses whose handshake rate is tracked at once
 MAX_TRACKED_ADDRESSES = 4096
 
@@ -416,6 +418,7 @@ class Hub:
                 if bucket.refused > 2 * cfg.burst:
                     self.stats.closed_floods += 1
                     log.warning("closing #%d: it ignored the rate limit", pid)
+                    await _sent(conn, FLUSH_BEFORE_CLOSE_S)  # the refusals go out first
                     await conn.ws.close(s.CLOSE_POLICY, "rate limit exceeded")
                     return
                 conn.push(s.encode(s.error_message("rate_limited", "slow down", _id_of(frame))))
@@ -624,3 +627,11 @@ class HubThread:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _sent(conn: _Conn, timeout: float) -> None:
+    """Wait (up to ``timeout``) until the send loop has written what is queued for ``conn``."""
+    deadline = time.monotonic() + timeout
+    while conn.reliable and time.monotonic() < deadline:
+        conn.wake.set()
+        await asyncio.sleep(0.005)

@@ -54,7 +54,8 @@ LIGHT_KINDS: tuple[LightKind, ...] = ("directional", "ambient", "hemisphere", "p
 T = TypeVar("T")
 
 
-def _describe(value: object) -> str:
+def describe_value(value: object) -> str:
+    """What a TOML value is, for error messages: "a string", "a list of 3", "a table"."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
@@ -71,7 +72,7 @@ def _describe(value: object) -> str:
 class _Reader:
     """Walks a parsed TOML document, keeping the key path for error messages."""
 
-    describe = staticmethod(_describe)
+    describe = staticmethod(describe_value)
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -83,7 +84,7 @@ class _Reader:
         self, value: object, path: str, required: set[str], optional: set[str]
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {_describe(value)}")
+            raise self.fail(path, f"expected a table, got {describe_value(value)}")
         unknown = sorted(set(value) - required - optional)
         if unknown:
             allowed = ", ".join(sorted(required | optional))
@@ -97,7 +98,7 @@ class _Reader:
 
     def string(self, value: object, path: str, pattern: re.Pattern[str] | None = None) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_describe(value)}")
+            raise self.fail(path, f"expected a string, got {describe_value(value)}")
         if pattern is not None and not pattern.match(value):
             raise self.fail(
                 path, f"expected an id of 1-64 letters, digits or . _ : -, got {value!r}"
@@ -114,7 +115,7 @@ class _Reader:
         self, value: object, path: str, minimum: float | None = None, positive: bool = False
     ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number, got {_describe(value)}")
+            raise self.fail(path, f"expected a number, got {describe_value(value)}")
         number = float(value)
         if not math.isfinite(number):
             raise self.fail(path, f"expected a finite number, got {value}")
@@ -126,14 +127,14 @@ class _Reader:
 
     def integer(self, value: object, path: str, minimum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_describe(value)}")
+            raise self.fail(path, f"expected an integer, got {describe_value(value)}")
         if value < minimum:
             raise self.fail(path, f"expected an integer >= {minimum}, got {value}")
         return value
 
     def numbers(self, value: object, path: str, count: int) -> tuple[float, ...]:
         if not isinstance(value, list):
-            raise self.fail(path, f"expected {count} numbers, got {_describe(value)}")
+            raise self.fail(path, f"expected {count} numbers, got {describe_value(value)}")
         if len(value) != count:
             raise self.fail(path, f"expected {count} numbers, got {len(value)}")
         return tuple(self.number(v, f"{path}[{i}]") for i, v in enumerate(value))
@@ -152,7 +153,7 @@ class _Reader:
     def array_of_tables(self, value: object, path: str) -> list[object]:
         if not isinstance(value, list):
             raise self.fail(
-                path, f"expected an array of tables ([[{path}]]), got {_describe(value)}"
+                path, f"expected an array of tables ([[{path}]]), got {describe_value(value)}"
             )
         return value
 
@@ -305,7 +306,7 @@ def _plant(r: _Reader, value: object) -> Plant:
 
 def _assets(r: _Reader, value: object, base_dir: Path) -> dict[str, Asset]:
     if not isinstance(value, dict):
-        raise r.fail("assets", f"expected a table of named assets, got {_describe(value)}")
+        raise r.fail("assets", f"expected a table of named assets, got {describe_value(value)}")
     assets: dict[str, Asset] = {}
     for name, item in value.items():
         path = f"assets.{name}"

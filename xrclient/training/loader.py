@@ -18,6 +18,7 @@ import rtoml
 from xrclient.core.expr import Expr, ExprError, compile_expr
 from xrclient.errors import XRClientError
 from xrclient.scene.model import Scene
+from xrclient.scene.schema import describe_value
 from xrclient.training.model import (
     COMPLETIONS,
     ON_FAIL_KEYWORDS,
@@ -91,20 +92,6 @@ def locate(text: str, key_path: str) -> int | None:
     return start + 1
 
 
-def _describe(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
 class _Reader:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
@@ -117,7 +104,7 @@ class _Reader:
         self, value: object, path: str, required: set[str], optional: set[str]
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {_describe(value)}")
+            raise self.fail(path, f"expected a table, got {describe_value(value)}")
         unknown = sorted(set(value) - required - optional)
         if unknown:
             allowed = ", ".join(sorted(required | optional))
@@ -130,14 +117,14 @@ class _Reader:
 
     def tables(self, value: object, path: str, limit: int) -> list[object]:
         if not isinstance(value, list):
-            raise self.fail(path, f"expected an array of tables, got {_describe(value)}")
+            raise self.fail(path, f"expected an array of tables, got {describe_value(value)}")
         if len(value) > limit:
             raise self.fail(path, f"at most {limit} entries, got {len(value)}")
         return value
 
     def string(self, value: object, path: str, *, ident: bool = False, empty: bool = True) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_describe(value)}")
+            raise self.fail(path, f"expected a string, got {describe_value(value)}")
         if ident and not ID_PATTERN.match(value):
             raise self.fail(
                 path, f"expected an id of 1-64 letters, digits or . _ : -, got {value!r}"
@@ -150,7 +137,7 @@ class _Reader:
 
     def number(self, value: object, path: str, low: float, high: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number, got {_describe(value)}")
+            raise self.fail(path, f"expected a number, got {describe_value(value)}")
         number = float(value)
         if not (math.isfinite(number) and low <= number <= high):
             raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {value}")
@@ -158,14 +145,14 @@ class _Reader:
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_describe(value)}")
+            raise self.fail(path, f"expected an integer, got {describe_value(value)}")
         if not low <= value <= high:
             raise self.fail(path, f"expected an integer from {low} to {high}, got {value}")
         return value
 
     def vec3(self, value: object, path: str, low: float, high: float) -> Vec3:
         if not isinstance(value, list) or len(value) != 3:
-            raise self.fail(path, f"expected 3 numbers, got {_describe(value)}")
+            raise self.fail(path, f"expected 3 numbers, got {describe_value(value)}")
         x, y, z = (self.number(v, f"{path}[{i}]", low, high) for i, v in enumerate(value))
         return (x, y, z)
 
@@ -370,13 +357,15 @@ def _step(
     hints_raw = t.get("hints", [])
     if not isinstance(hints_raw, list) or len(hints_raw) > 20:
         raise r.fail(
-            f"{path}.hints", f"expected a list of up to 20 strings, got {_describe(hints_raw)}"
+            f"{path}.hints", f"expected a list of up to 20 strings, got {describe_value(hints_raw)}"
         )
     hazards = None
     if "hazards" in t:
         ids = t["hazards"]
         if not isinstance(ids, list):
-            raise r.fail(f"{path}.hazards", f"expected a list of zone ids, got {_describe(ids)}")
+            raise r.fail(
+                f"{path}.hazards", f"expected a list of zone ids, got {describe_value(ids)}"
+            )
         for j, zone in enumerate(ids):
             if r.string(zone, f"{path}.hazards[{j}]") not in zone_ids:
                 raise r.fail(f"{path}.hazards[{j}]", f"no hazard zone {zone!r}")

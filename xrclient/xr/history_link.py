@@ -46,6 +46,8 @@ class HistoryReport:
     shown: list[float] = field(default_factory=list)  # per frame: the time shown (kept frames)
     #: the bar's world corners (4, 3) when the card was last drawn
     bar: list[list[float]] | None = None
+    #: with kept frames: the bar's corners at each draw (None: the card was hidden)
+    bars: list[list[list[float]] | None] = field(default_factory=list)
 
 
 class XrHistoryLink:
@@ -162,6 +164,8 @@ class XrHistoryLink:
         bar = self.panel.bar_corners()
         if bar is not None:
             self.report.bar = bar.tolist()
+        if self.keep_frames:
+            self.report.bars.append(None if bar is None else bar.tolist())
 
     def close(self) -> None:
         m = self.insight.moment()

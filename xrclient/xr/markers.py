@@ -19,7 +19,8 @@ LASER_HIT = (1.0, 0.72, 0.2, 1.0)
 ARC = (0.4, 1.0, 0.5, 1.0)
 NO_TARGET = (1.0, 0.35, 0.3, 1.0)
 
-_VERTEX = """
+#: flat-coloured world-space triangles and lines (also the timeline card)
+FLAT_VERTEX = """
 #version 330
 uniform mat4 u_view_proj;
 in vec3 in_position;
@@ -30,7 +31,7 @@ void main() {
     gl_Position = u_view_proj * vec4(in_position, 1.0);
 }
 """
-_FRAGMENT = """
+FLAT_FRAGMENT = """
 #version 330
 in vec4 v_color;
 out vec4 f_color;
@@ -78,7 +79,7 @@ class Markers:
     def __init__(self, ctx: moderngl.Context, *, srgb_output: bool = True) -> None:
         self.ctx = ctx
         self.srgb_output = srgb_output
-        self.program = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.program = ctx.program(vertex_shader=FLAT_VERTEX, fragment_shader=FLAT_FRAGMENT)
         self.vbo = ctx.buffer(reserve=MAX_VERTICES * 7 * 4, dynamic=True)
         self.vao = ctx.vertex_array(self.program, [(self.vbo, "3f 4f", "in_position", "in_color")])
         self.count = 0

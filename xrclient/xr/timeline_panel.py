@@ -19,6 +19,7 @@ from xrclient.core.color import srgb_to_linear
 from xrclient.history.insight import Moment
 from xrclient.render.font import SdfFont
 from xrclient.render.text import Align, TextBatch
+from xrclient.xr.markers import FLAT_FRAGMENT, FLAT_VERTEX
 from xrclient.xr.poses import F64
 from xrclient.xr.timeline_layout import (
     BAR_X,
@@ -42,24 +43,6 @@ TEXT = (0.95, 0.96, 0.98, 1.0)
 MAX_QUADS = 16
 #: panel metres in front of the card where its parts and strings sit (no depth fighting)
 _LIFT = 0.002
-
-_VERTEX = """
-#version 330
-uniform mat4 u_view_proj;
-in vec3 in_position;
-in vec4 in_color;
-out vec4 v_color;
-void main() {
-    v_color = in_color;
-    gl_Position = u_view_proj * vec4(in_position, 1.0);
-}
-"""
-_FRAGMENT = """
-#version 330
-in vec4 v_color;
-out vec4 f_color;
-void main() { f_color = v_color; }
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +113,7 @@ class TimelinePanel:
     def __init__(self, ctx: moderngl.Context, font: SdfFont, *, srgb_output: bool = True) -> None:
         self.ctx = ctx
         self.srgb_output = srgb_output
-        self.program = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.program = ctx.program(vertex_shader=FLAT_VERTEX, fragment_shader=FLAT_FRAGMENT)
         self.vbo = ctx.buffer(reserve=MAX_QUADS * 6 * 7 * 4, dynamic=True)
         self.vao = ctx.vertex_array(self.program, [(self.vbo, "3f 4f", "in_position", "in_color")])
         view_proj = self.program["u_view_proj"]
