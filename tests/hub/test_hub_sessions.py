@@ -66,15 +66,22 @@ def test_presence_is_relayed_and_interpolated(tmp_path: Path) -> None:
 def test_join_leave_and_lost_are_visible_to_everyone(tmp_path: Path) -> None:
     with running_hub(tmp_path / "hub.sqlite") as hub, client(hub, token(name="watch")) as w:
         live(w)
+        kinds: list[str] = []  # every notice the watcher gets, in order
+
+        def seen(kind: str) -> bool:
+            kinds.extend(n.kind for n in w.drain_notices())
+            return kind in kinds
+
         with client(hub, token(name="temp", role="observer")) as t:
             live(t)
             wait_until(lambda: len(w.room().participants) == 2)
             t.drop_connection()  # no close handshake: looks like a network failure
-            wait_until(lambda: any(n.kind == "lost" for n in w.drain_notices()), 5)
+            wait_until(lambda: seen("lost"), 5)
             wait_until(lambda: t.status.state == "live" and t.status.connects == 2, 5)
-        kinds: list[str] = []
-        wait_until(lambda: kinds.extend(n.kind for n in w.drain_notices()) or "left" in kinds, 5)
-        assert "joined" in kinds
+        wait_until(lambda: seen("left"), 5)
+        lost = kinds.index("lost")
+        assert "joined" in kinds[lost:]  # the reconnect is seen as a join
+        assert kinds.index("left") > kinds.index("joined", lost)
         assert list(w.room().participants) == [w.room().you]
 
 
