@@ -19,7 +19,12 @@ from xrclient.training.xapi import DEFAULT_BASE, export
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    proc = sub.add_parser("procedure", help="training procedures (docs/training.md)")
+    proc = sub.add_parser(
+        "procedure",
+        help="list and check training procedures (docs/training.md)",
+        description="Training procedures: steps checked against the live plant, run with "
+        "--procedure NAME on view, demo and xr.",
+    )
     proc_sub = proc.add_subparsers(dest="procedure_command", required=True)
     check = proc_sub.add_parser(
         "check",
@@ -44,7 +49,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     listing = proc_sub.add_parser("list", help="list the shipped procedures")
     listing.set_defaults(training_handler=_list)
 
-    train = sub.add_parser("training", help="training results stored by a hub")
+    train = sub.add_parser(
+        "training",
+        help="list or export the training results a hub stored (xAPI)",
+        description="Training results a session hub stored, from its database.",
+    )
     train_sub = train.add_subparsers(dest="training_command", required=True)
     res = train_sub.add_parser("results", help="list or export persisted training results")
     res.add_argument("--db", type=Path, required=True, help="the hub's SQLite database")
