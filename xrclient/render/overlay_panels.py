@@ -125,8 +125,8 @@ class PanelBuilder:
         if detail:
             rows, n_gauges, spark_h = DETAIL_ROWS, 0, 0.0
         else:
-            rows = int(min(3, b.label_mask.sum(axis=1).max(initial=0)))
-            n_gauges = int(min(2, b.gauge_mask.sum(axis=1).max(initial=0)))
+            rows = min(3, int(b.label_mask.sum(axis=1).max(initial=0)))
+            n_gauges = min(2, int(b.gauge_mask.sum(axis=1).max(initial=0)))
             spark_h = 2.0 if rows else 0.0
         height = ROW * (2 + rows + n_gauges) + spark_h + 0.7
         if detail:
