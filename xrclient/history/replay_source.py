@@ -9,10 +9,7 @@ the last state (or starts over with ``loop``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from xrclient.errors import XRClientError
 from xrclient.history.format import SCHEMA, RecordingError
 from xrclient.history.reader import Reader
 from xrclient.history.state import StreamState
+from xrclient.server.sim_service import serve_until_signal
 from xrclient.server.twin_server import ServerConfig, TwinServer
 
 MIN_SPEED, MAX_SPEED = 0.01, 1000.0
@@ -120,31 +118,15 @@ async def serve_replay(
         raise XRClientError(str(exc)) from None
     try:
         server = TwinServer(source, config)
-        ev_loop = asyncio.get_running_loop()
-        stop = ev_loop.create_future()
-
-        def request_stop() -> None:
-            if not stop.done():
-                stop.set_result(None)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                ev_loop.add_signal_handler(sig, request_stop)
-        try:
-            await server.start()
-        except OSError as exc:
-            raise XRClientError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
-            ) from None
         n_m, n_p = source.values.shape
-        announce(
-            f"twin-sim: replaying {path} ({source.end - source.start:.0f} s, {n_m} machines x "
-            f"{n_p} properties) at {speed:g}x on ws://{config.host}:{server.port}; Ctrl-C stops"
-        )
-        try:
-            await stop
-        finally:
-            await server.stop()
-            announce(f"twin-sim: stopped at {source.position - source.start:.1f} s of the replay")
+
+        def started(port: int) -> None:
+            announce(
+                f"twin-sim: replaying {path} ({source.end - source.start:.0f} s, {n_m} machines "
+                f"x {n_p} properties) at {speed:g}x on ws://{config.host}:{port}; Ctrl-C stops"
+            )
+
+        await serve_until_signal(server, config, started)
+        announce(f"twin-sim: stopped at {source.position - source.start:.1f} s of the replay")
     finally:
         source.close()

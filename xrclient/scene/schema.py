@@ -168,21 +168,30 @@ class _Reader:
             seen[k] = i
 
 
+def read_text_file(file: Path, max_bytes: int) -> str:
+    """The UTF-8 text of an untrusted file of at most ``max_bytes`` (size checked before
+    reading); ``ValueError`` says why not (scene and procedure files)."""
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"file is {size} bytes, over the {max_bytes}-byte limit")
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from exc
+
+
 def load_scene(path: str | Path, max_bytes: int = MAX_SCENE_BYTES) -> Scene:
     """Read and validate a scene file. Raises :class:`SceneError` with a precise message."""
     file = Path(path)
     shown = os.fspath(path)
     try:
-        size = file.stat().st_size
-        if size > max_bytes:
-            raise SceneError(shown, "", f"file is {size} bytes, over the {max_bytes}-byte limit")
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise SceneError(shown, "", f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SceneError(shown, "", f"not UTF-8 text (byte {exc.start})") from exc
+        text = read_text_file(file, max_bytes)
+    except ValueError as exc:
+        raise SceneError(shown, "", str(exc)) from exc
     try:
         document = rtoml.loads(text)
     except rtoml.TomlParsingError as exc:

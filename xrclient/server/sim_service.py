@@ -69,6 +69,24 @@ async def serve_simulator(
         server = TwinServer(sim, config)
     except ValueError as exc:
         raise XRClientError(str(exc)) from None
+    n_props = len(sim.schema.properties)
+
+    def started(port: int) -> None:
+        announce(
+            f"twin-sim: serving {sim.n_machines} machines x {n_props} properties of "
+            f"{scene.plant.name} on ws://{config.host}:{port} at {config.rate_hz:g} Hz "
+            f"(seed {seed}{', token required' if config.token else ''}); Ctrl-C stops"
+        )
+
+    await serve_until_signal(server, config, started)
+    announce(f"twin-sim: stopped after {server.ticks} ticks")
+
+
+async def serve_until_signal(
+    server: TwinServer, config: ServerConfig, started: Callable[[int], None]
+) -> None:
+    """Start ``server``, call ``started(port)``, serve until SIGINT or SIGTERM, then close
+    every connection cleanly (``twin-sim`` with a simulator or a recording)."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
 
@@ -85,14 +103,8 @@ async def serve_simulator(
         raise XRClientError(
             f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
         ) from None
-    n_props = len(sim.schema.properties)
-    announce(
-        f"twin-sim: serving {sim.n_machines} machines x {n_props} properties of "
-        f"{scene.plant.name} on ws://{config.host}:{server.port} at {config.rate_hz:g} Hz "
-        f"(seed {seed}{', token required' if config.token else ''}); Ctrl-C stops"
-    )
     try:
+        started(server.port)
         await stop
     finally:
         await server.stop()
-        announce(f"twin-sim: stopped after {server.ticks} ticks")

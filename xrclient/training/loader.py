@@ -18,7 +18,7 @@ import rtoml
 from xrclient.core.expr import Expr, ExprError, compile_expr
 from xrclient.errors import XRClientError
 from xrclient.scene.model import Scene
-from xrclient.scene.schema import describe_value
+from xrclient.scene.schema import describe_value, read_text_file
 from xrclient.training.model import (
     COMPLETIONS,
     ON_FAIL_KEYWORDS,
@@ -190,16 +190,9 @@ def load_procedure(path: str | Path, scene: Scene | None = None) -> Procedure:
     file = Path(path)
     shown = os.fspath(path)
     try:
-        size = file.stat().st_size
-        if size > MAX_BYTES:
-            raise ProcedureError(shown, "", f"file is {size} bytes, over the {MAX_BYTES} limit")
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise ProcedureError(shown, "", f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProcedureError(shown, "", f"not UTF-8 text (byte {exc.start})") from exc
+        text = read_text_file(file, MAX_BYTES)
+    except ValueError as exc:
+        raise ProcedureError(shown, "", str(exc)) from exc
     return parse_procedure(text, shown, scene, base_dir=file.resolve().parent, source=file)
 
 
