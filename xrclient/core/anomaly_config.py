@@ -32,7 +32,7 @@ import bisect
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Literal
@@ -144,15 +144,9 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
     _no_unknown(doc, known, path)
     defaults = _settings(doc, TypeSettings(), path, allow_nested=True)
     types: dict[str, TypeSettings] = {}
-    raw_types = doc.get("types", {})
-    if not isinstance(raw_types, Mapping):
-        raise PredictionConfigError(f"{path}.types", "expected a table of machine types")
-    if len(raw_types) > _MAX_TYPES:
-        raise PredictionConfigError(f"{path}.types", f"more than {_MAX_TYPES} types")
-    for name, value in raw_types.items():
-        where = f"{path}.types.{name}"
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise PredictionConfigError(where, "a type name is letters, digits and _")
+    for name, value, where in _named(
+        doc, path, "types", _MAX_TYPES, ("machine types", "types", "type")
+    ):
         if not isinstance(value, Mapping):
             raise PredictionConfigError(where, "expected a table")
         for key in _PLANT_KEYS:
@@ -163,15 +157,9 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
         _no_unknown(value, {f.name for f in fields(TypeSettings)}, where)
         types[name] = _settings(value, defaults, where, allow_nested=False)
     thresholds: dict[str, Threshold] = {}
-    raw_th = doc.get("thresholds", {})
-    if not isinstance(raw_th, Mapping):
-        raise PredictionConfigError(f"{path}.thresholds", "expected a table of properties")
-    if len(raw_th) > _MAX_NAMES:
-        raise PredictionConfigError(f"{path}.thresholds", f"more than {_MAX_NAMES} entries")
-    for name, value in raw_th.items():
-        where = f"{path}.thresholds.{name}"
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise PredictionConfigError(where, "a property name is letters, digits and _")
+    for name, value, where in _named(
+        doc, path, "thresholds", _MAX_NAMES, ("properties", "entries", "property")
+    ):
         thresholds[name] = _threshold(value, where)
     shifts = _shifts(doc["shifts"], f"{path}.shifts") if "shifts" in doc else ()
     zone = "local"
@@ -180,6 +168,25 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
             raise PredictionConfigError(f"{path}.shift_timezone", "set shifts too")
         zone = _zone(doc["shift_timezone"], f"{path}.shift_timezone")
     return PredictionConfig(defaults, types, thresholds, shifts, zone)
+
+
+def _named(
+    doc: Mapping[str, object], path: str, key: str, limit: int, words: tuple[str, str, str]
+) -> Iterator[tuple[str, object, str]]:
+    """``(name, value, key path)`` of the sub-table ``key`` of named entries, checked: a
+    table, at most ``limit`` entries, names of letters, digits and _. ``words`` name its
+    entries in messages: (what it is a table of, what is counted, what each name is)."""
+    table_of, counted, each = words
+    raw = doc.get(key, {})
+    if not isinstance(raw, Mapping):
+        raise PredictionConfigError(f"{path}.{key}", f"expected a table of {table_of}")
+    if len(raw) > limit:
+        raise PredictionConfigError(f"{path}.{key}", f"more than {limit} {counted}")
+    for name, value in raw.items():
+        where = f"{path}.{key}.{name}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PredictionConfigError(where, f"a {each} name is letters, digits and _")
+        yield name, value, where
 
 
 def _no_unknown(doc: Mapping[str, object], known: set[str], path: str) -> None:

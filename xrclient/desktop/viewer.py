@@ -195,19 +195,13 @@ class Viewer:
 
             progress(f"joining session {self.options.session.url}")
             self.link = SessionLink(self.options.session, scene, ctx, self.font)
-        if procedure is not None or self.link is not None:
-            from xrclient.desktop.training_link import TrainingLink
+        # training keys, an expert's trainees and plant controls (GL only with a procedure)
+        from xrclient.desktop.training_link import TrainingLink
 
-            session = self.link.session if self.link is not None else None
-            self.training = TrainingLink(
-                scene,
-                geometry,
-                ctx,
-                self.font,
-                procedure,
-                self.options.trainee,
-                session,
-            )
+        session = self.link.session if self.link is not None else None
+        self.training = TrainingLink(
+            scene, geometry, ctx, self.font, procedure, self.options.trainee, session
+        )
         if self.options.record is not None:
             self.writer = FrameWriter()
         self.frame = 0
@@ -402,13 +396,9 @@ class Viewer:
         training = [r for r in requests if r.startswith(("tr_", "plant:"))]
         requests = [r for r in requests if r not in history and r not in training]
         for request in training:
-            if self.training is None:
-                said = "no procedure: start with --procedure NAME (xrclient procedure list)"
-                if request.startswith("plant:"):
-                    said = "no twin stream to operate machines through (--twin URL)"
-            else:
-                said = self.training.request(request, now, state.selected, self.live)
-            if said:
+            if self.training is not None and (
+                said := self.training.request(request, now, state.selected, self.live)
+            ):
                 state.say(said, now)
         for request in history:
             if self.insight is None:

@@ -69,6 +69,28 @@ def describe_value(value: object) -> str:
     return type(value).__name__
 
 
+def check_table(
+    value: object,
+    path: str,
+    required: set[str],
+    optional: set[str],
+    fail: Callable[[str, str], Exception],
+) -> dict[str, Any]:
+    """``value`` as a TOML table with all of ``required`` and nothing beyond ``optional``;
+    otherwise raises ``fail(key path, message)`` (scene and procedure files)."""
+    if not isinstance(value, dict):
+        raise fail(path, f"expected a table, got {describe_value(value)}")
+    unknown = sorted(set(value) - required - optional)
+    if unknown:
+        allowed = ", ".join(sorted(required | optional))
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise fail(where, f"unknown key (allowed here: {allowed})")
+    for key in sorted(required):
+        if key not in value:
+            raise fail(f"{path}.{key}" if path else key, "required key is missing")
+    return cast(dict[str, Any], value)
+
+
 class _Reader:
     """Walks a parsed TOML document, keeping the key path for error messages."""
 
@@ -83,18 +105,7 @@ class _Reader:
     def table(
         self, value: object, path: str, required: set[str], optional: set[str]
     ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {describe_value(value)}")
-        unknown = sorted(set(value) - required - optional)
-        if unknown:
-            allowed = ", ".join(sorted(required | optional))
-            where = f"{path}.{unknown[0]}" if path else unknown[0]
-            raise self.fail(where, f"unknown key (allowed here: {allowed})")
-        for key in sorted(required):
-            if key not in value:
-                where = f"{path}.{key}" if path else key
-                raise self.fail(where, "required key is missing")
-        return cast(dict[str, Any], value)
+        return check_table(value, path, required, optional, self.fail)
 
     def string(self, value: object, path: str, pattern: re.Pattern[str] | None = None) -> str:
         if not isinstance(value, str):

@@ -18,7 +18,7 @@ import rtoml
 from xrclient.core.expr import Expr, ExprError, compile_expr
 from xrclient.errors import XRClientError
 from xrclient.scene.model import Scene
-from xrclient.scene.schema import describe_value, read_text_file
+from xrclient.scene.schema import check_table, describe_value, read_text_file
 from xrclient.training.model import (
     COMPLETIONS,
     ON_FAIL_KEYWORDS,
@@ -103,17 +103,7 @@ class _Reader:
     def table(
         self, value: object, path: str, required: set[str], optional: set[str]
     ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {describe_value(value)}")
-        unknown = sorted(set(value) - required - optional)
-        if unknown:
-            allowed = ", ".join(sorted(required | optional))
-            where = f"{path}.{unknown[0]}" if path else unknown[0]
-            raise self.fail(where, f"unknown key (allowed here: {allowed})")
-        for key in sorted(required):
-            if key not in value:
-                raise self.fail(f"{path}.{key}" if path else key, "required key is missing")
-        return cast(dict[str, Any], value)
+        return check_table(value, path, required, optional, self.fail)
 
     def tables(self, value: object, path: str, limit: int) -> list[object]:
         if not isinstance(value, list):

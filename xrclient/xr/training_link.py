@@ -50,8 +50,6 @@ class XrTraining:
         self.bounds = np.asarray(machine_bounds, np.float64)
         self.layer: TrainingLayer | None = None  # made with the swapchains (colour encoding)
         self._buttons = [[False, False], [False, False]]  # per hand: confirm, hint
-        #: the last thing said (a toast), and when
-        self.toast = ""
 
     def prepare(self, ctx: moderngl.Context, font: SdfFont, srgb: bool) -> None:
         if self.layer is None:
@@ -93,8 +91,7 @@ class XrTraining:
             flat /= max(float(np.linalg.norm(flat)), 1e-6)
             anchor = p + flat * PANEL_AHEAD_M
         view = d.frame(store, now, eye)
-        while d.said:
-            self.toast = d.said.popleft()
+        d.said.clear()  # the panel shows the step's feedback and hints
         if self.layer is not None:
             self.layer.update(
                 view, anchor, confirm_key="A / X (or the trigger on it)", hint_key="stick click"
