@@ -1,14 +1,16 @@
 """A training run drawn headless (Mesa EGL): hazard zones in their colours where they stand,
-the step's machine outlined, and the instruction panel over it."""
+the step's machine outlined, the instruction panel over it and the step's picture above."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.render.helpers import dominant, project, render_over
 from xrclient.backends.headless import HeadlessBackend
@@ -134,3 +136,68 @@ def test_a_zone_turns_red_when_in_force_and_the_panel_leads_with_the_warning(
         dominant(after, RED, 60)[patch].sum() > 20 and dominant(after, GREEN, 60)[patch].sum() == 0
     )
     assert empty.max() == 0, "nothing is drawn without a run"
+
+
+def _until_decoded(layer: TrainingLayer, tv: TrainingView) -> None:
+    deadline = time.monotonic() + 10.0
+    picture = layer.image.picture
+    while picture.texture is None and not picture.message:
+        assert time.monotonic() < deadline, "the step's picture was never decoded"
+        time.sleep(0.01)
+        layer.update(tv)
+
+
+def test_the_steps_picture_stands_above_the_panel_in_its_own_colours(
+    headless: HeadlessBackend, font: SdfFont, tmp_path: Path
+) -> None:
+    picture = tmp_path / "switch.png"
+    Image.new("RGB", (400, 200), (255, 0, 255)).save(picture)  # 2:1, magenta
+    view = headless.view_from((0.0, 9.0, 16.0), (0.0, 8.0, 0.0), fov_deg=90.0)
+    layer = TrainingLayer(headless.ctx, font, BOUNDS)
+    try:
+        tv = replace(run_view(active=(False, False)), media=picture)
+        layer.update(tv)
+        without = render_over(headless, [view], layer.draw)  # still decoding: panel only
+        _until_decoded(layer, tv)
+        assert layer.image.picture.size == (320, 160) and not layer.image.picture.message
+        shown = render_over(headless, [view], layer.draw)
+        layer.update(replace(tv, status="completed"))  # the run over: no picture
+        after = render_over(headless, [view], layer.draw)
+    finally:
+        layer.release()
+
+    def magenta(img: np.ndarray) -> np.ndarray:
+        c = img.astype(np.int16)
+        return (c[..., RED] > 200) & (c[..., BLUE] > 200) & (c[..., GREEN] < 60)
+
+    assert magenta(without).sum() == 0 and magenta(after).sum() == 0
+    ys, xs = np.nonzero(magenta(shown))
+    assert len(xs) > 1000, "the picture is not drawn"
+    px, py = project(view, layer.target_anchor(0), SIZE[1])
+    width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert abs((xs.min() + xs.max()) / 2 - px) < 3, "the picture is not centred on the panel"
+    assert 1.8 < width / height < 2.2, f"aspect {width}x{height}"
+    # above the panel, which stands above the anchor: a bright text row lies between them
+    assert ys.max() < py - 20
+    between = shown[ys.max() + 2 : round(py), round(px) - 40 : round(px) + 40]
+    assert (between.max(axis=2) > 150).sum() > 30, "no panel under the picture"
+
+
+def test_a_picture_that_cannot_be_shown_says_why_on_the_panel(
+    headless: HeadlessBackend, font: SdfFont, tmp_path: Path
+) -> None:
+    bad = tmp_path / "switch.png"
+    bad.write_bytes(b"<html>not a picture</html>")
+    layer = TrainingLayer(headless.ctx, font, BOUNDS)
+    try:
+        tv = replace(run_view(active=(False, False)), media=bad)
+        layer.update(tv)
+        _until_decoded(layer, tv)
+        layer.update(tv)
+        assert layer.image.picture.texture is None
+        assert layer.lines[-1].kind == "message"
+        assert layer.lines[-1].text.startswith("image not shown: switch.png: not a readable image")
+        layer.update(tv, panel=False)  # the desktop shows pictures in its HUD instead
+        assert layer.lines == [] and layer.image.picture.path is None
+    finally:
+        layer.release()

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.display import XServer
 from tests.xr.xr_runtime import ROOT, run_probe, runtime_env
@@ -74,6 +75,56 @@ def test_the_steps_machine_is_outlined_in_both_eyes_before_anything_is_done(
     assert _near(run["arrays"]["eye0"], TARGET) < 0.2 * _near(
         run["arrays"][f"eye0@{SNAPSHOT}"], TARGET
     )
+
+
+PICTURE_STEP = """
+format = 1
+[procedure]
+id = "look"
+title = "Look at the switch"
+[[steps]]
+id = "look"
+text = "Find this switch, then confirm."
+media = "switch.png"
+complete = "confirm"
+"""
+
+
+def test_the_steps_picture_floats_under_the_panel_in_both_eyes(
+    tmp_path: Path, xvfb: XServer
+) -> None:
+    Image.new("RGB", (300, 200), (255, 0, 255)).save(tmp_path / "switch.png")
+    procedure = tmp_path / "look.toml"
+    procedure.write_text(PICTURE_STEP, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    scene = str(scene_path(DEMO_SCENE))
+    run_probe(
+        ["frames", str(out), scene, "12", "--view", "line-b", "--procedure", str(procedure)],
+        runtime_env(xvfb.env()),
+    )
+    summary = json.loads((out / "frames.json").read_text())
+    assert summary["training_view"]["step_id"] == "look"  # nothing confirmed it
+    with np.load(out / "frames.npz") as data:
+        eyes = [
+            (data[f"eye{i}"], data[f"view_proj{i}"] @ np.linalg.inv(data[f"view{i}"]))
+            for i in (0, 1)
+        ]
+    for eye, (image, proj) in enumerate(eyes):
+        c = image[:, :, :3].astype(np.int32)
+        magenta = (c[..., 0] > 200) & (c[..., 2] > 200) & (c[..., 1] < 60)
+        assert magenta.sum() > 1000, f"no picture in eye {eye}"
+        ys, xs = np.nonzero(magenta)
+        width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        # 3:2, as the eye's projection stretches it (its pixels need not be square)
+        h, w = image.shape[:2]
+        aspect = 1.5 * (w * proj[0, 0]) / (h * proj[1, 1])
+        assert abs(width / height - aspect) < 0.1 * aspect, f"eye {eye}: {width}x{height}"
+        # ahead of the trainee the panel (dark, bright text) is over the picture
+        above = c[max(ys.min() - 40, 0) : ys.min() - 2, xs.min() : xs.max() + 1]
+        bright = above.max(axis=2)
+        assert (bright < 70).mean() > 0.6, f"eye {eye}: no dark panel over the picture"
+        assert (bright > 150).sum() > 20, f"eye {eye}: no text over the picture"
 
 
 def test_a_bad_procedure_is_refused_before_the_runtime_is_touched(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """An image in the HUD: a procedure step's picture (``media``), drawn in window pixels.
 
-The file is untrusted: it must be at most ``MAX_BYTES`` and ``MAX_SIDE`` pixels a side, and
-Pillow decodes it (PNG or JPEG) under its own decompression-bomb guard; it is scaled to fit
-``FIT_PX`` and uploaded once. A file that cannot be shown leaves a message instead, never
-an exception in the frame loop.
+The file is checked and decoded off the frame loop by
+:class:`~xrclient.render.image_file.ImageTexture`; one that cannot be shown leaves a message
+instead.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ from pathlib import Path
 
 import moderngl
 import numpy as np
-import numpy.typing as npt
 
-MAX_BYTES = 8 * 1024 * 1024
-MAX_SIDE = 8192
-FIT_PX = 320
+from xrclient.render.image_file import ImageTexture
 
 _VERT = """
 #version 330
@@ -44,30 +40,6 @@ void main() {
 """
 
 
-def load_image(path: Path, fit: int = FIT_PX) -> npt.NDArray[np.uint8]:
-    """RGBA pixels (height, width, 4; top row first) of ``path`` scaled to fit ``fit``
-    pixels; raises ``ValueError`` saying why a file cannot be shown."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ValueError(f"cannot read {path.name}: {exc.strerror or exc}") from None
-    if size > MAX_BYTES:
-        raise ValueError(f"{path.name} is {size} bytes, over the {MAX_BYTES} limit")
-    try:
-        with Image.open(path) as img:
-            if img.format not in ("PNG", "JPEG"):
-                raise ValueError(f"{path.name}: expected a PNG or JPEG image, got {img.format}")
-            if max(img.size) > MAX_SIDE:
-                raise ValueError(f"{path.name}: {img.size[0]}x{img.size[1]} is over {MAX_SIDE}")
-            img.thumbnail((fit, fit))
-            rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path.name}: not a readable image ({exc})") from None
-    return np.ascontiguousarray(rgba)
-
-
 class HudImage:
     def __init__(self, ctx: moderngl.Context, *, srgb_output: bool = True) -> None:
         self.ctx = ctx
@@ -76,34 +48,30 @@ class HudImage:
         corners = np.array([0, 0, 1, 0, 0, 1, 1, 1], np.float32)
         self._vbo = ctx.buffer(corners.tobytes())
         self._vao = ctx.vertex_array(self._program, [(self._vbo, "2f", "in_corner")])
-        self._texture: moderngl.Texture | None = None
-        self.path: Path | None = None
-        self.size = (0, 0)  # shown width, height in pixels
-        self.message = ""  # why the image is not shown
+        self._picture = ImageTexture(ctx)
+
+    @property
+    def path(self) -> Path | None:
+        return self._picture.path
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Shown width, height in pixels ((0, 0) while loading or not shown)."""
+        return self._picture.size
+
+    @property
+    def message(self) -> str:
+        """Why the image is not shown ('' while it is or is loading)."""
+        return self._picture.message
 
     def show(self, path: Path | None) -> None:
-        """Show ``path`` (None: nothing); loads only when the path changes."""
-        if path == self.path:
-            return
-        self.path, self.message, self.size = path, "", (0, 0)
-        if self._texture is not None:
-            self._texture.release()
-            self._texture = None
-        if path is None:
-            return
-        try:
-            pixels = load_image(path)
-        except ValueError as exc:
-            self.message = f"image not shown: {exc}"
-            return
-        h, w = pixels.shape[:2]
-        self._texture = self.ctx.texture((w, h), 4, pixels.tobytes())
-        self._texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.size = (w, h)
+        """Show ``path`` (None: nothing); call every frame, it loads only a new path."""
+        self._picture.show(path)
 
     def draw(self, x: float, y: float, window: tuple[int, int]) -> int:
         """Draw with the image's top-left corner at window pixel ``(x, y)`` (y down)."""
-        if self._texture is None:
+        texture = self._picture.texture
+        if texture is None:
             return 0
         w, h = self.size
         ctx = self.ctx
@@ -111,7 +79,7 @@ class HudImage:
         ctx.enable(moderngl.BLEND)
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         ctx.viewport = (0, 0, *window)
-        self._texture.use(0)
+        texture.use(0)
         self._program["u_image"].value = 0  # type: ignore[union-attr]
         self._program["u_encoded"].value = self.srgb_output  # type: ignore[union-attr]
         self._program["u_rect"].value = (x, window[1] - y - h, w, h)  # type: ignore[union-attr]
@@ -121,7 +89,6 @@ class HudImage:
         return 1
 
     def release(self) -> None:
-        if self._texture is not None:
-            self._texture.release()
+        self._picture.release()
         for res in (self._vao, self._vbo, self._program):
             res.release()

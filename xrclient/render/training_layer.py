@@ -9,7 +9,9 @@ and draws, after the scene:
 * the current step's machine outlined in cyan with a pulsing marker above it;
 * the progress panel (:func:`~xrclient.training.panel.panel_lines`) in world space over that
   machine, or at an anchor the front end gives (in front of a headset user when the step
-  names no machine), in the same units as the overlays so both eyes see one panel.
+  names no machine), in the same units as the overlays so both eyes see one panel, with
+  the step's picture (``media``) once decoded: above the panel over a machine, under it at
+  the front end's anchor (a picture that cannot be shown says why on the panel).
 
 Zones and the marker are rebuilt only when what they show changes; the panel's strings only
 when their text does. The desktop viewer and the headset client both use it.
@@ -25,6 +27,7 @@ import numpy.typing as npt
 
 from xrclient.backends.base import View
 from xrclient.render.font import SdfFont
+from xrclient.render.image_billboard import WorldImage
 from xrclient.render.mesh_batch import MeshBatch, MeshBuilder
 from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch, measure
@@ -55,6 +58,8 @@ UNIT_M, MIN_PX, MAX_PX = 0.22, 10.0, 20.0
 ROW = 1.25  # units per row
 PAD = 0.5  # units
 CIRCLE_SEGMENTS = 32
+#: the step's picture above the panel: its height, widest width and gap, in units
+IMAGE_HEIGHT, IMAGE_MAX_WIDTH, IMAGE_GAP = 8.0, 14.0, 0.4
 
 
 def zone_mesh(mesh: MeshBuilder, zone: ZoneView) -> None:
@@ -118,6 +123,7 @@ class TrainingLayer:
         self.text = TextBatch(
             ctx, font, outline_px=1.5, outline_color=(0.0, 0.0, 0.0, 0.9), srgb_output=srgb_output
         )
+        self.image = WorldImage(ctx, srgb_output=srgb_output)
         self._srgb = srgb_output
         self._scene_key: tuple[object, ...] | None = None
         self._panel_key: tuple[object, ...] | None = None
@@ -138,6 +144,7 @@ class TrainingLayer:
         self.mesh.srgb_output = self._srgb
         self.shapes.srgb_output = self._srgb
         self.text.srgb_output = self._srgb
+        self.image.srgb_output = self._srgb
 
     def target_anchor(self, machine: int) -> tuple[float, float, float]:
         b = self.bounds[machine]
@@ -156,17 +163,43 @@ class TrainingLayer:
         hint_key: str = "I",
     ) -> None:
         """Show ``view`` (None: nothing). ``anchor`` places the panel where the step names
-        no machine (else it has none); ``panel=False`` leaves it out (the desktop HUD shows
-        the same lines)."""
+        no machine (else it has none); ``panel=False`` leaves it and the step's picture out
+        (the desktop HUD shows both)."""
         if view is None:
             self._set_scene(None)
             self._set_panel([], None)
+            self.image.show(None)
             return
         self._set_scene(view)
         target = view.target_machine if 0 <= view.target_machine < len(self.bounds) else -1
         where = self.target_anchor(target) if target >= 0 else anchor
-        lines = panel_lines(view, confirm_key, hint_key) if panel and where is not None else []
+        shown = panel and where is not None
+        self.image.show(view.media if shown and view.status == "running" else None)
+        lines = panel_lines(view, confirm_key, hint_key) if shown else []
+        if lines and self.image.picture.message:
+            lines.append(PanelLine(self.image.picture.message, "message"))
         self._set_panel(lines, None if where is None else tuple(float(c) for c in where))
+        picture = self._picture_units() if lines else None
+        if picture is not None and self.anchor is not None:
+            width, height = picture
+            # over a machine above the panel; ahead of the trainee (the panel's bottom at
+            # eye height) under it, in the middle of the view
+            y = len(lines) * ROW + 2 * PAD + IMAGE_GAP if target >= 0 else -IMAGE_GAP - height
+            rect = (-width / 2.0, y, width, height)
+            if self.image.anchor != self.anchor or self.image.rect != rect:
+                self.image.place(self.anchor, rect, size=UNIT_M, min_px=MIN_PX, max_px=MAX_PX)
+
+    def _picture_units(self) -> tuple[float, float] | None:
+        """The decoded picture's width and height in units: ``IMAGE_HEIGHT`` high, at most
+        ``IMAGE_MAX_WIDTH`` wide, keeping its aspect; None before it is decoded."""
+        w, h = self.image.picture.size
+        if not w or not h:
+            return None
+        height = IMAGE_HEIGHT
+        width = height * w / h
+        if width > IMAGE_MAX_WIDTH:
+            width, height = IMAGE_MAX_WIDTH, IMAGE_MAX_WIDTH * h / w
+        return width, height
 
     def _set_scene(self, view: TrainingView | None) -> None:
         target = -1
@@ -249,9 +282,11 @@ class TrainingLayer:
         calls = self.mesh.draw(views)
         calls += self.shapes.draw(views, now)
         calls += self.text.draw(views)
+        calls += self.image.draw(views)
         return calls
 
     def release(self) -> None:
         self.mesh.release()
         self.shapes.release()
         self.text.release()
+        self.image.release()

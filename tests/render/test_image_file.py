@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xrclient.desktop.hud_image import MAX_BYTES, load_image
+from xrclient.render.image_file import MAX_BYTES, load_image
 
 
 def test_a_png_is_scaled_to_fit_and_keeps_its_colours(tmp_path: Path) -> None:
