@@ -38,14 +38,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from xrclient.core import session_schema as s
 from xrclient.core.session_interp import PoseTrack, SampledPose
 from xrclient.core.session_mirror import Notice, Reply, SessionMirror
 from xrclient.core.session_room import Annotation, Participant, SharedTimeline
-from xrclient.net.twin_client import Backoff
+from xrclient.net.reconnect import Backoff, reconnect_forever, run_loop
 
 if TYPE_CHECKING:
     from xrclient.history.timeline import TimelineState
@@ -146,6 +146,7 @@ class SessionClient:
         self._next_id = 1
         self._started = threading.Event()
         self._sends: set[asyncio.Task[None]] = set()
+        self._went_live = False
 
     # -- lifecycle (any thread) ----------------------------------------------------------
 
@@ -356,47 +357,33 @@ class SessionClient:
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._pose_event = asyncio.Event()
-            self._task = loop.create_task(self._main())
-            self._started.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(self._task)
-        finally:
-            self._started.set()
-            self._fail_pending("session client stopped")
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        run_loop(self._main, started=self._started, bind=self._bind, finish=self._finish)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        self._loop, self._task = loop, task
+        self._pose_event = asyncio.Event()
+
+    def _finish(self) -> None:
+        self._fail_pending("session client stopped")
 
     async def _main(self) -> None:
-        attempt = 0
-        while True:
-            self._set(state="connecting", retry_in=None)
-            live = False
-            wait = 0.0  # at least this long before the next attempt (the hub's Retry-After)
-            try:
-                live = await self._session()
-            except asyncio.CancelledError:
-                raise
-            except InvalidStatus as exc:
-                code = exc.response.status_code
-                self._set(last_error=_describe(exc), refused=code)
-                if code == 429:
-                    wait = _retry_after(exc.response.headers.get("Retry-After"))
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
-                self._set(last_error=_describe(exc))
-            except Exception as exc:  # never let a bug kill the thread silently
-                log.exception("session client failed")
-                self._set(last_error=f"internal error: {exc}")
-            attempt = 0 if live else attempt + 1
-            delay = max(self.backoff.delay(attempt, self._rng), wait)
-            self._set(state="disconnected", retry_in=delay)
-            log.info("session %s: %s; retrying in %.2f s", self.url, self._status.last_error, delay)
-            await asyncio.sleep(delay)
+        await reconnect_forever(
+            self._session,
+            went_live=lambda: self._went_live,
+            set_status=self._set,
+            last_error=lambda: self._status.last_error,
+            describe=_describe,
+            backoff=self.backoff,
+            rng=self._rng,
+            log=log,
+            label=f"session {self.url}",
+            report_refused=True,
+        )
 
-    async def _session(self) -> bool:
+    async def _session(self) -> None:
+        """One connection, until it ends; sets ``_went_live`` when it ends cleanly after a
+        welcome (a session lost with an error does not start the backoff over)."""
+        self._went_live = False
         protocols = [Subprotocol(s.SUBPROTOCOL)]
         headers = None
         if self.header_auth:
@@ -438,7 +425,7 @@ class SessionClient:
             if ws.close_code is not None and ws.close_code not in (1000, 1001):
                 reason = ws.close_reason or ""
                 self._set(last_error=f"closed by the hub ({ws.close_code} {reason})".strip())
-        return live
+        self._went_live = live
 
     def _on_frame(self, frame: bytes) -> bool:
         now = time.time()
@@ -619,12 +606,3 @@ class ScriptedParticipant:
                 )
             )
             del self.requests[:-64]
-
-
-def _retry_after(value: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (delay form), bounded to a minute."""
-    try:
-        seconds = float(value) if value is not None else 1.0
-    except ValueError:
-        return 1.0
-    return min(max(seconds, 0.0), 60.0) if seconds == seconds else 1.0

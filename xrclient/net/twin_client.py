@@ -3,7 +3,8 @@
 The thread connects, feeds frames to the sans-I/O ``TwinClientProtocol``, and puts the
 decoded batches into an ``UpdateQueue`` for the frame loop. It never touches the twin store
 or the renderer. Faults are handled here, by dropping the connection and reconnecting with
-exponential backoff and full jitter: refused or lost connections, a server silent for three
+exponential backoff and full jitter (``xrclient.net.reconnect``; never sooner than the
+``Retry-After`` of an HTTP 429): refused or lost connections, a server silent for three
 heartbeats, a resync that does not arrive, a fatal protocol error. Every new connection
 starts from a fresh snapshot, and a sequence gap or invalid delta triggers a resync, so the
 client always converges to the server's state. ``status`` (immutable, replaced atomically)
@@ -26,10 +27,12 @@ from typing import Any, Literal
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from xrclient.core import protocol as proto
+from xrclient.net.reconnect import Backoff as Backoff  # re-exported for TwinClient(backoff=...)
+from xrclient.net.reconnect import reconnect_forever, run_loop
 from xrclient.net.update_queue import UpdateQueue
 
 log = logging.getLogger("xrclient.twin_client")
@@ -55,18 +58,6 @@ class ConnectionStatus:
     retry_in: float | None = None  # seconds until the next attempt, when disconnected
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    initial: float = 0.2
-    factor: float = 2.0
-    maximum: float = 10.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(maximum, initial * factor**attempt)]."""
-        cap = min(self.maximum, self.initial * self.factor ** min(attempt, 30))
-        return rng.uniform(0.0, cap)
-
-
 class ControlRejected(RuntimeError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -84,7 +75,7 @@ class TwinClient:
         encoding: Literal["msgpack", "json"] = "msgpack",
         token: str | None = None,
         max_frame: int = 64 * 2**20,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = Backoff(),  # noqa: B008 - frozen: one shared default is safe
         open_timeout: float = 5.0,
         resync_timeout: float = 5.0,
         seed: int | None = None,
@@ -160,45 +151,32 @@ class TwinClient:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._task = loop.create_task(self._main())
-            self._started.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(self._task)
-        finally:
-            self._started.set()
-            for fut in self._pending.values():
-                fut.set_exception(ConnectionError("twin client stopped"))
-            self._pending.clear()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        run_loop(self._main, started=self._started, bind=self._bind, finish=self._finish)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        self._loop, self._task = loop, task
+
+    def _finish(self) -> None:
+        for fut in self._pending.values():
+            fut.set_exception(ConnectionError("twin client stopped"))
+        self._pending.clear()
 
     async def _main(self) -> None:
-        attempt = 0
-        while True:
-            self._set(state="connecting", retry_in=None)
-            self._got_live = False
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
-                self._set(last_error=_describe(exc))
-            except Exception as exc:  # never let a bug kill the thread silently
-                log.exception("twin client session failed")
-                self._set(last_error=f"internal error: {exc}")
-            attempt = 0 if self._got_live else attempt + 1
-            delay = self.backoff.delay(attempt, self._rng)
-            self._set(state="disconnected", retry_in=delay)
-            log.info(
-                "twin stream %s: %s; retrying in %.2f s", self.url, self.status.last_error, delay
-            )
-            await asyncio.sleep(delay)
+        await reconnect_forever(
+            self._session,
+            went_live=lambda: self._got_live,
+            set_status=self._set,
+            last_error=lambda: self._status.last_error,
+            describe=_describe,
+            backoff=self.backoff,
+            rng=self._rng,
+            log=log,
+            label=f"twin stream {self.url}",
+        )
 
     async def _session(self) -> None:
         """One connection, until it fails; sets ``_got_live`` once a snapshot arrived."""
+        self._got_live = False
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         order = (
             [proto.SUBPROTOCOL_MSGPACK, proto.SUBPROTOCOL_JSON]
@@ -336,7 +314,11 @@ def check_url(url: str) -> None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
-        hint = {401: " (missing or wrong token)", 403: " (forbidden)"}.get(code, "")
+        hint = {
+            401: " (missing or wrong token)",
+            403: " (forbidden)",
+            429: " (too many connection attempts; retrying later)",
+        }.get(code, "")
         return f"server refused the connection: HTTP {code}{hint}"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
