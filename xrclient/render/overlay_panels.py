@@ -308,12 +308,14 @@ class PanelBuilder:
             s.set_visible(np.array([value, *bands]), True)
         self._spark(slot, store, m)
         changed = 0
-        for handle, text, color in texts:
-            entry_text = t.text_of(handle)
-            if entry_text != text:
+        for handle, text, _ in texts:
+            if t.text_of(handle) != text:
                 t.set_text(handle, text)
                 changed += 1
-            t.set_colors(np.array([handle]), np.array([color if text else (0, 0, 0, 0)]))
+        t.set_colors(
+            np.array([handle for handle, _, _ in texts]),
+            np.array([color if text else (0, 0, 0, 0) for _, text, color in texts], np.float32),
+        )
         return changed
 
     def _alarm_message(self, state: BindingState, m: int) -> str:

@@ -95,8 +95,9 @@ class XrReport:
     twin: str | None = None  # one line on the live state, at the end
     twin_batches: int = 0
     overlays: OverlayStats | None = None  # overlay levels of the last frame
-    #: per frame kept: (seconds inside the renderer's GL draw calls, seconds in Overlays.draw)
-    draw_log: list[tuple[float, float]] = field(default_factory=list)
+    #: per frame kept: seconds inside the renderer's GL draw calls, in ``Overlays.draw``, and
+    #: in the overlay layout (``Overlays.update``: 0 on frames where it is not due)
+    draw_log: list[tuple[float, float, float]] = field(default_factory=list)
     history: HistoryReport | None = None  # the timeline (with --history)
     #: with --procedure: the run's assessment and the last step shown, at the end
     training: RunResult | None = None
@@ -369,10 +370,8 @@ def _loop(
                     report.ours_s += info.ours_s
                     if options.keep_frames:
                         report.frame_log.append(info)
-                        drawn = (
-                            (sink.driver_s, sink.overlay_draw_s) if info.rendered else (0.0, 0.0)
-                        )
-                        report.draw_log.append(drawn)
+                        drawn = (sink.driver_s, sink.overlay_draw_s) if info.rendered else (0, 0)
+                        report.draw_log.append((*drawn, sink.overlay_layout_s))
                     if sink.mirror is not None and not sink.mirror.present():
                         ask_exit()
                     if options.frames is not None and report.frames >= options.frames:

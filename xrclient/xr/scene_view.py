@@ -99,6 +99,7 @@ class SceneView:
         #: rasteriser this is the GPU's work done on the CPU)
         self.driver_s = 0.0
         self.overlay_draw_s = 0.0  # seconds of the last render in Overlays.draw
+        self.overlay_layout_s = 0.0  # seconds of the last update in Overlays.update (0: not due)
 
     def attach(self, hand_input: HandInput | None, space: Any, focused: Callable[[], bool]) -> None:
         self.input, self.space, self.focused = hand_input, space, focused
@@ -145,10 +146,13 @@ class SceneView:
             first = self._view(eyes[0], self.eye_size, None) if eyes else None
             p.session.update(p.controls, self.hands, head_pose(eyes), self.output, first, now)
         overlays, bindings = p.overlays, p.bindings
+        self.overlay_layout_s = 0.0
         if overlays is not None and bindings is not None and store is not None and eyes:
             if overlays.due(now, selected):
+                started = time.perf_counter()
                 view = self._view(eyes[0], self.eye_size, None)
                 self.overlay_stats = overlays.update(store, bindings.state, view, t, selected)
+                self.overlay_layout_s = time.perf_counter() - started
 
     def _view(self, eye: Eye, size: tuple[int, int], fbo: moderngl.Framebuffer | None) -> View:
         p = self.parts
