@@ -121,7 +121,9 @@ def test_results_round_trip_through_sqlite_and_the_cli(tmp_path: Path) -> None:
 def test_procedure_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scene = Path(demo().source)
     assert main(["procedure", "check", str(LOCKOUT), str(JAM), "--scene", str(scene)]) == 0
-    assert "ok: lockout-press-b3: 5 steps, 2 hazard zones" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ok: lockout-press-b3: 5 steps, 2 hazard zones" in out
+    assert "ok: clear-jam-conveyor-a3: 5 steps, 1 hazard zone\n" in out
     bad = tmp_path / "bad.toml"
     shutil.copytree(LOCKOUT.parent / "img", tmp_path / "img")  # the steps' images
     bad.write_text(LOCKOUT.read_text().replace('machine = "RBT-B2"', 'machine = "RBT-Z9"'))

@@ -93,7 +93,11 @@ def _check(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{file}: ok: {p.id}: {len(p.steps)} steps, {len(p.hazards)} hazard zones")
+        steps, zones = len(p.steps), len(p.hazards)
+        print(
+            f"{file}: ok: {p.id}: {steps} step{'s' * (steps != 1)}, "
+            f"{zones} hazard zone{'s' * (zones != 1)}"
+        )
     return 1 if failed else 0
 
 
