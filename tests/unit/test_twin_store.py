@@ -349,6 +349,21 @@ def test_history_wraps_around_oldest_first() -> None:
     assert store.history("temperature_c")[0].tolist() == [4.0, 5.0, 6.0, 6.0]
 
 
+def test_history_of_one_machine_is_its_row_of_every_machines_history() -> None:
+    store = history_store()
+    for now, value in [(0.5, 1.0), (1.5, 2.0), (2.5, 3.0), (3.5, 4.0), (4.5, 5.0), (5.5, 6.0)]:
+        temp_at(store, now, value)
+    store.advance(6.0)
+    times, values = store.history("temperature_c")
+    for m in range(store.n_machines):
+        one_times, one = store.history("temperature_c", m)
+        assert one_times.tolist() == times.tolist()
+        assert one.shape == (1, values.shape[1])
+        assert nan_list(one[0]) == nan_list(values[m])
+    assert store.history("temperature_c", A)[1][0].tolist() == [4.0, 5.0, 6.0, 6.0]
+    assert store.history("state", A)[1].shape == (1, 0)
+
+
 def test_history_over_a_long_gap_holds_the_last_value() -> None:
     store = history_store()
     temp_at(store, 0.5, 1.0)

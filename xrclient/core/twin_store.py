@@ -284,24 +284,27 @@ class TwinStore:
             self._hist_bucket[slot] = b
         self._bucket = bucket
 
-    def history(self, name: str) -> tuple[F64, F64]:
-        """(times (H,), values (n_machines, H)) of a number property, oldest first.
+    def history(self, name: str, machine: int | None = None) -> tuple[F64, F64]:
+        """(times (H,), values (n_machines, H)) of a number property, oldest first; with
+        ``machine``, values (1, H) of that machine only (what one panel draws: no copy of
+        every machine's history).
 
         Closed buckets come first, stamped with their end time; the live value is last,
         stamped with the start of the current bucket. Empty arrays for other properties.
         """
+        rows = slice(None) if machine is None else slice(machine, machine + 1)
         i = self._prop_index.get(name)
         if i is None or i not in self._numeric_slot:
-            return np.zeros(0), np.zeros((self.n_machines, 0))
+            return np.zeros(0), np.zeros((self.value[rows].shape[0], 0))
         k = self._numeric_slot[i]
         cap = self.history_capacity
         order = np.argsort(self._hist_bucket, kind="stable")
         order = order[self._hist_bucket[order] >= 0]
         times = (self._hist_bucket[order] + 1).astype(np.float64) * self.history_interval
-        values = self._hist[order, :, k].T.astype(np.float64)
+        values = self._hist[order, rows, k].T.astype(np.float64)
         live_t = max(self._bucket, 0) * self.history_interval
         times = np.concatenate([times, [live_t]])[-cap:]
-        values = np.concatenate([values, self.value[:, i : i + 1]], axis=1)[:, -cap:]
+        values = np.concatenate([values, self.value[rows, i : i + 1]], axis=1)[:, -cap:]
         return times, values
 
     # -- reading for people ------------------------------------------------------------------

@@ -8,6 +8,7 @@ their warn and alarm zones) and a sparkline of the first numeric label's history
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -84,9 +85,11 @@ class Slot:
     detail: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
 def fit_label(font: SdfFont, label: str, value: str, width: float) -> str:
     """``label`` shortened with an ellipsis so that it and ``value`` (both at the rows'
-    0.8 em) fit a row of ``width`` units with a gap between them."""
+    0.8 em) fit a row of ``width`` units with a gap between them. Cached: panels refill
+    the same rows with the same few values many times a second."""
     if not label or not value:
         return label
     room = width - 1.0 - ROW_GAP - measure(font, value, 0.8)
@@ -113,6 +116,7 @@ class PanelBuilder:
         self.scene, self.bindings = scene, bindings
         self.anchors = anchors
         self.place = place
+        self._bands: dict[int, tuple[F64, F32]] = {}  # per gauge rule: its zone layers
         self.panel_h = self.detail_h = 0.0  # heights in units, known once one is made
 
     def make(self, detail: bool = False) -> Slot:
@@ -254,20 +258,28 @@ class PanelBuilder:
     def fill(
         self, slot: Slot, store: TwinStore, state: BindingState, status: F32, now: float
     ) -> int:
-        """Write one panel's anchor, colours and texts; returns the strings rewritten."""
+        """Write one panel's anchor, colours and texts; returns the strings rewritten.
+
+        The shapes' colours, fill levels and visibility are gathered and written in one call
+        each (a call costs more than the few rows it writes)."""
         m = slot.machine
         t, s = self.text, self.shapes
         anchor = self.anchors[m][None, :]
         t.set_anchors(np.array(self.texts(slot)), np.repeat(anchor, len(self.texts(slot)), 0))
         s.set_anchors(np.array(slot.shapes), np.repeat(anchor, len(slot.shapes), 0))
         stale = bool(state.stale[m])
-        s.set_colors(
-            np.array([slot.background]), np.array([STALE_BACKGROUND if stale else BACKGROUND])
-        )
-        s.set_colors(np.array([slot.strip]), status[m : m + 1])
         level = int(state.alarm_level[m])
-        s.set_colors(np.array([slot.badge]), ALARM_RGBA[level : level + 1])
-        s.set_visible(np.array([slot.badge]), level > 0)
+        colored = [slot.background, slot.strip, slot.badge]
+        colors = [
+            np.array([STALE_BACKGROUND if stale else BACKGROUND], np.float32),
+            status[m : m + 1],
+            ALARM_RGBA[level : level + 1],
+        ]
+        filled: list[int] = []
+        fills: list[F64] = []
+        shown: list[int] = []
+        hidden: list[int] = []
+        (shown if level > 0 else hidden).append(slot.badge)
         texts: list[tuple[int, str, tuple[float, ...]]] = []
         machine = self.scene.machines[m]
         texts.append((slot.title, machine.name, TEXT))
@@ -286,7 +298,7 @@ class PanelBuilder:
         for k, ((a, b), widget) in enumerate(zip(slot.gauges, slot.widgets, strict=True)):
             if k >= len(gauges):
                 texts += [(a, "", DIM), (b, "", TEXT), (widget.radial_value, "", TEXT)]
-                s.set_visible(np.array(widget.shapes), False)
+                hidden += widget.shapes
                 continue
             g = int(gauges[k])
             rule = self.bindings.gauges[g]
@@ -299,14 +311,22 @@ class PanelBuilder:
             value, bands = (
                 (widget.arc, widget.arc_bands) if radial else (widget.bar, widget.bar_bands)
             )
-            s.set_visible(np.array(widget.shapes), False)
-            s.set_fraction(np.array([value]), np.array([float(state.gauge_fraction[m, g])]))
-            s.set_colors(np.array([value]), BAND_RGBA[band : band + 1])
-            fractions, colors = band_layers(rule)
-            s.set_fraction(np.array(bands), fractions)
-            s.set_colors(np.array(bands), colors)
-            s.set_visible(np.array([value, *bands]), True)
-        self._spark(slot, store, m)
+            fractions, layer_colors = self._band_layers(g)
+            filled += [value, *bands]
+            fills += [np.array([state.gauge_fraction[m, g]], np.float64), fractions]
+            colored += [value, *bands]
+            colors += [BAND_RGBA[band : band + 1], layer_colors]
+            showing = {value, *bands}
+            shown += showing
+            hidden += [h for h in widget.shapes if h not in showing]
+        (shown if self._spark(slot, store, m) else hidden).append(slot.spark)
+        s.set_colors(np.array(colored), np.concatenate(colors))
+        if filled:
+            s.set_fraction(np.array(filled), np.concatenate(fills))
+        if hidden:
+            s.set_visible(np.array(hidden), False)
+        if shown:
+            s.set_visible(np.array(shown), True)
         changed = 0
         for handle, text, _ in texts:
             if t.text_of(handle) != text:
@@ -317,6 +337,12 @@ class PanelBuilder:
             np.array([color if text else (0, 0, 0, 0) for _, text, color in texts], np.float32),
         )
         return changed
+
+    def _band_layers(self, gauge: int) -> tuple[F64, F32]:
+        layers = self._bands.get(gauge)
+        if layers is None:
+            layers = self._bands[gauge] = band_layers(self.bindings.gauges[gauge])
+        return layers
 
     def _alarm_message(self, state: BindingState, m: int) -> str:
         active: list[int] = np.flatnonzero(state.alarms[m]).tolist()
@@ -349,7 +375,8 @@ class PanelBuilder:
             for k in labels[:3]
         ]
 
-    def _spark(self, slot: Slot, store: TwinStore, m: int) -> None:
+    def _spark(self, slot: Slot, store: TwinStore, m: int) -> bool:
+        """Draw machine ``m``'s sparkline into the slot; False when it has none to show."""
         name = next(
             (
                 self.bindings.labels[int(k)].property
@@ -361,14 +388,12 @@ class PanelBuilder:
             None,
         )
         if name is None or slot.detail:
-            self.shapes.set_visible(np.array([slot.spark]), False)
-            return
-        _, values = store.history(name)
-        series = values[m, -SPARK_POINTS:]
+            return False
+        _, values = store.history(name, m)
+        series = values[0, -SPARK_POINTS:]
         finite = series[np.isfinite(series)]
         if finite.size < 2:
-            self.shapes.set_visible(np.array([slot.spark]), False)
-            return
+            return False
         lo, hi = float(finite.min()), float(finite.max())
         span = hi - lo if hi > lo else 1.0
         points = np.full((SPARK_POINTS, 2), np.nan)
@@ -377,4 +402,4 @@ class PanelBuilder:
         points[-k:, 0] = np.linspace(-PANEL_W / 2 + 0.5, PANEL_W / 2 - 0.5, SPARK_POINTS)[-k:]
         points[-k:, 1] = bottom + (series - lo) / span * 1.3
         self.shapes.set_polyline(slot.spark, points)
-        self.shapes.set_visible(np.array([slot.spark]), True)
+        return True

@@ -242,16 +242,18 @@ class Overlays:
     def _update_far_mid(self, state: BindingState, level: npt.NDArray[np.int8]) -> None:
         s = self.shapes
         status = self._status_rgba(state)
-        alarmed = state.alarm_level > 0
-        s.set_colors(self.dots, status)
-        s.set_visible(self.dots, level == FAR)
-        s.set_visible(self.pills, level == MID)
-        s.set_colors(self.pill_dots, status)
-        s.set_visible(self.pill_dots, level == MID)
-        self._assign_names(np.flatnonzero(level == MID))
-        s.set_colors(self.badges, ALARM_RGBA[state.alarm_level])
-        badged = alarmed & ((level == FAR) | (level == MID))
-        s.set_visible(self.badges, badged)
+        far, mid = level == FAR, level == MID
+        badged = (state.alarm_level > 0) & (far | mid)
+        # one write each for every machine's dot, pill, pill dot and badge
+        s.set_colors(
+            np.concatenate([self.dots, self.pill_dots, self.badges]),
+            np.concatenate([status, status, ALARM_RGBA[state.alarm_level]]),
+        )
+        s.set_visible(
+            np.concatenate([self.dots, self.pills, self.pill_dots, self.badges]),
+            np.concatenate([far, mid, mid, badged]),
+        )
+        self._assign_names(np.flatnonzero(mid))
 
     def _assign_names(self, mid: npt.NDArray[np.intp]) -> None:
         """Give each pill's machine a name from the pool; names keep their machine while it
