@@ -58,7 +58,7 @@ UNIT_M, MIN_PX, MAX_PX = 0.22, 10.0, 20.0
 ROW = 1.25  # units per row
 PAD = 0.5  # units
 CIRCLE_SEGMENTS = 32
-#: the step's picture above the panel: its height, widest width and gap, in units
+#: the step's picture over or under the panel: its height, widest width and gap, in units
 IMAGE_HEIGHT, IMAGE_MAX_WIDTH, IMAGE_GAP = 8.0, 14.0, 0.4
 
 
