@@ -105,6 +105,17 @@ def box_corners(center: F64, size: F64) -> F64:
 BOX_EDGES = tuple((a, a | bit) for a in range(8) for bit in (1, 2, 4) if not a & bit)  # 12 edges
 
 
+def _border(lines: Sequence[PanelLine]) -> tuple[float, float, float, float]:
+    """The panel's edge says the run's state: a warning, a result, or the step's cyan."""
+    kinds = {line.kind for line in lines}
+    if lines and lines[0].kind == "warning":
+        return KIND_RGBA["warning"]
+    for kind in ("failed", "done"):
+        if kind in kinds:
+            return KIND_RGBA[kind]
+    return TARGET
+
+
 class TrainingLayer:
     """``machine_bounds``: (machines, 2, 3) world boxes, as in ``SceneGeometry``."""
 
@@ -259,7 +270,7 @@ class TrainingLayer:
                 color=PANEL_BACKGROUND,
                 radius=0.4,
                 border=0.08,
-                border_color=KIND_RGBA["warning"] if lines[0].kind == "warning" else TARGET,
+                border_color=_border(lines),
                 through=True,
                 **place,  # type: ignore[arg-type]
             )
