@@ -257,7 +257,9 @@ def test_a_stalled_reader_does_not_slow_the_tick_or_other_clients() -> None:
                 time.sleep(1.5)
                 ticks = srv.server.ticks - ticks0
                 got = client.status.updates - got0
-                stalled = next(c for c in srv.server.clients if c.sent_updates < 10**5)
+                # the stalled client is the one the server could send the least to (how much
+                # the kernel's socket buffers took before it stalled varies with the load)
+                stalled = min(srv.server.clients, key=lambda c: c.sent_updates)
             # the tick kept its pace and the reading client kept receiving
             assert ticks > 50, ticks
             assert got > 10 * 2000, got
