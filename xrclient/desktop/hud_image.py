@@ -51,10 +51,6 @@ class HudImage:
         self._picture = ImageTexture(ctx)
 
     @property
-    def path(self) -> Path | None:
-        return self._picture.path
-
-    @property
     def size(self) -> tuple[int, int]:
         """Shown width, height in pixels ((0, 0) while loading or not shown)."""
         return self._picture.size
