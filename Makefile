@@ -9,8 +9,8 @@ OUT ?= out
 
 help:
 	@echo "make demo    install, then render the sample plant (headless snapshot when there is no display)"
-	@echo "make test    install, then run the whole test suite, ruff and mypy"
-	@echo "make lint    ruff + mypy only"
+	@echo "make test    install, then lint (fails fast), then run the whole test suite"
+	@echo "make lint    ruff, mypy and the import contracts (layers of docs/architecture.md)"
 	@echo "make bench   run the benchmarks in benchmarks/ (prints figures)"
 	@echo "make assets  regenerate assets/*.glb and scenes/demo-plant.toml"
 
@@ -18,19 +18,22 @@ demo:
 	@scripts/bootstrap.sh dev,scan,xr
 	$(VENV)/bin/xrclient demo --out $(OUT)/demo-plant.png
 
+# lint first: it takes seconds, the suite takes minutes
 test:
 	@scripts/bootstrap.sh dev,scan,xr
+	$(MAKE) --no-print-directory lint
 	@scripts/install_monado.sh >/dev/null
 	$(PY) -m pytest
-	$(MAKE) --no-print-directory lint
 
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench:
 	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/install_monado.sh >/dev/null
 	$(PY) benchmarks/run_all.py
 
 assets:

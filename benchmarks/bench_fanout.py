@@ -36,7 +36,7 @@ async def one_client(
     client = proto.TwinClientProtocol()
     updates = 0
     latencies: list[float] = []
-    async with connect(url, subprotocols=[sub], max_size=2**26, compression=None) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=[sub], max_size=2**26, compression=None) as ws:  # type: ignore[list-item]  # a plain str where websockets types a Subprotocol (a NewType of str)
         while (now := time.time()) < until:
             try:
                 frame = await asyncio.wait_for(ws.recv(), until - now)

@@ -4,7 +4,7 @@ annotation commits.
 Presence: N participants in one room each send a pose 30 times a second (with their send
 time). Two servers get the same load in the same run, each in its own process:
 
-* the hub (``python -m xrclient.hub hub``): latest-value presence per participant, one
+* the hub (``python -m xrclient hub``): latest-value presence per participant, one
   batched frame per tick (30 Hz), encoded once and shared by all receivers;
 * the floor: a plain ``websockets`` server relaying every message to everyone else with
   ``websockets.broadcast``.
@@ -161,16 +161,16 @@ async def _participant(
 ) -> None:
     from websockets.asyncio.client import connect
 
-    from xrclient.core import session_schema as s
+    from xrclient.core import session_codec as codec
 
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    subs = [s.SUBPROTOCOL] if mode == "hub" else None
+    subs = [codec.SUBPROTOCOL] if mode == "hub" else None
     for attempt in range(50):
         try:
             ws = await connect(
                 url,
                 additional_headers=headers,
-                subprotocols=subs,  # type: ignore[arg-type]
+                subprotocols=subs,  # type: ignore[arg-type]  # plain strs where websockets types a Subprotocol (a NewType of str)
                 compression=None,
                 max_size=2**24,
                 open_timeout=20,
@@ -273,7 +273,7 @@ def _worker(args: tuple[str, str, list[str | None], int, float, float], q: Any) 
 
 
 def measure(mode: str, n: int, seconds: float, workers: int, tmp: Path) -> dict[str, float]:
-    from xrclient.core import session_schema as s
+    from xrclient.core.session_roles import Role
     from xrclient.hub import tokens
 
     proc, port = start_hub(tmp) if mode == "hub" else start_relay()
@@ -284,7 +284,7 @@ def measure(mode: str, n: int, seconds: float, workers: int, tmp: Path) -> dict[
         else f"ws://127.0.0.1:{port}"
     )
     toks: list[str | None] = [
-        tokens.mint(SECRET, room, f"p{k}", s.Role.OPERATOR, 3600) if mode == "hub" else None
+        tokens.mint(SECRET, room, f"p{k}", Role.OPERATOR, 3600) if mode == "hub" else None
         for k in range(n)
     ]
     ramp = 2.0 + n / 50
@@ -337,7 +337,8 @@ async def _annotators(
 ) -> tuple[int, np.ndarray]:
     from websockets.asyncio.client import connect
 
-    from xrclient.core import session_schema as s
+    from xrclient.core import session_codec as codec
+    from xrclient.core.session_roles import Role
     from xrclient.hub import tokens
 
     lat: list[float] = []
@@ -345,10 +346,10 @@ async def _annotators(
 
     async def one(k: int) -> None:
         nonlocal done
-        tok = tokens.mint(SECRET, "notes", f"a{k}", s.Role.EXPERT, 3600)
+        tok = tokens.mint(SECRET, "notes", f"a{k}", Role.EXPERT, 3600)
         async with connect(
             f"ws://127.0.0.1:{port}/notes",
-            subprotocols=[s.SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[codec.SUBPROTOCOL],  # type: ignore[list-item]  # a plain str where websockets types a Subprotocol (a NewType of str)
             additional_headers={"Authorization": f"Bearer {tok}"},
             compression=None,
             max_size=2**24,
@@ -373,7 +374,7 @@ async def _annotators(
                         "text": f"note {rid}",
                         "offset": [0.0, 1.0, 0.0],
                     }
-                await ws.send(s.encode(doc))
+                await ws.send(codec.encode(doc))
 
             for _ in range(window):
                 await send_one()
@@ -392,7 +393,7 @@ async def _annotators(
 
 
 def measure_annotations(tmp: Path, seconds: float) -> dict[str, float]:
-    proc, port = start_hub(tmp, "--rate", "100000")  # measure the store, not the limiter
+    proc, port = start_hub(tmp, "--rate", "100000", "--room-fanout", "1e6")  # the store, not limits
     try:
         t0 = time.perf_counter()
         done, lat = asyncio.run(_annotators(port, seconds, clients=10, window=8))

@@ -5,28 +5,39 @@ update encoders inside the real envelope, then ``encode_json`` / ``encode_msgpac
 from PlantSimulator values for every machine of the large synthetic plant: the first
 ``--props`` properties of the simulator's stream, where a cell that a machine's type lacks
 takes a value of the same property from a machine that has it (so every machine reports
-every property). Two deltas: all cells (machines x properties), and a random tenth of them
-with the simulator's values one second later.
+every property). Three deltas: all cells (machines x properties), and a random tenth and a
+random hundredth of them with the simulator's values one second later.
 
 Ours is the client's whole path for one frame: ``TwinClientProtocol.receive`` (frame ->
-checked ``UpdateBatch``), ``TwinStore.apply``, ``Bindings.evaluate`` over the store and
-``Bindings.apply`` into ``MachineVisuals``. The scene is the large plant with the demo
-plant's ``[twin]`` and ``[[bindings]]`` tables added (same machine types). The same delta
-frame is fed again and again; the protocol's sequence counter is rewound before each one
+checked ``UpdateBatch``), ``TwinStore.apply``, ``Bindings.update`` over the store (what
+changed since the last frame; ``Bindings.evaluate``, every rule for every machine, in the
+"full evaluation" rows) and ``Bindings.apply`` into ``MachineVisuals``. The scene is the
+large plant with the demo plant's ``[twin]`` and ``[[bindings]]`` tables added (same machine
+types). The same delta frame is fed again and again (its cells are written each time, so
+``update`` re-evaluates them each time); the protocol's sequence counter is rewound before
+each one
 so that it counts as the next delta.
 
 Baselines in the same run: stdlib ``json.loads`` then ``setattr(obj, name, value)`` on one
 Python object per machine (no checks, no bindings), and the same with ``orjson.loads``.
+With ``--old REV`` the same path as it was at git revision REV (its ``wire``, ``twin_store``
+and ``bindings`` modules read with ``git show``, bindings evaluated in full) runs in the same
+rounds.
 
 usage: python benchmarks/bench_ingest.py [--machines 2000] [--props 20] [--rounds 11] [--quick]
+                                         [--old REV] [--cpu]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +49,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, timed_interleaved
 
+from plantgen.synthetic import DEMO_TWIN, write_large_plant
 from xrclient.core.bindings import Bindings
 from xrclient.core.protocol import TwinClientProtocol, Updates, welcome_message
 from xrclient.core.twin_schema import StreamSchema
@@ -50,7 +62,6 @@ from xrclient.core.wire import (
 from xrclient.core.wire_encode import encode_updates_binary, encode_updates_json
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
-from xrclient.scene.synthetic import DEMO_TWIN, write_large_plant
 from xrclient.server.simulator import PlantSimulator
 
 START = 1_767_225_600.0  # 2026-01-01 00:00 UTC, a Thursday: first shift running
@@ -98,16 +109,52 @@ class Frames:
         self.cells = len(m)
 
 
-class Ours:
-    """The client's path: protocol -> store -> bindings -> visuals."""
+def old_modules(rev: str) -> dict[str, types.ModuleType]:
+    """``wire``, ``twin_store`` and ``bindings`` of ``xrclient.core`` as they were at ``rev``
+    (each imports the rest of the package as it is now)."""
+    root = Path(__file__).resolve().parent.parent
+    out: dict[str, types.ModuleType] = {}
+    for name in ("wire", "twin_store", "bindings"):
+        source = subprocess.run(
+            ["git", "show", f"{rev}:xrclient/core/{name}.py"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        module = types.ModuleType(f"_old_{name}")
+        sys.modules[module.__name__] = module  # dataclasses look their module up
+        exec(compile(source, f"{rev}:xrclient/core/{name}.py", "exec"), module.__dict__)
+        out[name] = module
+    return out
 
-    def __init__(self, scene: Scene, schema: StreamSchema, encoding: str, snapshot: str | bytes):
+
+class Ours:
+    """The client's path: protocol -> store -> bindings -> visuals (``old``: with the
+    modules of ``old_modules`` and a full evaluation every frame; ``full``: today's code,
+    with a full evaluation every frame)."""
+
+    def __init__(
+        self,
+        scene: Scene,
+        schema: StreamSchema,
+        encoding: str,
+        snapshot: str | bytes,
+        old: dict[str, types.ModuleType] | None = None,
+        full: bool = False,
+    ):
         self.proto = TwinClientProtocol()
-        self.store = TwinStore([m.id for m in scene.machines])
-        self.bindings = Bindings.compile(scene)
+        ids = [m.id for m in scene.machines]
+        self.store: Any = TwinStore(ids) if old is None else old["twin_store"].TwinStore(ids)
+        self.bindings: Any = (
+            Bindings.compile(scene) if old is None else old["bindings"].Bindings.compile(scene)
+        )
+        self.full = full or old is not None
         self.visuals = MachineVisuals(len(scene.machines))
         welcome = welcome_message(schema, encoding, 1.0, "bench")
         self.proto.receive(encode_json(welcome) if encoding == "json" else encode_msgpack(welcome))
+        if old is not None:
+            self.proto._decoder = old["wire"].UpdateDecoder(schema)
         self.receive(snapshot, bind=True)
 
     def receive(self, frame: str | bytes, bind: bool) -> None:
@@ -117,7 +164,10 @@ class Ours:
             raise RuntimeError(f"frame not accepted: {event}")
         self.store.apply(event.batch, NOW)
         if bind:
-            self.bindings.evaluate(self.store, NOW)
+            if self.full:
+                self.bindings.evaluate(self.store, NOW)
+            else:
+                self.bindings.update(self.store, NOW)
             self.bindings.apply(self.visuals)
 
 
@@ -138,22 +188,55 @@ def naive(loads: Callable[[str], Any], machine_ids: tuple[str, ...]) -> Callable
 
 
 def candidates(
-    scene: Scene, schema: StreamSchema, snapshot: Frames, frames: Frames
+    scene: Scene,
+    schema: StreamSchema,
+    snapshot: Frames,
+    frames: Frames,
+    old: dict[str, types.ModuleType] | None,
+    rev: str,
 ) -> dict[str, Callable[[], object]]:
-    """Ours (fresh protocol, store and bindings after the snapshot) and the baselines."""
-    json_side = Ours(scene, schema, "json", snapshot.json)
-    msgpack_side = Ours(scene, schema, "msgpack", snapshot.msgpack)
+    """Ours (each a fresh protocol, store and bindings after the snapshot) and the baselines."""
     ids = tuple(m.id for m in scene.machines)
     naive_std, naive_orjson = naive(json.loads, ids), naive(orjson.loads, ids)
     js, mp = frames.json, frames.msgpack
-    return {
+
+    def ours(encoding: str, bind: bool, **kw: Any) -> Callable[[], None]:
+        side = Ours(scene, schema, encoding, getattr(snapshot, encoding), **kw)
+        frame = js if encoding == "json" else mp
+        return lambda: side.receive(frame, bind=bind)
+
+    out: dict[str, Callable[[], object]] = {
         "naive: json.loads + setattr": lambda: naive_std(js),
         "orjson.loads + setattr": lambda: naive_orjson(js),
-        "ours JSON": lambda: json_side.receive(js, bind=True),
-        "ours msgpack": lambda: msgpack_side.receive(mp, bind=True),
-        "ours JSON, no bindings": lambda: json_side.receive(js, bind=False),
-        "ours msgpack, no bindings": lambda: msgpack_side.receive(mp, bind=False),
+        "ours JSON": ours("json", True),
+        "ours msgpack": ours("msgpack", True),
+        "ours JSON, full evaluation": ours("json", True, full=True),
+        "ours msgpack, full evaluation": ours("msgpack", True, full=True),
+        "ours JSON, no bindings": ours("json", False),
+        "ours msgpack, no bindings": ours("msgpack", False),
     }
+    if old is not None:
+        out[f"{rev} JSON"] = ours("json", True, old=old)
+        out[f"{rev} msgpack"] = ours("msgpack", True, old=old)
+        out[f"{rev} JSON, no bindings"] = ours("json", False, old=old)
+        out[f"{rev} msgpack, no bindings"] = ours("msgpack", False, old=old)
+    return out
+
+
+def timed_cpu(
+    fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1
+) -> dict[str, tuple[float, float]]:
+    """``timed_interleaved`` with the process's CPU time instead of the wall clock."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.process_time()
+            fn()
+            samples[name].append(time.process_time() - start)
+    return {name: (statistics.median(v), min(v)) for name, v in samples.items()}
 
 
 def repeat(fn: Callable[[], object], times: int) -> Callable[[], None]:
@@ -170,7 +253,15 @@ def main() -> None:
     parser.add_argument("--props", type=int, default=20, help="properties per machine (1-23)")
     parser.add_argument("--rounds", type=int, default=11, help="interleaved timed rounds")
     parser.add_argument("--quick", action="store_true", help="3 rounds, fewer messages")
+    parser.add_argument("--old", metavar="REV", help="also the path as it was at git revision REV")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time with this process's CPU clock (a machine shared with other work: waiting "
+        "for a core is not counted)",
+    )
     args = parser.parse_args()
+    old = old_modules(args.old) if args.old else None
     rounds = 3 if args.quick else args.rounds
     print(f"machine: {machine_line()}, numpy {np.__version__}, orjson {orjson.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,11 +278,16 @@ def main() -> None:
     changed = sim.step(SENT)[:, :k]
     values1 = full_grid(sim.values[:, :k])
     times1 = np.where(changed, SENT, times0)
-    tenth = np.zeros(n * k, bool)
-    tenth[np.random.default_rng(0).choice(n * k, n * k // 10, replace=False)] = True
+
+    def part(share: int) -> npt.NDArray[np.bool_]:
+        cells = np.zeros(n * k, bool)
+        cells[np.random.default_rng(0).choice(n * k, n * k // share, replace=False)] = True
+        return cells.reshape(n, k)
+
     deltas = {
         "full": Frames(schema, texts, "delta", np.ones((n, k), bool), values0, times0),
-        "10%": Frames(schema, texts, "delta", tenth.reshape(n, k), values1, times1),
+        "10%": Frames(schema, texts, "delta", part(10), values1, times1),
+        "1%": Frames(schema, texts, "delta", part(100), values1, times1),
     }
     snapshot = Frames(schema, texts, "snapshot", np.ones((n, k), bool), values0, times0)
     kinds = ", ".join(sorted({p.kind for p in props}))
@@ -203,26 +299,29 @@ def main() -> None:
         f"msgpack {len(deltas['full'].msgpack) / 2**20:.2f} MiB), "
         f"10% delta {deltas['10%'].cells:,} cells "
         f"(JSON {len(deltas['10%'].json) / 2**10:.0f} KiB, "
-        f"msgpack {len(deltas['10%'].msgpack) / 2**10:.0f} KiB)"
+        f"msgpack {len(deltas['10%'].msgpack) / 2**10:.0f} KiB), "
+        f"1% delta {deltas['1%'].cells:,} cells "
+        f"(JSON {len(deltas['1%'].json) / 2**10:.0f} KiB, "
+        f"msgpack {len(deltas['1%'].msgpack) / 2**10:.0f} KiB)"
     )
     print(
-        "ours = TwinClientProtocol.receive -> TwinStore.apply -> Bindings.evaluate + apply; "
-        "'no bindings' stops after TwinStore.apply"
+        "ours = TwinClientProtocol.receive -> TwinStore.apply -> Bindings.update + apply "
+        "('full evaluation': Bindings.evaluate); 'no bindings' stops after TwinStore.apply"
     )
-    print(f"median and best of {rounds} interleaved rounds after 1 warm-up; one core")
+    clock = "CPU time of this process" if args.cpu else "wall clock"
+    print(f"median and best of {rounds} interleaved rounds after 1 warm-up; one core; {clock}")
     verdicts: list[str] = []
     for label, frames in deltas.items():
         per_sample = max(1, (40_000 if args.quick else 200_000) // frames.cells)
-        fns = candidates(scene, schema, snapshot, frames)
-        results = timed_interleaved(
-            {name: repeat(fn, per_sample) for name, fn in fns.items()}, rounds
-        )
+        fns = candidates(scene, schema, snapshot, frames, old, args.old or "")
+        timer = timed_cpu if args.cpu else timed_interleaved
+        results = timer({name: repeat(fn, per_sample) for name, fn in fns.items()}, rounds)
         print(f"\n{label} delta: {frames.cells:,} updates per message, {per_sample} per sample")
         base = results["naive: json.loads + setattr"][0]
         for name, (med, best) in results.items():
             per_msg = med / per_sample
             print(
-                f"  {name:<28} {frames.cells * per_sample / med / 1e6:7.2f} M/s "
+                f"  {name:<36} {frames.cells * per_sample / med / 1e6:7.2f} M/s "
                 f"(best {frames.cells * per_sample / best / 1e6:6.2f})  "
                 f"{per_msg * 1e3:7.3f} ms/message  {base / med:5.2f}x naive"
             )

@@ -37,7 +37,7 @@ def measure(url: str, ids: list[str], encoding: str, seconds: float) -> dict[str
     src_lat: list[float] = []
     updates = 0
     stop = threading.Event()
-    with TwinClient(url, encoding=encoding) as client:  # type: ignore[arg-type]
+    with TwinClient(url, encoding=encoding) as client:  # type: ignore[arg-type]  # encoding is a command-line choice of the client's encodings
 
         def consume() -> None:
             nonlocal updates

@@ -22,10 +22,10 @@ import trimesh
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, timed_interleaved
 
-from xrclient.app import load_geometry
+from plantgen.synthetic import write_large_plant
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import AssetCache, LoadLimits
 from xrclient.scene.schema import load_scene
-from xrclient.scene.synthetic import write_large_plant
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ For 50, 500 and 2,000 machines (the synthetic plant with the demo plant's bindin
 state from the plant simulator, a camera gliding along a path over the plant: per frame
 ``Overlays.update`` (levels, declutter, panel pool, value texts) plus ``Overlays.draw``
 (buffer uploads and draw-call recording; the GPU's own work is not waited for, but on
-Mesa's llvmpipe the draw call itself runs the vertex shaders on the CPU).
+Mesa's llvmpipe the draw call itself runs the vertex shaders on the CPU), and the shape and
+glyph instances that draw sends to the vertex stage per view.
 
 usage: python benchmarks/bench_overlays.py [--machines 50 500 2000] [--frames 120]
 """
@@ -23,16 +24,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line
 
-from xrclient.app import load_geometry
+from plantgen.synthetic import DEMO_TWIN, write_large_plant
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core.bindings import Bindings
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
 from xrclient.render.font import load_font
 from xrclient.render.overlays import Overlays
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.schema import load_scene
-from xrclient.scene.synthetic import DEMO_TWIN, write_large_plant
 from xrclient.server.simulator import PlantSimulator
 
 SIZE = (1280, 720)
@@ -55,7 +56,15 @@ def live_store(sim: PlantSimulator, ids: list[str], now: float) -> TwinStore:
     return store
 
 
-def run(machines: int, frames: int, folder: Path) -> tuple[float, float, float, int, int]:
+def drawn(overlays: Overlays) -> int:
+    """Instances (shapes and glyphs) the overlays' draw issues per view."""
+    shapes, text = overlays.shapes, overlays.text
+    return int(getattr(shapes, "drawn", shapes.instances)) + int(
+        getattr(text, "drawn", text.glyphs)
+    )
+
+
+def run(machines: int, frames: int, folder: Path) -> tuple[float, float, float, int, int, int]:
     path = write_large_plant(folder / f"p{machines}", machines=machines)
     path.write_text(path.read_text(encoding="utf-8") + DEMO_TWIN, encoding="utf-8")
     scene = load_scene(path)
@@ -70,6 +79,7 @@ def run(machines: int, frames: int, folder: Path) -> tuple[float, float, float, 
         overlays = Overlays(backend.ctx, scene, geometry, bindings, load_font())
         samples = []
         calls = 0
+        instances: list[int] = []
         try:
             for k in range(frames + 10):
                 t = k / frames
@@ -81,10 +91,11 @@ def run(machines: int, frames: int, folder: Path) -> tuple[float, float, float, 
                 overlays.update(store, state, view, now + k / 60)
                 updated = time.perf_counter()
                 calls = overlays.draw([view], now + k / 60)
-                drawn = time.perf_counter()
+                done = time.perf_counter()
                 backend.ctx.finish()
                 if k >= 10:
-                    samples.append((updated - started, drawn - updated))
+                    samples.append((updated - started, done - updated))
+                    instances.append(drawn(overlays))
         finally:
             overlays.release()
     update = [u for u, _ in samples]
@@ -95,6 +106,7 @@ def run(machines: int, frames: int, folder: Path) -> tuple[float, float, float, 
         float(np.percentile(total, 95)),
         calls,
         len(scene.machines),
+        int(statistics.median(instances)),
     )
 
 
@@ -112,12 +124,16 @@ def main() -> None:
         "update = levels, declutter, panel pool, texts (numpy + Python); update + draw adds "
         "buffer uploads and recording (on llvmpipe the draw call also runs the vertex shaders)"
     )
-    print(f"{'machines':>8} {'update ms':>10} {'update+draw ms':>15} {'p95 ms':>8} {'calls':>6}")
+    print(
+        f"{'machines':>8} {'update ms':>10} {'update+draw ms':>15} {'p95 ms':>8} {'calls':>6} "
+        f"{'instances drawn per view':>25}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.machines:
-            upd, med, p95, calls, count = run(n, args.frames, Path(tmp))
+            upd, med, p95, calls, count, shown = run(n, args.frames, Path(tmp))
             print(
-                f"{count:>8} {upd * 1000:>10.2f} {med * 1000:>15.2f} {p95 * 1000:>8.2f} {calls:>6}",
+                f"{count:>8} {upd * 1000:>10.2f} {med * 1000:>15.2f} {p95 * 1000:>8.2f} {calls:>6} "
+                f"{shown:>25}",
                 flush=True,
             )
 

@@ -32,15 +32,15 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line
 
-from xrclient.app import load_geometry
-from xrclient.core.picking import Picker, Ray, ray_from_pixel
+from plantgen.synthetic import write_large_plant
 from xrclient.core.picking_mesh import box_rows, slab, slab_hits
 from xrclient.render.camera import view_for_viewpoint
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene
+from xrclient.scene.picking import Picker, Ray, ray_from_pixel
 from xrclient.scene.schema import load_scene
-from xrclient.scene.synthetic import write_large_plant
 
 SIZE = (1280, 720)
 

@@ -4,12 +4,14 @@
    Renderer.draw except the clear and draw calls; the machine-state upload included) for
    synthetic plants of 50, 500 and 2,000 machines.
 2. Headless frame time at 1280x720 (draw + glFinish, read-back reported apart) for the demo
-   plant and the large plant, side by side in the same run with
+   plant and the large plant, side by side in the same run, in interleaved rounds, with
    (a) a minimal moderngl instanced draw of the same meshes (the floor: position-only
-       shader, one instanced draw per mesh, same framebuffer and samples), and
-   (b) open3d's OffscreenRenderer drawing the same meshes merged into one mesh per type.
+       shader, one instanced draw per mesh, same framebuffer and samples),
+   (b) open3d's OffscreenRenderer drawing the same meshes merged into one mesh per type,
+   and our renderer with the mesh shaders of before (tests/render/reference/).
 
-usage: python benchmarks/bench_render.py [--frames 20] [--open3d-frames 1] [--only prep|frame]
+usage: python benchmarks/bench_render.py [--frames 20] [--rounds 3] [--open3d-frames 1]
+                                         [--only prep|frame]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import moderngl
@@ -28,17 +32,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line
 
-from xrclient.app import load_geometry
+import xrclient.render.gpu as gpu
+from plantgen.synthetic import write_large_plant
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.camera import view_for_viewpoint
 from xrclient.render.renderer import Renderer
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene, Vec3
 from xrclient.scene.schema import load_scene
-from xrclient.scene.synthetic import write_large_plant
 
 SIZE = (1280, 720)
 
@@ -86,7 +91,7 @@ class MinimalDraw:
             vao.render(instances=n)
 
 
-def frame_times(fn, frames: int) -> float:  # type: ignore[no-untyped-def]
+def frame_times(fn, frames: int) -> float:  # type: ignore[no-untyped-def]  # fn is any zero-argument draw; untyped for brevity
     fn()
     samples = []
     for _ in range(frames):
@@ -147,7 +152,7 @@ def open3d_frame(
         arrays[f"tri_{i:03d}"] = tris.reshape(-1, 3).astype("i4")
         arrays[f"col_{i:03d}"] = np.tile(mesh.colors[:, :3], (len(mats), 1)).astype("f4")
     file = tmp / "open3d-meshes.npz"
-    np.savez(file, **arrays)  # type: ignore[arg-type]
+    np.savez(file, **arrays)  # type: ignore[arg-type]  # savez takes arrays by keyword; numpy's stubs type the first positional
     script = Path(__file__).resolve().parent / "open3d_frame.py"
     try:
         run = subprocess.run(
@@ -168,54 +173,121 @@ def open3d_frame(
     return first, later
 
 
+#: the mesh shaders from before the per-pixel cuts (commit e30e75a); the image tests compare
+#: against them too
+REFERENCE_SHADERS = Path(__file__).resolve().parent.parent / "tests" / "render" / "reference"
+
+
+def reference_renderer(ctx: moderngl.Context, scene: Scene, geometry: SceneGeometry) -> Renderer:
+    """Our renderer drawing with the reference (earlier) mesh shaders."""
+    own = gpu.shader_source
+
+    def source(name: str) -> str:
+        if name in ("mesh.vert", "mesh.frag"):
+            return (REFERENCE_SHADERS / name).read_text(encoding="utf-8")
+        return own(name)
+
+    gpu.shader_source = source
+    try:
+        return Renderer(ctx, geometry, scene.lights)
+    finally:
+        gpu.shader_source = own
+
+
+@dataclass
+class Timing:
+    """Per round, the median wall and process CPU (all threads) seconds of its frames."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def measure(self, fn: Callable[[], object], frames: int) -> None:
+        fn()
+        walls, cpus = [], []
+        for _ in range(frames):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        self.wall.append(statistics.median(walls))
+        self.cpu.append(statistics.median(cpus))
+
+
 def measure_headless(
-    scene: Scene, geometry: SceneGeometry, samples: int, frames: int
-) -> tuple[float, float, float]:
-    """Median seconds per frame: ours, the minimal instanced draw, and the read-back."""
+    scene: Scene, geometry: SceneGeometry, samples: int, frames: int, rounds: int
+) -> tuple[dict[str, Timing], float]:
+    """Timings of ours, ours with the reference shaders and the minimal instanced draw,
+    in interleaved rounds; and the median read-back seconds."""
     with HeadlessBackend(SIZE, samples=samples) as backend:
         view = view_for_viewpoint(scene.viewpoints[0], SIZE, geometry.bounds)
-        renderer = Renderer(backend.ctx, geometry, scene.lights)
         visuals = MachineVisuals(len(scene.machines))
-
-        def ours() -> None:
-            backend.render(renderer, [view], visuals)
-            backend.ctx.finish()
-
-        t_ours = frame_times(ours, frames)
-        t_read = frame_times(backend.read_rgb, 5)
+        renderer = Renderer(backend.ctx, geometry, scene.lights)
+        before = reference_renderer(backend.ctx, scene, geometry)
         floor = MinimalDraw(backend.ctx, geometry)
+
+        def drawing(r: Renderer) -> Callable[[], None]:
+            def frame() -> None:
+                backend.render(r, [view], visuals)
+                backend.ctx.finish()
+
+            return frame
 
         def minimal() -> None:
             floor.draw(backend.fbo, view.view_projection)
             backend.ctx.finish()
 
-        t_floor = frame_times(minimal, frames)
+        paths = {"ours": drawing(renderer), "before": drawing(before), "minimal": minimal}
+        timings = {name: Timing() for name in paths}
+        for _ in range(rounds):
+            for name, fn in paths.items():
+                timings[name].measure(fn, frames)
+        t_read = frame_times(backend.read_rgb, 5)
         renderer.release()
-    return t_ours, t_floor, t_read
+        before.release()
+    return timings, t_read
 
 
-def frame_figures(tmp: Path, frames: int, open3d_frames: int) -> None:
-    print("\n## Headless frame time at 1280x720 (median; draw + finish, read-back apart)")
+def frame_figures(tmp: Path, frames: int, rounds: int, open3d_frames: int) -> None:
+    print(
+        f"\n## Headless frame time at 1280x720 (draw + finish, read-back apart): median of "
+        f"{rounds} interleaved rounds (best), each the median of {frames} frames"
+    )
+    print(
+        "   xrclient = ours; before = ours with the mesh shaders of commit e30e75a; "
+        "minimal = the floor (a); ratios against the floor; cpu = process CPU time, all threads",
+        flush=True,
+    )
     scenes = {
         "demo plant": scene_path("demo-plant"),
         "large plant (2,000 machines)": write_large_plant(tmp / "large", machines=2000),
     }
     print(
-        f"{'scene':<30} {'MSAA':>6} {'triangles':>11} {'xrclient':>10} {'minimal':>10} "
-        f"{'ratio':>6} {'read-back':>9}",
+        f"{'scene':<30} {'MSAA':>5} {'triangles':>10} {'xrclient':>16} {'before':>16} "
+        f"{'minimal':>16} {'ratio':>12} {'before':>12} {'cpu ratio':>10} {'read-back':>9}",
         flush=True,
     )
+
+    def ms(t: list[float]) -> str:
+        return f"{statistics.median(t) * 1e3:.1f} ({min(t) * 1e3:.1f})"
+
+    def ratio(t: list[float], floor: list[float]) -> str:
+        return f"{statistics.median(t) / statistics.median(floor):.2f} ({min(t) / min(floor):.2f})"
+
     for label, file in scenes.items():
         scene = load_scene(file)
         geometry, _ = load_geometry(scene, LoadLimits())
         vp = scene.viewpoints[0]
         for samples in (4, 0):
             print(f"  measuring {label}, MSAA {samples}x ...", file=sys.stderr, flush=True)
-            t_ours, t_floor, t_read = measure_headless(scene, geometry, samples, frames)
+            timings, t_read = measure_headless(scene, geometry, samples, frames, rounds)
+            ours, before, floor = timings["ours"], timings["before"], timings["minimal"]
+            cpu = statistics.median(ours.cpu) / statistics.median(floor.cpu)
+            cpu_before = statistics.median(before.cpu) / statistics.median(floor.cpu)
             print(
-                f"{label:<30} {samples:>5}x {geometry.triangle_count:>11,} "
-                f"{t_ours * 1e3:>8.1f}ms {t_floor * 1e3:>8.1f}ms {t_ours / t_floor:>5.2f}x "
-                f"{t_read * 1e3:>7.1f}ms",
+                f"{label:<30} {samples:>4}x {geometry.triangle_count:>10,} "
+                f"{ms(ours.wall):>16} {ms(before.wall):>16} {ms(floor.wall):>16} "
+                f"{ratio(ours.wall, floor.wall):>12} {ratio(before.wall, floor.wall):>12} "
+                f"{cpu:>4.2f}/{cpu_before:.2f} {t_read * 1e3:>7.1f}ms",
                 flush=True,
             )
         if open3d_frames >= 0:
@@ -237,6 +309,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the headless frame paths"
+    )
+    parser.add_argument(
         "--open3d-frames",
         type=int,
         default=1,
@@ -250,7 +325,7 @@ def main() -> None:
         if args.only in (None, "prep"):
             prep_figures(Path(tmp), args.frames)
         if args.only in (None, "frame"):
-            frame_figures(Path(tmp), args.frames, args.open3d_frames)
+            frame_figures(Path(tmp), args.frames, args.rounds, args.open3d_frames)
 
 
 if __name__ == "__main__":

@@ -36,19 +36,20 @@ sys.path.insert(0, str(HERE.parent))
 from _common import machine_line
 from _sim import twin_sim
 
+from plantgen.synthetic import DEMO_TWIN, write_large_plant
 from tests.display import running_xvfb
 from xrclient.live import TwinOptions
 from xrclient.resources import scene_path
-from xrclient.scene.synthetic import DEMO_TWIN, write_large_plant
 
 SIZE = (1280, 720)
 
 
 def measure(scene: Path, frames: int, samples: int) -> dict[str, float]:
-    from xrclient.desktop.viewer import Viewer, ViewerOptions
+    from xrclient.desktop.viewer import Viewer
+    from xrclient.settings import Settings
 
     with twin_sim(str(scene), 10.0) as url:
-        options = ViewerOptions(
+        options = Settings(
             scene=scene, twin=TwinOptions(url), size=SIZE, vsync=False, samples=samples
         )
         with Viewer(options) as viewer:
@@ -87,10 +88,10 @@ def measure(scene: Path, frames: int, samples: int) -> dict[str, float]:
 def headless_frame(scene_file: Path, frames: int, samples: int) -> float:
     """Baseline: the renderer alone drawing the same scene from the same viewpoint off-screen
     (EGL, same size and samples; draw + glFinish), median seconds per frame."""
-    from xrclient.app import load_geometry
     from xrclient.backends.headless import HeadlessBackend
     from xrclient.render.camera import view_for_viewpoint
     from xrclient.render.renderer import Renderer
+    from xrclient.scene.load import load_geometry
     from xrclient.scene.loaders import LoadLimits
     from xrclient.scene.schema import load_scene
 

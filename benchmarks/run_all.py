@@ -18,6 +18,12 @@ SCRIPTS = (
     "bench_pick.py",
     "bench_overlays.py",
     "bench_viewer.py",
+    "bench_xr.py",
+    "bench_hub.py",
+    "bench_hub_join.py",
+    "bench_anomaly.py",
+    "bench_seek.py",
+    "bench_abuse.py",
 )
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xrclient.scene import factory_models as fm  # noqa: E402
-from xrclient.scene.synthetic import demo_plant_toml  # noqa: E402
+from plantgen import factory_models as fm  # noqa: E402
+from plantgen.synthetic import demo_plant_toml  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,86 +1,54 @@
-"""Composition root: builds scenes, geometry and renderers from one frozen Settings."""
+"""Composition root: each front end built from one frozen :class:`~xrclient.settings.Settings`.
+
+``render_snapshot`` renders a headless picture, ``build_viewer`` builds the desktop viewer
+and ``run_headset`` the OpenXR client; all three load the scene and its geometry the same
+way and run the same :class:`~xrclient.frame.PlantFrame` over live state. The front ends
+are imported lazily, so a command pays only for what it opens.
+"""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xrclient.core.visuals import MachineVisuals
 from xrclient.errors import XRClientError
-from xrclient.resources import scene_path
-from xrclient.scene.geometry import SceneGeometry, build_geometry
-from xrclient.scene.loaders import AssetCache, LoadLimits
-from xrclient.scene.mesh import MeshData
-from xrclient.scene.model import Asset, Scene
+from xrclient.frame import PlantFrame
+from xrclient.progress import Progress, quiet
+from xrclient.scene.load import load_geometry, machine_index
+from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
+from xrclient.settings import Settings
 
 if TYPE_CHECKING:
-    from xrclient.core.bindings import Bindings, BindingState
-    from xrclient.core.twin_store import TwinStore
+    from xrclient.desktop.viewer import Viewer
     from xrclient.live import TwinOptions
+    from xrclient.xr.client import XrReport
+    from xrclient.xr.scene_view import InputScript, RenderHook
 
-Progress = Callable[[str], None]
-
-
-def stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+__all__ = ["Settings", "SnapshotReport", "build_viewer", "render_snapshot", "run_headset"]
 
 
-def quiet(_message: str) -> None:
-    """A progress sink that drops messages."""
+def build_viewer(settings: Settings, progress: Progress = quiet) -> Viewer:
+    """The desktop viewer for ``settings`` (a window opens; ``run`` it, then ``close``)."""
+    from xrclient.desktop.viewer import Viewer
+
+    return Viewer(settings, progress)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    scene: Path
-    size: tuple[int, int] = (1280, 720)
-    view: str | None = None
-    samples: int = 4
-    limits: LoadLimits = field(default_factory=LoadLimits)
-    twin: TwinOptions | None = None
-    overlays: bool = True  # metric overlays over machines (with live state only)
-    select: str | None = None  # machine id whose detail panel is shown
+def run_headset(
+    settings: Settings,
+    progress: Progress = quiet,
+    hook: RenderHook | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    script: InputScript | None = None,
+) -> XrReport:
+    """Run the headset client for ``settings`` until the runtime or the user ends it."""
+    from xrclient.xr.client import run_xr
 
-
-def resolve_scene(name_or_path: str) -> Path:
-    """A scene file path, or the name of a scene shipped with the package (``demo-plant``)."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
-        return path
-    shipped = scene_path(name_or_path)
-    if shipped.is_file():
-        return shipped
-    raise XRClientError(f"{name_or_path}: no such scene file, and no shipped scene of that name")
-
-
-def load_geometry(
-    scene: Scene, limits: LoadLimits, progress: Progress = quiet
-) -> tuple[SceneGeometry, AssetCache]:
-    """Load every asset the scene uses once, and build the instanced geometry."""
-    cache = AssetCache(limits)
-    used = {m.asset for m in scene.machines} | {f.asset for f in scene.fixtures}
-    total = len(used)
-    started = time.perf_counter()
-
-    def load(asset: Asset) -> MeshData:
-        mesh = cache.get(
-            asset.path, kind=asset.kind, scale=asset.scale, point_budget=asset.point_budget
-        )
-        if total > 4:
-            progress(f"  loaded asset {cache.loads}/{total}: {asset.path.name}")
-        return mesh
-
-    geometry = build_geometry(scene, load)
-    progress(
-        f"{scene.source}: {len(scene.machines)} machines, {total} assets, "
-        f"{geometry.triangle_count:,} triangles drawn "
-        f"(loaded in {time.perf_counter() - started:.2f} s)"
-    )
-    return geometry, cache
+    return run_xr(settings, progress, hook, should_stop, script)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +71,9 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
 
     started = time.perf_counter()
     scene = load_scene(settings.scene)
+    selected = machine_index(scene, settings.select)
     geometry, _cache = load_geometry(scene, settings.limits, progress)
     frame = read_twin_once(scene, settings.twin, progress) if settings.twin is not None else None
-    selected = None
-    if settings.select is not None:
-        if settings.select not in scene.machine_index:
-            raise XRClientError(f"--select: no machine {settings.select!r} in {scene.source}")
-        selected = scene.machine_index[settings.select]
     width, height = settings.size
     with HeadlessBackend(settings.size, samples=settings.samples) as backend:
         if settings.view is not None:
@@ -128,18 +92,19 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
         try:
             visuals = None
             if frame is not None:
-                visuals = frame.visuals
-                if selected is not None:
-                    visuals.highlight[selected] = 1.0
-                if settings.overlays:
+                frame.plant.mark(selected)
+                visuals = frame.plant.visuals
+                store, state, bindings = frame.plant.store, frame.plant.state, frame.plant.bindings
+                if settings.overlays and store is not None and state is not None:
                     from xrclient.render.font import load_font
                     from xrclient.render.overlays import Overlays
 
-                    overlays = Overlays(backend.ctx, scene, geometry, frame.bindings, load_font())
-                    overlays.update(frame.store, frame.state, view, frame.now, selected)
+                    assert bindings is not None
+                    overlays = Overlays(backend.ctx, scene, geometry, bindings, load_font())
+                    overlays.update(store, state, view, frame.plant.t, selected)
             draw = None
             if overlays is not None and frame is not None:
-                layer, at = overlays, frame.now
+                layer, at = overlays, frame.plant.t
                 draw = lambda views: layer.draw(views, at)  # noqa: E731
             stats = backend.render(renderer, [view], visuals, draw)
         finally:
@@ -162,35 +127,31 @@ def render_snapshot(settings: Settings, out: Path, progress: Progress = quiet) -
 
 @dataclass(frozen=True, slots=True)
 class TwinFrame:
-    """Live state read once: the store and evaluated bindings at ``now``."""
+    """Live state read once: the plant frame at its first full state (stream stopped)."""
 
-    store: TwinStore
-    bindings: Bindings
-    state: BindingState
-    visuals: MachineVisuals
+    plant: PlantFrame
     summary: str
-    now: float
 
 
 def read_twin_once(scene: Scene, options: TwinOptions, progress: Progress = quiet) -> TwinFrame:
-    """Connect, wait for the first full state, and turn it into machine visuals."""
+    """Connect, wait for the first full state, and run the plant frame over it once."""
     from xrclient.live import LiveTwin
 
     progress(f"connecting to twin stream {options.url} (waiting up to {options.wait:g} s)")
-    with LiveTwin(scene, options) as live:
+    plant = PlantFrame(len(scene.machines), live=LiveTwin(scene, options).start())
+    try:
+        live = plant.live
+        assert live is not None
         if not live.wait_for_state(options.wait):
             st = live.status
             why = st.last_error or st.state
             raise XRClientError(
                 f"no state from twin stream {options.url} within {options.wait:g} s ({why})"
             )
-        now = time.time()
-        live.update(now)
+        plant.update(time.time())
         missing = live.bindings.missing_properties(live.store)
         if missing:
             progress(f"warning: the stream has no {', '.join(missing)} (bindings read them)")
-        visuals = MachineVisuals(len(scene.machines))
-        live.apply_visuals(visuals, now)
-        return TwinFrame(
-            live.store, live.bindings, live.bindings.state, visuals, live.summary(), now
-        )
+        return TwinFrame(plant, live.summary())
+    finally:
+        plant.close()

@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xrclient import __version__
-from xrclient.cli_args import (
+from xrclient.commands import headset as xr_cli
+from xrclient.commands import history as history_cli
+from xrclient.commands import hub as hub_cli
+from xrclient.commands import training as training_cli
+from xrclient.commands import view as desktop_cli
+from xrclient.commands.args import (
     add_limits,
     add_token,
     add_training_options,
@@ -20,12 +25,7 @@ from xrclient.cli_args import (
     size_arg,
     twin_options_from,
 )
-from xrclient.desktop import cli as desktop_cli
 from xrclient.errors import AssetError, SceneError, XRClientError
-from xrclient.history import cli as history_cli
-from xrclient.hub import cli as hub_cli
-from xrclient.training import cli as training_cli
-from xrclient.xr import cli as xr_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file",
         "require this bearer token from clients (needed to listen beyond loopback)",
     )
+    add_token(
+        sim,
+        "--control-token-file",
+        "clients presenting this bearer token (instead of --token-file's) may pause, reset "
+        "and fault the plant; without it control requests are refused (docs/security.md)",
+    )
+    sim.add_argument(
+        "--allow-control",
+        action="store_true",
+        help="let every client on loopback send control requests (trusted machines only)",
+    )
+    sim.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to connect, exactly as sent (https://host[:port]); "
+        "repeatable. Without it, requests with an Origin (any web page) are refused",
+    )
 
     insp = sub.add_parser(
         "inspect",
@@ -256,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from xrclient.app import Settings, render_snapshot, resolve_scene, stderr_progress
+    from xrclient.app import Settings, render_snapshot
+    from xrclient.progress import stderr_progress
+    from xrclient.scene.load import resolve_scene
 
     twin = twin_options_from(args)
     if twin is None and args.select is not None:
@@ -285,7 +306,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 def _twin_sim(args: argparse.Namespace) -> int:
     import asyncio
 
-    from xrclient.app import resolve_scene
+    from xrclient.scene.load import resolve_scene
     from xrclient.server.sim_service import serve_simulator
     from xrclient.server.twin_server import ServerConfig
 
@@ -295,6 +316,9 @@ def _twin_sim(args: argparse.Namespace) -> int:
         rate_hz=args.rate,
         heartbeat_s=args.heartbeat,
         token=read_token(args.token_file),
+        control_token=read_token(args.control_token_file),
+        allow_control=args.allow_control,
+        origins=tuple(args.allow_origin),
     )
     try:
         config.check()
@@ -333,11 +357,11 @@ def _twin_sim(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from xrclient.app import resolve_scene
     from xrclient.demo import DemoServices
     from xrclient.desktop.window import display_available
     from xrclient.live import TwinOptions
     from xrclient.resources import DEMO_SCENE
+    from xrclient.scene.load import resolve_scene
 
     windowed = display_available() and not args.headless
     if not windowed and not args.headless:
@@ -360,19 +384,21 @@ def _demo(args: argparse.Namespace) -> int:
             return _demo_snapshot(args, scene_file, url)
         assert services.session is not None and services.hub is not None
         print(
-            f"session hub on {services.hub.url('demo')}: you join as an expert; "
+            f"session hub on {services.hub.room_url('demo')}: you join as an expert; "
             "Tomas (a trainee) walks the hall",
             file=sys.stderr,
         )
-        options = desktop_cli.viewer_options(args, scene_file, TwinOptions(url, wait=10.0))
+        twin = TwinOptions(url, token=services.twin_control_token, wait=10.0)
+        options = desktop_cli.viewer_options(args, scene_file, twin)
         return desktop_cli.open_viewer(
             replace(options, session=services.session, history=services.history)
         )
 
 
 def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:
-    from xrclient.app import Settings, render_snapshot, stderr_progress
+    from xrclient.app import Settings, render_snapshot
     from xrclient.live import TwinOptions
+    from xrclient.progress import stderr_progress
 
     settings = Settings(
         scene=scene_file, size=args.size, view=args.view, twin=TwinOptions(url, wait=10.0)

@@ -1,6 +1,7 @@
 """What ``xrclient demo`` starts around the viewer, all on loopback and all stopped on exit.
 
 - the plant simulator serving the demo plant's live state (two machines start jammed);
+  control requests (the viewer's plant keys) only from the viewer, with a fresh token;
 - a session hub with a fresh secret and a database in a temporary folder, which you join
   as an expert;
 - a scripted colleague (a trainee) in the same room, walking the hall and pointing now and
@@ -17,10 +18,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from xrclient.core import session_schema as s
+from xrclient.core.session_roles import Role
 from xrclient.hub import tokens
-from xrclient.hub.server import HubConfig, HubThread
-from xrclient.net.session_client import ScriptedParticipant, SessionClient
+from xrclient.hub.background import HubThread
+from xrclient.hub.config import HubConfig
+from xrclient.net.scripted_participant import ScriptedParticipant
+from xrclient.net.session_client import SessionClient
 from xrclient.scene.schema import load_scene
 from xrclient.server.background import BackgroundServer
 from xrclient.server.sim_service import build_simulator
@@ -48,6 +51,9 @@ class DemoServices:
         self._stop = threading.Event()
         self._walker: threading.Thread | None = None
         self._secret = secrets.token_bytes(32)
+        #: the viewer presents this to the simulator, so its plant keys may control the
+        #: plant while a web page or another local client may not
+        self.twin_control_token = secrets.token_urlsafe(32)
         self.session: SessionOptions | None = None
         #: where the viewer records the stream so it can be scrubbed back
         self.history: Path | None = None
@@ -60,7 +66,9 @@ class DemoServices:
     def start(self) -> DemoServices:
         scene = load_scene(self.scene_file)
         sim = build_simulator(scene, self.seed, 0.0, DEMO_FAULTS, time.time())
-        self.twin = BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0))
+        self.twin = BackgroundServer(
+            sim, ServerConfig(port=0, rate_hz=10.0, control_token=self.twin_control_token)
+        )
         self.twin.start()
         if not self.with_session:
             return self
@@ -68,9 +76,9 @@ class DemoServices:
         self.history = self._folder / "history.xrrec"
         self.hub = HubThread(HubConfig(db=self._folder / "hub.sqlite", secret=self._secret, port=0))
         self.hub.start()
-        url = self.hub.url(ROOM)
-        self.session = SessionOptions(url, self.token("you", s.Role.EXPERT), device="desktop")
-        self.colleague = SessionClient(url, self.token("Tomas", s.Role.TRAINEE), device="headset")
+        url = self.hub.room_url(ROOM)
+        self.session = SessionOptions(url, self.token("you", Role.EXPERT), device="desktop")
+        self.colleague = SessionClient(url, self.token("Tomas", Role.TRAINEE), device="headset")
         self.colleague.start()
         walker = ScriptedParticipant(
             self.colleague,
@@ -84,7 +92,7 @@ class DemoServices:
         self._walker.start()
         return self
 
-    def token(self, name: str, role: s.Role) -> str:
+    def token(self, name: str, role: Role) -> str:
         return tokens.mint(self._secret, ROOM, name, role, ttl=12 * 3600.0)
 
     def _walk(self, walker: ScriptedParticipant) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xrclient.app import load_geometry
 from xrclient.errors import AssetError, SceneError
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits, describe_file
 from xrclient.scene.schema import load_scene
 

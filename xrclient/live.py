@@ -1,9 +1,9 @@
 """Live twin state for a frame loop: stream client, twin store and bindings together.
 
-``LiveTwin`` is what every front end (headless snapshot, desktop, headset) holds: once per
-frame it drains the client's queue into the store (``update``) and lets the scene's
-bindings write the machine visuals (``apply_visuals``). The network stays on its own
-thread; nothing here blocks.
+``LiveTwin`` is the live half of the plant frame (:mod:`xrclient.frame`): once per frame it
+drains the client's queue into the store (``update``); the plant frame then lets the
+scene's bindings write the machine visuals. The network stays on its own thread; nothing
+here blocks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Literal, Protocol
 from xrclient.core.bindings import Bindings
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
-from xrclient.core.visuals import MachineVisuals
 from xrclient.net.twin_client import ConnectionStatus, TwinClient
 from xrclient.scene.model import Scene
 
@@ -85,7 +84,7 @@ class LiveTwin:
 
     def summary(self) -> str:
         """One line for people: how many machines report, are stale or in alarm, as of the
-        last ``apply_visuals``."""
+        bindings' last evaluation."""
         state = self.bindings.state
         st = self.status
         n = self.store.n_machines
@@ -97,9 +96,3 @@ class LiveTwin:
             f"{int((state.stale & state.seen).sum())} stale, {alarms} in alarm "
             f"({critical} critical){latency}"
         )
-
-    def apply_visuals(self, visuals: MachineVisuals, now: float | None = None) -> None:
-        """Let the scene's bindings write colours, alarms and stale looks for every machine."""
-        now = time.time() if now is None else now
-        self.bindings.evaluate(self.store, now)
-        self.bindings.apply(visuals)

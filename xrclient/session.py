@@ -37,24 +37,39 @@ import numpy as np
 import numpy.typing as npt
 
 from xrclient.core import math3d
-from xrclient.core import session_schema as s
-from xrclient.core.session_interp import SampledPose
+from xrclient.core import session_roles as s
 from xrclient.core.session_mirror import Notice, Reply
 from xrclient.core.session_room import Annotation
-from xrclient.history.timeline import Timeline, TimelineState
+from xrclient.core.session_view import (
+    ROLE_COLORS,
+    PingMarker,
+    PlacedAnnotation,
+    RemoteParticipant,
+    screen_indicator,
+)
+from xrclient.core.timeline_state import TimelineState
+from xrclient.history.timeline import Timeline
 from xrclient.net.session_client import SessionClient, SessionStatus
 from xrclient.scene.model import Scene
 
+# The types of what the session shows are defined in xrclient.core.session_view and
+# re-exported here.
+__all__ = [
+    "ROLE_COLORS",
+    "Anchor",
+    "PingMarker",
+    "PlacedAnnotation",
+    "RemoteParticipant",
+    "Session",
+    "SessionOptions",
+    "SharedMoment",
+    "machine_anchors",
+    "scene_anchors",
+    "screen_indicator",
+]
+
 F64 = npt.NDArray[np.float64]
 Anchor = Callable[[str], npt.NDArray[np.floating] | None]
-
-#: display colours (sRGB RGBA) of the roles, for avatars and name tags
-ROLE_COLORS: Mapping[s.Role, tuple[float, float, float, float]] = {
-    s.Role.EXPERT: (0.95, 0.55, 0.10, 1.0),
-    s.Role.OPERATOR: (0.20, 0.60, 0.95, 1.0),
-    s.Role.TRAINEE: (0.35, 0.80, 0.35, 1.0),
-    s.Role.OBSERVER: (0.65, 0.65, 0.70, 1.0),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,36 +82,6 @@ class SessionOptions:
     ssl_context: ssl.SSLContext | None = None
     spectator: bool = False
     auto_follow: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteParticipant:
-    pid: int
-    name: str
-    role: s.Role
-    device: str
-    color: tuple[float, float, float, float]
-    #: interpolated presence; ``None`` until the first pose arrives (spectators: never)
-    pose: SampledPose | None
-    following: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedAnnotation:
-    annotation: Annotation
-    #: world position; ``None`` when the machine is not in this scene
-    position: tuple[float, float, float] | None
-
-
-@dataclass(frozen=True, slots=True)
-class PingMarker:
-    position: tuple[float, float, float]
-    machine: str
-    by: int
-    name: str
-    color: tuple[float, float, float, float]
-    at: float  # local time.time() it arrived
-    age: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,31 +441,3 @@ class Session:
 
     def delete_annotation(self, annotation: str) -> concurrent.futures.Future[Reply]:
         return self.client.delete_annotation(annotation)
-
-
-def screen_indicator(
-    view_projection: npt.NDArray[np.floating],
-    viewport: tuple[int, int, int, int],
-    point: Sequence[float],
-    margin: float = 24.0,
-) -> tuple[float, float, float, bool]:
-    """Where to show a marker for ``point``: ``(x, y, angle, on_screen)`` in viewport
-    pixels (y up). Off screen (or behind the viewer) it sits on the border, ``margin``
-    pixels in, and ``angle`` (radians, 0 = right, counter-clockwise) points toward it."""
-    clip = np.asarray(view_projection, np.float64) @ np.array([*point, 1.0])
-    x0, y0, w, h = viewport
-    cx, cy = w / 2.0, h / 2.0
-    if clip[3] > 1e-6:
-        ndc = clip[:2] / clip[3]
-        if abs(ndc[0]) <= 1.0 and abs(ndc[1]) <= 1.0:
-            return x0 + cx + ndc[0] * cx, y0 + cy + ndc[1] * cy, 0.0, True
-        d = ndc
-    else:  # behind: the side it lies on (clip x, y before the division flips them)
-        d = clip[:2] if abs(clip[0]) + abs(clip[1]) > 1e-9 else np.array([0.0, -1.0])
-    angle = math.atan2(d[1] * cy, d[0] * cx)
-    hx, hy = cx - margin, cy - margin
-    ux, uy = math.cos(angle), math.sin(angle)
-    t = min(
-        hx / abs(ux) if abs(ux) > 1e-9 else math.inf, hy / abs(uy) if abs(uy) > 1e-9 else math.inf
-    )
-    return x0 + cx + ux * t, y0 + cy + uy * t, angle, False

@@ -44,5 +44,5 @@ def plant_sim() -> Iterator[str]:
     sim = build_simulator(
         load_scene(scene_path("demo-plant")), 0, 0.0, ("CNV-A3=jam", "RBT-B2=jam"), time.time()
     )
-    with BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0)) as server:
+    with BackgroundServer(sim, ServerConfig(port=0, rate_hz=10.0, allow_control=True)) as server:
         yield server.url

@@ -6,14 +6,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from xrclient.app import load_geometry
-from xrclient.backends.base import View
 from xrclient.core import math3d
-from xrclient.core.picking import Picker, ray_from_pixel
+from xrclient.core.view import View
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene
+from xrclient.scene.picking import Picker, ray_from_pixel
 from xrclient.scene.schema import load_scene
 
 

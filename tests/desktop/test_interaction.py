@@ -35,7 +35,7 @@ def no_hud(_x: float, _y: float) -> None:
     return None
 
 
-def click(ui: Interaction, x: float, y: float, now: float, hud=no_hud) -> None:  # type: ignore[no-untyped-def]
+def click(ui: Interaction, x: float, y: float, now: float, hud=no_hud) -> None:  # type: ignore[no-untyped-def]  # hud is a HUD hit-test callable; default kept untyped for brevity
     view = ui.rig.view(SIZE, demo()[1].bounds)
     ui.handle(Cursor(x, y), view, now, hud)
     ui.handle(Button(glfw.MOUSE_BUTTON_LEFT, glfw.PRESS, 0, x, y), view, now, hud)

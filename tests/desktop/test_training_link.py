@@ -21,14 +21,14 @@ def test_an_expert_picks_a_trainee_advances_and_restarts_the_run(tmp_path: Path)
     scene = demo()
     store = store_for(scene)  # every machine IDLE: the live conditions never hold
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        trainee = Session(SessionOptions(hub.url("plant"), token(name="tess", role="trainee")))
-        expert = Session(SessionOptions(hub.url("plant"), token(name="eddie", role="expert")))
+        trainee = Session(SessionOptions(hub.room_url("plant"), token(name="tess", role="trainee")))
+        expert = Session(SessionOptions(hub.room_url("plant"), token(name="eddie", role="expert")))
         with trainee, expert:
             driver = TrainingDriver.for_scene(
                 load_procedure(LOCKOUT, scene), scene, "tess", trainee
             )
             # no procedure of its own: no GL needed for the expert's side
-            link = TrainingLink(scene, None, None, None, None, "eddie", expert)  # type: ignore[arg-type]
+            link = TrainingLink(scene, None, None, None, None, "eddie", expert)  # type: ignore[arg-type]  # the links the test does not use are None
             said: list[str] = []
 
             def pump() -> None:
@@ -41,7 +41,7 @@ def test_an_expert_picks_a_trainee_advances_and_restarts_the_run(tmp_path: Path)
             def until(predicate: object, what: str) -> None:
                 def check() -> bool:
                     pump()
-                    return bool(predicate())  # type: ignore[operator]
+                    return bool(predicate())  # type: ignore[operator]  # predicate is a zero-argument callable
 
                 wait_until(check, 10, what)
 

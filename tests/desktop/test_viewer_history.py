@@ -12,11 +12,12 @@ import pytest
 from tests.display import XServer
 from tests.history.helpers import record, sim_batches
 from xrclient.core.energy import EnergyState
-from xrclient.desktop.viewer import Viewer, ViewerOptions
+from xrclient.desktop.viewer import Viewer
 from xrclient.history.reader import Reader
 from xrclient.live import TwinOptions
 from xrclient.render.insight_labels import eta
 from xrclient.resources import scene_path
+from xrclient.settings import Settings
 
 from .xwin import find_window, until, xdotool
 
@@ -24,12 +25,12 @@ SIZE = (800, 450)
 
 
 def open_viewer(title: str, **extra: object) -> Viewer:
-    options = ViewerOptions(
+    options = Settings(
         scene=scene_path("demo-plant"),
         size=SIZE,
         vsync=False,
         title=title,
-        **extra,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]  # extra holds the per-test Settings fields, typed by the caller
     )
     return Viewer(options)
 

@@ -12,9 +12,10 @@ import numpy as np
 from tests.display import XServer
 from tests.hub.helpers import client, running_hub, token
 from xrclient.core import math3d
-from xrclient.desktop.viewer import Viewer, ViewerOptions
+from xrclient.desktop.viewer import Viewer
 from xrclient.resources import scene_path
 from xrclient.session import SessionOptions
+from xrclient.settings import Settings
 
 from .xwin import find_window, until, xdotool
 
@@ -27,9 +28,9 @@ def test_the_viewer_sees_others_is_seen_follows_and_pins_notes(
     with running_hub(tmp_path / "hub.sqlite") as hub:
         expert = client(hub, token(name="eddie", role="expert"))
         expert.start()
-        options = ViewerOptions(
+        options = Settings(
             scene=scene_path("demo-plant"),
-            session=SessionOptions(hub.url("plant"), token(name="vera", role="operator")),
+            session=SessionOptions(hub.room_url("plant"), token(name="vera", role="operator")),
             size=SIZE,
             vsync=False,
             title="xrclient-session-test",

@@ -11,11 +11,12 @@ import pytest
 from tests.display import XServer
 from tests.history.helpers import record, sim_batches
 from tests.hub.helpers import running_hub, token
-from xrclient.desktop.viewer import Viewer, ViewerOptions
+from xrclient.desktop.viewer import Viewer
 from xrclient.history.reader import Reader
 from xrclient.history.timeline import TimelineState
 from xrclient.resources import scene_path
 from xrclient.session import Session, SessionOptions
+from xrclient.settings import Settings
 
 from .xwin import find_window, until, xdotool
 
@@ -32,7 +33,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, fl
 
 def viewer(title: str, history: Path, session: SessionOptions) -> Viewer:
     return Viewer(
-        ViewerOptions(
+        Settings(
             scene=scene_path("demo-plant"),
             size=SIZE,
             vsync=False,
@@ -48,8 +49,8 @@ def test_a_follower_goes_to_the_shared_moment_leaves_it_and_rejoins(
 ) -> None:
     path, first, _last = recording
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        leader = Session(SessionOptions(hub.url("plant"), token(name="eddie", role="expert")))
-        me = SessionOptions(hub.url("plant"), token(name="olga", role="operator"))
+        leader = Session(SessionOptions(hub.room_url("plant"), token(name="eddie", role="expert")))
+        me = SessionOptions(hub.room_url("plant"), token(name="olga", role="operator"))
         with leader:
             v = viewer("xrclient-shared-follower", path, me)
             try:
@@ -88,8 +89,8 @@ def test_a_leading_expert_takes_the_room_along_with_the_keys(
 ) -> None:
     path, _first, last = recording
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        other = Session(SessionOptions(hub.url("plant"), token(name="olga", role="observer")))
-        me = SessionOptions(hub.url("plant"), token(name="eddie", role="expert"))
+        other = Session(SessionOptions(hub.room_url("plant"), token(name="olga", role="observer")))
+        me = SessionOptions(hub.room_url("plant"), token(name="eddie", role="expert"))
         with other:
             v = viewer("xrclient-shared-leader", path, me)
             try:
@@ -97,7 +98,7 @@ def test_a_leading_expert_takes_the_room_along_with_the_keys(
                 tl = v.insight.timeline
                 assert tl is not None
                 wid = find_window(display.display, "xrclient-shared-leader", v.step)
-                until(lambda: v.link.session.status.state == "live", v.step, "in the room")  # type: ignore[union-attr]
+                until(lambda: v.link.session.status.state == "live", v.step, "in the room")  # type: ignore[union-attr]  # the viewer has a session link in this test
                 xdotool(display.display, "windowfocus", "--sync", wid)
                 xdotool(display.display, "key", "Left")
 

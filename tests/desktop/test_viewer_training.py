@@ -11,10 +11,11 @@ from tests.display import XServer
 from tests.hub.helpers import client, running_hub, token
 from xrclient.core import math3d
 from xrclient.core.session_mirror import Notice
-from xrclient.desktop.viewer import Viewer, ViewerOptions
+from xrclient.desktop.viewer import Viewer
 from xrclient.live import TwinOptions
 from xrclient.resources import scene_path
 from xrclient.session import SessionOptions
+from xrclient.settings import Settings
 
 from .xwin import find_window, until, xdotool
 
@@ -28,10 +29,10 @@ def test_a_trainee_locks_out_the_press_with_keys_and_the_hub_stores_the_result(
     with running_hub(tmp_path / "hub.sqlite") as hub:
         expert = client(hub, token(name="eddie", role="expert"))
         expert.start()
-        options = ViewerOptions(
+        options = Settings(
             scene=scene_path("demo-plant"),
             twin=TwinOptions(plant_sim, wait=10.0),
-            session=SessionOptions(hub.url("plant"), token(name="tess", role="trainee")),
+            session=SessionOptions(hub.room_url("plant"), token(name="tess", role="trainee")),
             size=SIZE,
             vsync=False,
             title=TITLE,

@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from tests.display import XServer
-from xrclient.desktop.viewer import Viewer, ViewerOptions
+from xrclient.desktop.viewer import Viewer
 from xrclient.live import TwinOptions
 from xrclient.resources import scene_path
+from xrclient.settings import Settings
 
 from .scenes import clickable
 from .xwin import find_window, screenshot, until, xdotool
@@ -26,14 +27,14 @@ _titles = itertools.count()
 
 def open_viewer(tmp_path: Path, twin: str | None = None, **extra: object) -> tuple[Viewer, str]:
     title = f"xrclient-test-{next(_titles)}"
-    options = ViewerOptions(
+    options = Settings(
         scene=scene_path("demo-plant"),
         twin=TwinOptions(twin) if twin else None,
         size=SIZE,
         vsync=False,
         title=title,
         screenshots=tmp_path,
-        **extra,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]  # extra holds the per-test Settings fields, typed by the caller
     )
     return Viewer(options), title
 

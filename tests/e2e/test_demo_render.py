@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from xrclient.app import load_geometry
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
 from xrclient.core.visuals import MachineVisuals
@@ -15,6 +14,7 @@ from xrclient.render.camera import view_for_viewpoint
 from xrclient.render.renderer import Renderer
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from test_cli import xrclient
 
-from xrclient.app import load_geometry
 from xrclient.core import math3d
 from xrclient.render.camera import view_for_viewpoint
 from xrclient.resources import DEMO_SCENE, scene_path
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.schema import load_scene
 

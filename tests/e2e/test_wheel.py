@@ -42,7 +42,10 @@ def test_wheel_ships_data_inside_the_package(wheel: Path) -> None:
     assert "xrclient/scenes/demo-plant.toml" in names
     assert "xrclient/assets/cnc_mill.glb" in names
     assert any(n.startswith("xrclient/shaders/") and n.endswith(".frag") for n in names)
-    assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+    assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
+    # build-time tooling stays in the checkout: the generators of the sample models
+    assert not any(n.startswith("plantgen/") or "factory_models" in n for n in names)
+    assert "xrclient/scene/schema.py" in names
 
 
 def test_installed_wheel_renders_the_demo_scene(wheel: Path, tmp_path: Path) -> None:

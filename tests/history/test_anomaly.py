@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from xrclient.core.anomaly import Predictor, scene_thresholds
+from xrclient.core.anomaly import Predictor
 from xrclient.core.anomaly_config import (
     PredictionConfig,
     PredictionConfigError,
@@ -17,6 +17,7 @@ from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
 from xrclient.history.sim_batches import simulate
+from xrclient.scene.prediction_levels import scene_predictor, scene_thresholds
 from xrclient.server.faults import ScheduledFault
 from xrclient.server.simulator import PlantSimulator
 
@@ -39,7 +40,7 @@ def test_bearing_wear_is_flagged_before_it_faults_with_few_false_alarms(slices: 
     ]
     sim = PlantSimulator(scene, seed=7, start=SHIFT, fault_rate_per_hour=0.0, faults=faults)
     store = TwinStore([m.id for m in scene.machines])
-    predictor = Predictor.from_scene(scene, slices=slices)
+    predictor = scene_predictor(scene, slices=slices)
     first_flag: dict[int, float] = {}
     onsets = np.zeros(len(scene.machines))
     before = np.zeros(len(scene.machines), bool)

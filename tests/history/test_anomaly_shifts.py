@@ -13,6 +13,7 @@ from xrclient.core.anomaly import Predictor
 from xrclient.core.anomaly_config import (
     PredictionConfig,
     PredictionConfigError,
+    fixed_offset,
     parse_prediction_table,
 )
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
@@ -20,7 +21,9 @@ from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
 from xrclient.errors import SceneError
 from xrclient.resources import DEMO_SCENE, scene_path
+from xrclient.scene.prediction_levels import scene_predictor
 from xrclient.scene.schema import parse_scene
+from xrclient.scene.zones import utc_offset
 
 from .helpers import START
 
@@ -140,16 +143,32 @@ def test_shift_at_follows_the_zone() -> None:
     india = parse_prediction_table({"shifts": SHIFTS, "shift_timezone": "+05:30"})
     assert india.shift_at(START + 0.5 * HOUR) == 0  # 06:00 there
     # a named zone keeps the wall clock through daylight saving
-    berlin = parse_prediction_table({"shifts": SHIFTS, "shift_timezone": "Europe/Berlin"})
+    berlin = parse_prediction_table(
+        {"shifts": SHIFTS, "shift_timezone": "Europe/Berlin"}, zones=utc_offset
+    )
     winter = datetime(2026, 1, 15, 5, 0, tzinfo=UTC).timestamp()  # 06:00 CET
     summer = datetime(2026, 7, 15, 4, 0, tzinfo=UTC).timestamp()  # 06:00 CEST
     for t in (winter, summer):
         assert berlin.shift_at(t - 1) == 2 and berlin.shift_at(t) == 0
     assert PredictionConfig().shift_at(winter) == 0
-    local = parse_prediction_table({"shifts": SHIFTS})
+    local = parse_prediction_table({"shifts": SHIFTS}, zones=utc_offset)
     assert local.shift_timezone == "local" and local.shift_at(winter) in (0, 1, 2)
     for config in (local, berlin):  # a time the platform cannot convert: UTC
         assert config.shift_at(1e20) in (0, 1, 2)
+    # without a zone converter (core reads no zone database) a zone name counts as UTC
+    plain = parse_prediction_table({"shifts": SHIFTS, "shift_timezone": "Europe/Berlin"})
+    assert plain.shift_at(winter) == 2 and plain.shift_at(winter + HOUR) == 0
+    assert fixed_offset("-03:30") == -3.5 * HOUR and fixed_offset("Europe/Berlin") is None
+
+
+def test_zone_offsets_come_from_the_platform_outside_core() -> None:
+    winter = datetime(2026, 1, 15, 5, 0, tzinfo=UTC).timestamp()
+    assert utc_offset("Europe/Berlin", winter) == HOUR
+    assert utc_offset("Europe/Berlin", winter + 182 * 86400) == 2 * HOUR
+    assert utc_offset("+05:30", winter) == 5.5 * HOUR and utc_offset("UTC", winter) == 0.0
+    assert utc_offset("Europe/Berlin", 1e20) == 0.0  # beyond the platform: UTC
+    with pytest.raises(KeyError):
+        utc_offset("Mars/Olympus", winter)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +210,7 @@ def test_shift_at_follows_the_zone() -> None:
 )
 def test_shift_settings_errors_name_the_key(doc: dict[str, object], where: str, says: str) -> None:
     with pytest.raises(PredictionConfigError) as info:
-        parse_prediction_table(doc)
+        parse_prediction_table(doc, zones=utc_offset)
     assert info.value.path == where
     assert says in info.value.message
 
@@ -202,7 +221,7 @@ def test_scene_file_carries_the_shift_settings() -> None:
     doc["prediction"] = {"shifts": SHIFTS, "shift_timezone": "UTC"}
     scene = parse_scene(doc, path.parent, "plant.toml")
     assert scene.prediction.shifts == (6 * HOUR, 14 * HOUR, 22 * HOUR)
-    pred = Predictor.from_scene(scene, scene.prediction)
+    pred = scene_predictor(scene, scene.prediction)
     assert pred.config.shift_at(START + 15 * HOUR) == 1
     doc["prediction"] = {"shifts": ["22:00", "06:00"]}
     with pytest.raises(SceneError) as info:

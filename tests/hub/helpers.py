@@ -10,18 +10,22 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from xrclient.core import session_schema as s
-from xrclient.hub import tokens
-from xrclient.hub.server import HubConfig, HubThread
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
+from xrclient.hub import audit, tokens
+from xrclient.hub.background import HubThread
+from xrclient.hub.config import HubConfig
 from xrclient.net.session_client import SessionClient
 from xrclient.net.twin_client import Backoff
 
 SECRET = bytes(range(32))
+#: the key of the audit chain of a hub started with ``SECRET``
+AUDIT_KEY = audit.derive_key(SECRET)
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.3)
 
 
 def token(room: str = "plant", name: str = "ana", role: str = "expert", ttl: float = 3600) -> str:
-    return tokens.mint(SECRET, room, name, s.Role(role), ttl)
+    return tokens.mint(SECRET, room, name, roles.Role(role), ttl)
 
 
 @contextmanager
@@ -47,33 +51,40 @@ def raw(hub: HubThread, tok: str | None, room: str = "plant", **kw: Any) -> Clie
     """A plain WebSocket to the hub (the token in the header), for protocol-level tests."""
     headers = {"Authorization": f"Bearer {tok}"} if tok is not None else None
     return connect(
-        hub.url(room),
+        hub.room_url(room),
         additional_headers=headers,
-        subprotocols=[s.SUBPROTOCOL],  # type: ignore[list-item]
+        subprotocols=[codec.SUBPROTOCOL],  # type: ignore[list-item]  # a plain str where websockets types a Subprotocol (a NewType of str)
         open_timeout=5,
         close_timeout=1,
         **kw,
     )
 
 
-def recv_until(ws: ClientConnection, kind: str, timeout: float = 5.0) -> dict[str, Any]:
-    """Frames until one of type ``kind`` (others skipped)."""
+def recv_until(
+    ws: ClientConnection,
+    kind: str,
+    timeout: float = 5.0,
+    skipped: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Frames until one of type ``kind``; the others are skipped (kept in ``skipped``)."""
     deadline = time.monotonic() + timeout
     while True:
         frame = ws.recv(max(0.01, deadline - time.monotonic()))
         assert isinstance(frame, bytes)
-        doc = s.decode(frame)
+        doc = codec.decode(frame)
         if doc["t"] == kind:
             return doc
+        if skipped is not None:
+            skipped.append(doc)
 
 
 def send(ws: ClientConnection, doc: dict[str, Any]) -> None:
-    ws.send(s.encode(doc))
+    ws.send(codec.encode(doc))
 
 
 def client(hub: HubThread, tok: str, room: str = "plant", **kw: Any) -> SessionClient:
     kw.setdefault("backoff", FAST)
-    return SessionClient(hub.url(room), tok, **kw)
+    return SessionClient(hub.room_url(room), tok, **kw)
 
 
 IDENTITY = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]

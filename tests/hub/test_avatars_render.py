@@ -12,7 +12,7 @@ import pytest
 
 from tests.render.helpers import bbox, dominant, front_view, project, render_over, screen_bbox
 from xrclient.backends.headless import HeadlessBackend
-from xrclient.core import session_schema as s
+from xrclient.core import session_roles as roles
 from xrclient.core.session_interp import SampledPose
 from xrclient.core.session_room import Annotation
 from xrclient.render.avatars import HEAD, Avatars
@@ -56,7 +56,7 @@ def test_remote_avatar_and_laser_from_a_live_session(
     head = [0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 1.0]
     ray = [-1.2, -0.6, 0.0, 1.0, 0.0, 0.0]  # pointing along +x below the head
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        url = hub.url("plant")
+        url = hub.room_url("plant")
         pointer = Session(SessionOptions(url, token(name="olga", role="operator"), "headset"))
         viewer = Session(SessionOptions(url, token(name="vic", role="observer")))
         with pointer, viewer:
@@ -69,7 +69,7 @@ def test_remote_avatar_and_laser_from_a_live_session(
 
             wait_until(seen, 5, "the operator's presence")
     (olga,) = viewer.participants
-    assert (olga.name, olga.role, olga.device) == ("olga", s.Role.OPERATOR, "headset")
+    assert (olga.name, olga.role, olga.device) == ("olga", roles.Role.OPERATOR, "headset")
     view = front_view(headless)
     avatars = Avatars(headless.ctx, font)
     try:
@@ -102,7 +102,9 @@ def test_desktop_participant_is_a_camera_frustum(headless: HeadlessBackend, font
     # a desktop camera at the origin looking toward -x (turned 90 degrees left)
     q = (0.0, np.sin(np.pi / 4), 0.0, np.cos(np.pi / 4))
     pose = SampledPose(np.array([0.0, 0.0, 0.0, *q]), None, None, None)
-    p = RemoteParticipant(7, "desk", s.Role.OPERATOR, "desktop", (0.1, 0.3, 1.0, 1.0), pose, None)
+    p = RemoteParticipant(
+        7, "desk", roles.Role.OPERATOR, "desktop", (0.1, 0.3, 1.0, 1.0), pose, None
+    )
     view = front_view(headless)
     avatars = Avatars(headless.ctx, font)
     try:

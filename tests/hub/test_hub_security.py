@@ -14,9 +14,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from xrclient.core import session_schema as s
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
 from xrclient.hub import tokens
-from xrclient.hub.server import HubConfig, tls_context
+from xrclient.hub.config import HubConfig
+from xrclient.hub.tls import tls_context
 
 from .helpers import (
     HEAD_POSE,
@@ -31,7 +33,7 @@ from .helpers import (
 )
 
 
-def refused(hub, tok, room="plant", **kw) -> int:  # type: ignore[no-untyped-def]
+def refused(hub, tok, room="plant", **kw) -> int:  # type: ignore[no-untyped-def]  # a test helper over the hub fixture; arguments untyped for brevity
     with pytest.raises(InvalidStatus) as err:
         raw(hub, tok, room, **kw).close()
     return err.value.response.status_code
@@ -41,15 +43,15 @@ def test_handshake_refusals(tmp_path: Path) -> None:
     with running_hub(tmp_path / "hub.sqlite") as hub:
         assert refused(hub, None) == 401
         assert refused(hub, "not-a-token") == 401
-        forged = tokens.mint(b"k" * 32, "plant", "eve", s.Role.EXPERT, 60)
+        forged = tokens.mint(b"k" * 32, "plant", "eve", roles.Role.EXPERT, 60)
         assert refused(hub, forged) == 401
-        expired = tokens.mint(SECRET, "plant", "ana", s.Role.EXPERT, 1, now=time.time() - 3600)
+        expired = tokens.mint(SECRET, "plant", "ana", roles.Role.EXPERT, 1, now=time.time() - 3600)
         assert refused(hub, expired) == 401
         assert refused(hub, token(room="other")) == 403
         assert refused(hub, token(), room="-bad") == 404
         assert refused(hub, token(), room="plant/../x") == 404
         assert refused(hub, token(), origin="https://evil.example") == 403
-        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]
+        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]  # the hub is running inside this block
         assert stats.connections == 0 and stats.refusals == {401: 4, 403: 2, 404: 2}
         # the same hub still serves a proper client
         with raw(hub, token()) as ws:
@@ -70,13 +72,14 @@ def test_exact_origin_allowlist(tmp_path: Path) -> None:
 def test_token_as_subprotocol_for_clients_without_headers(tmp_path: Path) -> None:
     with running_hub(tmp_path / "hub.sqlite") as hub:
         tok = token(name="web", role="observer")
-        offered = [s.SUBPROTOCOL, s.TOKEN_SUBPROTOCOL_PREFIX + tok]
-        with connect(hub.url("plant"), subprotocols=offered, open_timeout=5) as ws:  # type: ignore[arg-type]
-            assert ws.subprotocol == s.SUBPROTOCOL  # the token is never echoed back
+        offered = [codec.SUBPROTOCOL, codec.TOKEN_SUBPROTOCOL_PREFIX + tok]
+        url = hub.room_url("plant")
+        with connect(url, subprotocols=offered, open_timeout=5) as ws:  # type: ignore[arg-type]  # subprotocols deliberately outside the Subprotocol type
+            assert ws.subprotocol == codec.SUBPROTOCOL  # the token is never echoed back
             assert recv_until(ws, "welcome")["name"] == "web"
-        bad = [s.SUBPROTOCOL, s.TOKEN_SUBPROTOCOL_PREFIX + tok[:-3] + "abc"]
+        bad = [codec.SUBPROTOCOL, codec.TOKEN_SUBPROTOCOL_PREFIX + tok[:-3] + "abc"]
         with pytest.raises(InvalidStatus) as err:
-            connect(hub.url("plant"), subprotocols=bad, open_timeout=5)  # type: ignore[arg-type]
+            connect(url, subprotocols=bad, open_timeout=5)  # type: ignore[arg-type]  # subprotocols deliberately outside the Subprotocol type
         assert err.value.response.status_code == 401
 
 
@@ -119,7 +122,7 @@ def test_oversized_message_closes_with_1009_and_others_carry_on(tmp_path: Path) 
         recv_until(good, "welcome")
         with raw(hub, token(name="big")) as big:
             recv_until(big, "welcome")
-            big.send(b"\x80" * (s.MAX_CLIENT_FRAME + 1))
+            big.send(b"\x80" * (codec.MAX_CLIENT_FRAME + 1))
             with pytest.raises(ConnectionClosed) as err:
                 while True:
                     big.recv(5)
@@ -137,33 +140,35 @@ def test_flood_is_limited_then_closed_while_others_are_served(tmp_path: Path) ->
     ):
         recv_until(calm, "welcome")
         recv_until(flood, "welcome")
-        frame = s.encode({"t": "chat", "text": "spam"})
+        frame = codec.encode({"t": "chat", "text": "spam"})
         with contextlib.suppress(ConnectionClosed):  # the hub may close while we still send
             for _ in range(200):
                 flood.send(frame)
         codes = []
         with pytest.raises(ConnectionClosed) as err:
             while True:
-                doc = s.decode(flood.recv(5))  # type: ignore[arg-type]
+                doc = codec.decode(flood.recv(5))  # type: ignore[arg-type]  # recv returns str | bytes; the hub sends bytes
                 codes.append(doc.get("code"))
         assert "rate_limited" in codes
-        assert err.value.rcvd is not None and err.value.rcvd.code == s.CLOSE_POLICY
+        assert err.value.rcvd is not None and err.value.rcvd.code == codec.CLOSE_POLICY
         assert recv_until(calm, "left")["pid"] == 2
         send(calm, {"t": "chat", "id": 9, "text": "hello"})
         assert recv_until(calm, "ack")["id"] == 9
-        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]
+        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]  # the hub is running inside this block
         assert stats.closed_floods == 1
 
 
 def test_expired_token_ends_the_session(tmp_path: Path) -> None:
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        short = tokens.mint(SECRET, "plant", "ana", s.Role.EXPERT, 2, now=time.time() - tokens.SKEW)
+        short = tokens.mint(
+            SECRET, "plant", "ana", roles.Role.EXPERT, 2, now=time.time() - tokens.SKEW
+        )
         with raw(hub, short) as ws:
             recv_until(ws, "welcome")
             with pytest.raises(ConnectionClosed) as err:
                 while True:
                     ws.recv(10)
-            assert err.value.rcvd is not None and err.value.rcvd.code == s.CLOSE_TOKEN_EXPIRED
+            assert err.value.rcvd is not None and err.value.rcvd.code == codec.CLOSE_TOKEN_EXPIRED
 
 
 def test_client_reports_refusals(tmp_path: Path) -> None:
@@ -206,12 +211,12 @@ def test_tls(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     trust = ssl.create_default_context(cafile=str(cert))
     with running_hub(tmp_path / "hub.sqlite", ssl_context=tls_context(cert, key)) as hub:
-        assert hub.url("plant").startswith("wss://")
+        assert hub.room_url("plant").startswith("wss://")
         with client(hub, token(), ssl_context=trust) as c:
             wait_until(lambda: c.status.state == "live", 5)
             assert c.create_annotation("M1", text="over TLS").result(5).annotation
         with pytest.raises(ssl.SSLError):  # a client that does not trust the hub
-            connect(hub.url("plant"), ssl=ssl.create_default_context(), open_timeout=5)
+            connect(hub.room_url("plant"), ssl=ssl.create_default_context(), open_timeout=5)
 
 
 def test_plaintext_off_loopback_is_refused() -> None:
@@ -248,7 +253,7 @@ def test_a_handshake_flood_from_one_address_is_refused_with_429(tmp_path: Path) 
             # the one already in is served as before
             send(ws, {"t": "chat", "id": 1, "text": "still here"})
             assert recv_until(ws, "ack")["id"] == 1
-        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]
+        stats = hub.call(lambda: hub.hub.stats)  # type: ignore[union-attr]  # the hub is running inside this block
         assert stats.refusals == {401: 3, 429: 1}
         time.sleep(2.1)  # one attempt earned back
         with raw(hub, token(name="bo")) as ws:

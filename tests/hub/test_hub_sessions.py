@@ -18,11 +18,12 @@ import pytest
 
 from xrclient.core.session_room import Annotation
 from xrclient.hub import audit
-from xrclient.hub.server import HubThread
+from xrclient.hub.background import HubThread
 from xrclient.hub.store import HubStore
-from xrclient.net.session_client import RequestRefused, ScriptedParticipant, SessionClient
+from xrclient.net.scripted_participant import ScriptedParticipant
+from xrclient.net.session_client import RequestRefused, SessionClient
 
-from .helpers import FAST, HEAD_POSE, SECRET, client, running_hub, token, wait_until
+from .helpers import AUDIT_KEY, FAST, HEAD_POSE, SECRET, client, running_hub, token, wait_until
 
 
 def live(*clients: SessionClient) -> None:
@@ -31,7 +32,7 @@ def live(*clients: SessionClient) -> None:
 
 def hub_annotations(hub: HubThread, room: str = "plant") -> dict[str, Annotation]:
     def get() -> dict[str, Annotation]:
-        r = hub.hub.rooms.get(room) if hub.hub else None  # type: ignore[union-attr]
+        r = hub.hub.rooms.get(room) if hub.hub else None  # type: ignore[union-attr]  # the hub is running inside this block
         return dict(r.room.annotations) if r else {}
 
     return hub.call(get)
@@ -119,20 +120,20 @@ def test_follow_summon_ping_and_chat(tmp_path: Path) -> None:
         e_pid, tr_pid = exp.room().you, tr.room().you
         exp.request("lead", on=True).result(5)
         tr.request("follow", leader=e_pid).result(5)
-        wait_until(lambda: exp.room().participants[tr_pid].following == e_pid)  # type: ignore[index]
+        wait_until(lambda: exp.room().participants[tr_pid].following == e_pid)  # type: ignore[index]  # the trainee has joined, so its pid is in the room
         exp.request("summon", targets=[tr_pid], pose=[5, 1.7, 5, 0, 0, 0, 1]).result(5)
         exp.request("ping", pos=[1, 2, 3], machine="M7").result(5)
         tr.request("chat", text="on my way").result(5)
         with pytest.raises(RequestRefused) as err:
             op.request("summon", pose=HEAD_POSE).result(5)
         assert err.value.code == "forbidden"
-        seen: list = []  # type: ignore[type-arg]
+        seen: list = []  # type: ignore[type-arg]  # notices of several kinds
         wait_until(lambda: seen.extend(tr.drain_notices()) or any(n.kind == "chat" for n in seen))
         summons = [n for n in seen if n.kind == "summon"]
         assert len(summons) == 1 and summons[0].data["pose"][0] == 5.0
         pings = [n for n in seen if n.kind == "ping"]
         assert pings[0].data["pos"] == (1.0, 2.0, 3.0) and pings[0].data["machine"] == "M7"
-        op_seen: list = []  # type: ignore[type-arg]
+        op_seen: list = []  # type: ignore[type-arg]  # notices of several kinds
         wait_until(
             lambda: op_seen.extend(op.drain_notices()) or any(n.kind == "ping" for n in op_seen)
         )
@@ -190,10 +191,10 @@ def test_convergence_under_random_drops_and_restart(tmp_path: Path) -> None:
         wait_until(lambda: all(c.room().annotations == truth for c in clients), 10, "converged")
         # the database holds exactly what everyone sees
         hub.stop()
-        store = HubStore(db)
+        store = HubStore(db, AUDIT_KEY)
         assert {a.id: a for a in store.load("plant")} == truth
         store.close()
-        assert audit.verify(db).ok
+        assert audit.verify(db, AUDIT_KEY).ok
         hub.start(port)  # the same port: the clients come back by themselves
         wait_until(
             lambda: all(c.status.connects >= 2 and c.status.state == "live" for c in clients),
@@ -219,7 +220,7 @@ def start_hub_process(db: Path, secret: Path, port: int) -> subprocess.Popen[str
         [
             sys.executable,
             "-m",
-            "xrclient.hub",
+            "xrclient",
             "hub",
             "--port",
             str(port),
@@ -273,7 +274,7 @@ def test_killed_hub_clients_show_loss_reconnect_and_resume(tmp_path: Path) -> No
         proc.wait(5)
         if proc.stdout:
             proc.stdout.close()
-    assert audit.verify(db).ok
+    assert audit.verify(db, AUDIT_KEY).ok
     assert os.stat(secret).st_mode & 0o077 == 0
 
 

@@ -9,8 +9,23 @@ import msgpack
 import numpy as np
 import pytest
 
-from xrclient.core import session_schema as s
+from xrclient.core import session_codec as codec
+from xrclient.core import session_presence as presence
+from xrclient.core import session_roles as roles
 from xrclient.core.session_interp import PoseTrack
+from xrclient.core.session_messages import (
+    AnnotationFields,
+    Chat,
+    ClientMessage,
+    CreateAnnotation,
+    DeleteAnnotation,
+    Follow,
+    Lead,
+    Ping,
+    Summon,
+    UpdateAnnotation,
+    parse_client_message,
+)
 from xrclient.core.session_mirror import Notice, Reply, SessionMirror
 from xrclient.core.session_room import Annotation, Participant, Room
 
@@ -18,16 +33,16 @@ HEAD = [1.0, 1.7, 2.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def frame(doc: dict[str, object]) -> bytes:
-    return s.encode(doc)
+    return codec.encode(doc)
 
 
 def test_pose_parses_to_a_row_and_mask() -> None:
-    msg = s.parse_client_message(
-        frame(s.pose_message(10.0, HEAD, right=HEAD, point=[0, 1, 0, 0, 0, -1]))
+    msg = parse_client_message(
+        frame(presence.pose_message(10.0, HEAD, right=HEAD, point=[0, 1, 0, 0, 0, -1]))
     )
-    assert isinstance(msg, s.Pose)
+    assert isinstance(msg, presence.Pose)
     row, mask = msg.to_row()
-    assert mask == s.HAS_RIGHT | s.HAS_POINT
+    assert mask == presence.HAS_RIGHT | presence.HAS_POINT
     assert row[0:7].tolist() == pytest.approx(HEAD)
     assert row[21:27].tolist() == [0, 1, 0, 0, 0, -1]
 
@@ -56,8 +71,8 @@ def test_pose_parses_to_a_row_and_mask() -> None:
     ],
 )
 def test_bad_messages_are_refused_with_bad_request(doc: dict[str, object], needle: str) -> None:
-    with pytest.raises(s.SessionError) as err:
-        s.parse_client_message(frame(doc))
+    with pytest.raises(codec.SessionError) as err:
+        parse_client_message(frame(doc))
     assert err.value.code == "bad_request"
     assert needle in err.value.message
     if doc.get("id") == 1:
@@ -74,12 +89,12 @@ def test_bad_messages_are_refused_with_bad_request(doc: dict[str, object], needl
         msgpack.packb({"t": 1}),
         msgpack.packb({"t": "chat", "text": b"bytes"}, use_bin_type=True),
         b"\x91" * 5000,
-        b"\x80" + b"\x00" * (s.MAX_CLIENT_FRAME + 1),
+        b"\x80" + b"\x00" * (codec.MAX_CLIENT_FRAME + 1),
     ],
 )
 def test_malformed_frames_raise_only_session_errors(raw: bytes | str) -> None:
-    with pytest.raises(s.SessionError) as err:
-        s.parse_client_message(raw)
+    with pytest.raises(codec.SessionError) as err:
+        parse_client_message(raw)
     assert err.value.code == "bad_request"
 
 
@@ -89,13 +104,13 @@ def test_malformed_frames_raise_only_session_errors(raw: bytes | str) -> None:
 def room_with(*people: tuple[str, str]) -> Room:
     room = Room("plant")
     for pid, (name, role) in enumerate(people, 1):
-        room.join(Participant(pid, name, s.Role(role), "desktop", 0.0), 0.0, 30.0)
+        room.join(Participant(pid, name, roles.Role(role), "desktop", 0.0), 0.0, 30.0)
     return room
 
 
 def create(room: Room, pid: int, rid: int = 1) -> str:
     out = room.handle(
-        pid, s.CreateAnnotation(rid, s.AnnotationFields("M1", (0, 0, 0), "t", "#ffcc00", "")), 1.0
+        pid, CreateAnnotation(rid, AnnotationFields("M1", (0, 0, 0), "t", "#ffcc00", "")), 1.0
     )
     assert out.change is not None
     room.commit(out.change)
@@ -125,17 +140,17 @@ EXPECTED = {
 def test_annotation_permissions(role: str, what: str) -> None:
     room = room_with(("author", "expert"), ("who", role))
     theirs = create(room, 1)
-    fields = s.AnnotationFields(text="changed")
-    msg: s.ClientMessage = {
-        "create": s.CreateAnnotation(7, s.AnnotationFields("M2", (0, 0, 0), "", "#ffcc00", "")),
-        "edit_other": s.UpdateAnnotation(7, theirs, fields),
-        "delete_other": s.DeleteAnnotation(7, theirs),
+    fields = AnnotationFields(text="changed")
+    msg: ClientMessage = {
+        "create": CreateAnnotation(7, AnnotationFields("M2", (0, 0, 0), "", "#ffcc00", "")),
+        "edit_other": UpdateAnnotation(7, theirs, fields),
+        "delete_other": DeleteAnnotation(7, theirs),
     }[what]
     if EXPECTED[(role, what)]:
         out = room.handle(2, msg, 2.0)
         assert out.change is not None and out.change.actor == "who"
     else:
-        with pytest.raises(s.SessionError) as err:
+        with pytest.raises(codec.SessionError) as err:
             room.handle(2, msg, 2.0)
         assert (err.value.code, err.value.request_id) == ("forbidden", 7)
         assert not room.pending
@@ -145,11 +160,11 @@ def test_annotation_permissions(role: str, what: str) -> None:
 def test_everyone_who_may_annotate_may_edit_and_delete_their_own(role: str) -> None:
     room = room_with(("me", role))
     mine = create(room, 1)
-    out = room.handle(1, s.UpdateAnnotation(2, mine, s.AnnotationFields(status="resolved")), 2.0)
+    out = room.handle(1, UpdateAnnotation(2, mine, AnnotationFields(status="resolved")), 2.0)
     assert out.change is not None and out.change.after is not None
     assert out.change.after.status == "resolved" and out.change.after.rev == 2
     room.commit(out.change)
-    out = room.handle(1, s.DeleteAnnotation(3, mine), 3.0)
+    out = room.handle(1, DeleteAnnotation(3, mine), 3.0)
     assert out.change is not None
     assert room.commit(out.change).broadcast == [{"t": "ann_del", "ann": mine, "by": 1}]
     assert room.annotations == {}
@@ -159,27 +174,27 @@ def test_ownership_follows_the_name_across_reconnects() -> None:
     room = room_with(("tina", "trainee"))
     mine = create(room, 1)
     room.leave(1, lost=True)
-    room.join(Participant(5, "tina", s.Role.TRAINEE, "headset", 0.0), 0.0, 30.0)
-    out = room.handle(5, s.UpdateAnnotation(1, mine, s.AnnotationFields(text="again")), 1.0)
+    room.join(Participant(5, "tina", roles.Role.TRAINEE, "headset", 0.0), 0.0, 30.0)
+    out = room.handle(5, UpdateAnnotation(1, mine, AnnotationFields(text="again")), 1.0)
     assert out.change is not None
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_session_action_permissions(role: str) -> None:
     room = room_with(("me", role), ("other", "trainee"))
-    cases: list[tuple[s.ClientMessage, bool]] = [
-        (s.Pose(1.0, tuple(HEAD)), role != "observer"),
-        (s.Chat(1, "hello"), role != "observer"),
-        (s.Ping(1, (0.0, 0.0, 0.0), "M1"), role != "observer"),
-        (s.Lead(1, True), role in ("expert", "operator")),
-        (s.Summon(1, None, tuple(HEAD)), role == "expert"),
-        (s.Follow(1, 2), True),
+    cases: list[tuple[ClientMessage, bool]] = [
+        (presence.Pose(1.0, tuple(HEAD)), role != "observer"),
+        (Chat(1, "hello"), role != "observer"),
+        (Ping(1, (0.0, 0.0, 0.0), "M1"), role != "observer"),
+        (Lead(1, True), role in ("expert", "operator")),
+        (Summon(1, None, tuple(HEAD)), role == "expert"),
+        (Follow(1, 2), True),
     ]
     for msg, ok in cases:
         if ok:
             room.handle(1, msg, 1.0)
         else:
-            with pytest.raises(s.SessionError) as err:
+            with pytest.raises(codec.SessionError) as err:
                 room.handle(1, msg, 1.0)
             assert err.value.code == "forbidden", msg
 
@@ -187,13 +202,13 @@ def test_session_action_permissions(role: str) -> None:
 def test_unknown_annotation_and_participant_are_not_found() -> None:
     room = room_with(("me", "expert"))
     for msg in (
-        s.UpdateAnnotation(1, "nope", s.AnnotationFields(text="x")),
-        s.DeleteAnnotation(1, "nope"),
-        s.Follow(1, 99),
-        s.Follow(1, 1),
-        s.Summon(1, (99,), tuple(HEAD)),
+        UpdateAnnotation(1, "nope", AnnotationFields(text="x")),
+        DeleteAnnotation(1, "nope"),
+        Follow(1, 99),
+        Follow(1, 1),
+        Summon(1, (99,), tuple(HEAD)),
     ):
-        with pytest.raises(s.SessionError) as err:
+        with pytest.raises(codec.SessionError) as err:
             room.handle(1, msg, 1.0)
         assert err.value.code == "not_found"
 
@@ -201,21 +216,21 @@ def test_unknown_annotation_and_participant_are_not_found() -> None:
 def test_annotation_limit_counts_pending_changes() -> None:
     room = room_with(("me", "expert"))
     room.max_annotations = 2
-    msg = s.CreateAnnotation(1, s.AnnotationFields("M1", (0, 0, 0), "", "#ffcc00", ""))
+    msg = CreateAnnotation(1, AnnotationFields("M1", (0, 0, 0), "", "#ffcc00", ""))
     room.handle(1, msg, 1.0)
     room.handle(1, msg, 1.0)
-    with pytest.raises(s.SessionError) as err:
+    with pytest.raises(codec.SessionError) as err:
         room.handle(1, msg, 1.0)
     assert err.value.code == "limit"
 
 
 def test_follow_lead_summon_and_leaving() -> None:
     room = room_with(("e", "expert"), ("t", "trainee"), ("o", "observer"))
-    out = room.handle(1, s.Lead(1, True), 1.0)
+    out = room.handle(1, Lead(1, True), 1.0)
     assert out.broadcast == [{"t": "lead", "pid": 1}]
-    out = room.handle(2, s.Follow(2, 1), 1.0)
+    out = room.handle(2, Follow(2, 1), 1.0)
     assert out.broadcast == [{"t": "following", "pid": 2, "leader": 1}]
-    out = room.handle(1, s.Summon(3, None, tuple(HEAD)), 1.0)
+    out = room.handle(1, Summon(3, None, tuple(HEAD)), 1.0)
     assert [pid for pid, _ in out.direct] == [2, 3]
     assert out.reply == [{"t": "ack", "id": 3}]
     notices = room.leave(1, lost=True)
@@ -230,22 +245,22 @@ def test_follow_lead_summon_and_leaving() -> None:
 
 def test_presence_frames_carry_only_changes_and_decode_strictly() -> None:
     room = room_with(("a", "expert"), ("b", "trainee"))
-    room.handle(1, s.Pose(5.0, tuple(HEAD), point=(0, 0, 0, 1, 0, 0)), 5.0)
+    room.handle(1, presence.Pose(5.0, tuple(HEAD), point=(0, 0, 0, 1, 0, 0)), 5.0)
     doc = room.take_presence(6.0)
     assert doc is not None and room.take_presence(6.1) is None
-    cols = s.decode_presence(s.decode(s.encode(doc)))
+    cols = presence.decode_presence(codec.decode(codec.encode(doc)))
     assert cols.pids.tolist() == [1] and cols.sent.tolist() == [5.0]
-    assert cols.masks.tolist() == [s.HAS_POINT]
-    room.handle(2, s.Pose(5.5, tuple(HEAD)), 5.0)
-    full = s.decode_presence(room.presence_all(7.0))
+    assert cols.masks.tolist() == [presence.HAS_POINT]
+    room.handle(2, presence.Pose(5.5, tuple(HEAD)), 5.0)
+    full = presence.decode_presence(room.presence_all(7.0))
     assert sorted(full.pids.tolist()) == [1, 2]
     bad = dict(doc)
     bad["v"] = np.full(27, np.nan, "<f4").tobytes()
-    with pytest.raises(s.SessionError):
-        s.decode_presence(bad)
+    with pytest.raises(codec.SessionError):
+        presence.decode_presence(bad)
     bad["v"] = b"\x00" * 7
-    with pytest.raises(s.SessionError):
-        s.decode_presence(bad)
+    with pytest.raises(codec.SessionError):
+        presence.decode_presence(bad)
 
 
 def test_interpolation_between_samples_and_hold_after_the_last() -> None:
@@ -257,7 +272,7 @@ def test_interpolation_between_samples_and_hold_after_the_last() -> None:
     half = math.sqrt(0.5)
     b[3:7] = [0.0, half, 0.0, half]  # 90 degrees about y
     track.push(100.0, a, 0, received=200.0)
-    track.push(100.1, b, s.HAS_POINT, received=200.1)
+    track.push(100.1, b, presence.HAS_POINT, received=200.1)
     mid = track.sample(200.15)  # renders at 200.05: half way
     assert mid is not None
     assert mid.head[0] == pytest.approx(1.0)
@@ -285,28 +300,34 @@ def test_interpolation_memory_is_bounded() -> None:
 def test_mirror_follows_the_room_and_ignores_stale_revisions() -> None:
     room = room_with(("a", "expert"))
     aid = create(room, 1)
-    welcome, _ = room.join(Participant(2, "b", s.Role.OBSERVER, "headset", 0.0), 2.0, 30.0)
+    welcome, _ = room.join(Participant(2, "b", roles.Role.OBSERVER, "headset", 0.0), 2.0, 30.0)
     mirror = SessionMirror()
-    events = mirror.receive(s.encode(welcome))
-    assert isinstance(events[0], Notice) and mirror.you == 2 and mirror.role is s.Role.OBSERVER
+    events = mirror.receive(codec.encode(welcome))
+    assert isinstance(events[0], Notice) and mirror.you == 2 and mirror.role is roles.Role.OBSERVER
+    assert welcome["annotations"] == [] and welcome["annotation_count"] == 1
+    assert not mirror.annotations_loaded
+    pages = list(room.annotation_pages(64 * 1024))
+    for page in pages:
+        mirror.receive(codec.encode(page))
+    assert mirror.annotations_loaded
     assert set(mirror.annotations) == {aid} and set(mirror.participants) == {1, 2}
-    out = room.handle(1, s.UpdateAnnotation(4, aid, s.AnnotationFields(text="v2")), 3.0)
+    out = room.handle(1, UpdateAnnotation(4, aid, AnnotationFields(text="v2")), 3.0)
     assert out.change is not None
     committed = room.commit(out.change)
     newer = committed.broadcast[0]
-    older = {"t": "ann", "ann": Annotation.from_wire(welcome["annotations"][0]).to_wire(), "by": 1}
-    mirror.receive(s.encode(newer))
-    mirror.receive(s.encode(older))
+    older = {"t": "ann", "ann": Annotation.from_wire(pages[0]["anns"][0]).to_wire(), "by": 1}
+    mirror.receive(codec.encode(newer))
+    mirror.receive(codec.encode(older))
     assert mirror.annotations[aid].text == "v2"
-    assert mirror.receive(s.encode(committed.reply[0])) == [Reply(4, annotation=aid)]
-    assert mirror.receive(s.encode({"t": "ann", "ann": {"id": "x"}})) == []
+    assert mirror.receive(codec.encode(committed.reply[0])) == [Reply(4, annotation=aid)]
+    assert mirror.receive(codec.encode({"t": "ann", "ann": {"id": "x"}})) == []
     assert mirror.invalid_messages == 1
-    assert mirror.receive(s.encode({"t": "from-the-future"})) == []
+    assert mirror.receive(codec.encode({"t": "from-the-future"})) == []
 
 
 def test_annotation_from_wire_is_strict() -> None:
     good = Annotation("a1", "M1", (0.0, 0.0, 0.0), "t", "ann", "#ffcc00", "", 1.0, 1.0, 1)
     assert Annotation.from_wire(good.to_wire()) == good
     for key, value in (("rev", 0), ("color", "red"), ("offset", [0, 0]), ("author", "")):
-        with pytest.raises(s.SessionError):
+        with pytest.raises(codec.SessionError):
             Annotation.from_wire({**good.to_wire(), key: value})

@@ -18,16 +18,16 @@ from .helpers import FAST, client, running_hub, token, wait_until
 FUTURE = 1e6  # seconds ahead: interpolation is past every sample, poses are the newest
 
 
-def session(hub, name: str, role: str, **kw) -> Session:  # type: ignore[no-untyped-def]
+def session(hub, name: str, role: str, **kw) -> Session:  # type: ignore[no-untyped-def]  # a test helper over the hub fixture; arguments untyped for brevity
     c = client(hub, token(name=name, role=role), backoff=FAST)
-    return Session(SessionOptions(hub.url("plant"), "unused", **kw), client=c, **_anchors())
+    return Session(SessionOptions(hub.room_url("plant"), "unused", **kw), client=c, **_anchors())
 
 
 def _anchors() -> dict[str, object]:
     return {"anchors": machine_anchors({"M1": math3d.translation((5.0, 0.0, 0.0))})}
 
 
-def settle(*sessions: Session, until=lambda: True, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+def settle(*sessions: Session, until=lambda: True, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]  # until is a zero-argument predicate; untyped for brevity
     def done() -> bool:
         for s in sessions:
             s.update(time.time() + FUTURE)
@@ -46,13 +46,13 @@ def test_follow_me_break_away_and_smooth_camera(tmp_path: Path) -> None:
             settle(exp, tr, until=lambda: tr.follow == exp.you)
             settle(exp, tr, until=lambda: any(p.pose is not None for p in tr.participants))
             leader = next(p for p in exp.participants if p.pid == tr.you)
-            settle(exp, until=lambda: exp.client.room().participants[tr.you].following == exp.you)  # type: ignore[index]
+            settle(exp, until=lambda: exp.client.room().participants[tr.you].following == exp.you)  # type: ignore[index]  # both have joined, so the pid is in the room
             assert leader.color == ROLE_COLORS[leader.role]
             t0 = 1000.0
             start = tr.camera_pose(t0)
             assert start is not None and start[0] == pytest.approx(0.0)
             exp.send_pose([4.0, 1.7, 0.0, 0, 0, 0, 1])
-            settle(tr, until=lambda: next(p for p in tr.participants).pose.head[0] == 4.0)  # type: ignore[union-attr]
+            settle(tr, until=lambda: next(p for p in tr.participants).pose.head[0] == 4.0)  # type: ignore[union-attr]  # the participant has sent a pose by then
             step = tr.camera_pose(t0 + tr.follow_time_constant)  # one time constant later
             assert step is not None
             assert step[0] == pytest.approx(4.0 * (1 - math.exp(-1)), rel=1e-6)
@@ -61,7 +61,7 @@ def test_follow_me_break_away_and_smooth_camera(tmp_path: Path) -> None:
             tr.break_away().result(5)
             settle(exp, tr)
             assert tr.follow is None and tr.camera_pose(t0 + 11) is None
-            settle(exp, until=lambda: exp.client.room().participants[tr.you].following is None)  # type: ignore[index]
+            settle(exp, until=lambda: exp.client.room().participants[tr.you].following is None)  # type: ignore[index]  # both have joined, so the pid is in the room
             exp.lead(True).result(5)  # asking again brings the follower back
             settle(exp, tr, until=lambda: tr.follow == exp.you)
 
@@ -79,7 +79,7 @@ def test_summon_ping_chat_and_notices(tmp_path: Path) -> None:
             assert op.take_summon() is None
             (ping,) = op.pings
             assert ping.position == (1.0, 2.0, 3.0) and ping.name == "exp"
-            assert ping.color == ROLE_COLORS[exp.client.room().role]  # type: ignore[index]
+            assert ping.color == ROLE_COLORS[exp.client.room().role]  # type: ignore[index]  # the expert has joined, so its role is known
             op.update(time.time() + FUTURE + 60)  # pings are transient
             assert op.pings == []
             with pytest.raises(Exception, match="forbidden"):

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.history.helpers import START, demo_scene, record, same_store, sim_batches
-from xrclient.core import session_schema as s
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
 from xrclient.core.session_room import SharedTimeline
 from xrclient.core.twin_store import TwinStore
 from xrclient.history.reader import Reader
 from xrclient.history.timeline import Timeline, TimelineState
-from xrclient.hub.server import HubThread
+from xrclient.hub.background import HubThread
 from xrclient.net.session_client import RequestRefused
 from xrclient.session import Session, SessionOptions
 
@@ -47,7 +48,7 @@ def timelines(recording: Path, n: int) -> Iterator[list[Timeline]]:
 
 def session(hub: HubThread, name: str, role: str, spectator: bool = False) -> Session:
     c = client(hub, token(name=name, role=role))
-    return Session(SessionOptions(hub.url("plant"), "unused", spectator=spectator), client=c)
+    return Session(SessionOptions(hub.room_url("plant"), "unused", spectator=spectator), client=c)
 
 
 def settle(*sessions: Session, until: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -76,7 +77,7 @@ def share(leader: Session, tl: Timeline, *others: Session) -> float:
 
 def hub_timeline(hub: HubThread) -> object:
     assert hub.hub is not None
-    return hub.call(lambda: hub.hub.rooms["plant"].room.timeline)  # type: ignore[union-attr]
+    return hub.call(lambda: hub.hub.rooms["plant"].room.timeline)  # type: ignore[union-attr]  # the hub is running inside this block
 
 
 def test_leader_and_follower_end_up_at_the_same_replay_time(
@@ -164,7 +165,7 @@ def test_only_the_leader_or_an_expert_may_share(tmp_path: Path, recording: Path)
     ):
         tl.seek(START + 10.0)
         state = tl.state(time.time())
-        what = s.Action.TIMELINE.value
+        what = roles.Action.TIMELINE.value
         people = {
             "trainee": (session(hub, "tom", "trainee"), f"a trainee may not {what}"),
             "observer": (session(hub, "vic", "observer"), f"a observer may not {what}"),
@@ -249,7 +250,7 @@ def test_timeline_messages_count_against_the_rate_limit(tmp_path: Path) -> None:
         while len(answers) < 8:
             frame = ws.recv(5)
             assert isinstance(frame, bytes)
-            got = s.decode(frame)
+            got = codec.decode(frame)
             if got["t"] in ("ack", "error") and "id" in got:
                 answers[got["id"]] = got.get("code", "ok")
         assert [answers[k] for k in range(4)] == ["ok"] * 4

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from xrclient.core import session_schema as s
+from xrclient.commands.hub import main as hub_main
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
 from xrclient.core.session_room import Annotation, Change
 from xrclient.hub import audit, tokens
-from xrclient.hub.cli import main as hub_main
 from xrclient.hub.store import HubStore, StoreError
 
 from .helpers import SECRET
@@ -22,9 +23,9 @@ NOW = 1_800_000_000.0
 
 
 def test_token_round_trip() -> None:
-    tok = tokens.mint(SECRET, "plant-1", "Ana Lima", s.Role.EXPERT, 3600, now=NOW)
+    tok = tokens.mint(SECRET, "plant-1", "Ana Lima", roles.Role.EXPERT, 3600, now=NOW)
     claims = tokens.verify(SECRET, tok, now=NOW + 10)
-    assert (claims.room, claims.name, claims.role) == ("plant-1", "Ana Lima", s.Role.EXPERT)
+    assert (claims.room, claims.name, claims.role) == ("plant-1", "Ana Lima", roles.Role.EXPERT)
     assert claims.expires == NOW + 3600
     # only subprotocol-safe characters, so it can travel as one
     assert all(c.isalnum() or c in "._-" for c in tok)
@@ -43,7 +44,7 @@ def _forge(tok: str, **changes: object) -> str:
     [
         (lambda t: _forge(t, o="expert", n="mallory"), "bad token signature"),
         (lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), "bad token signature"),
-        (lambda t: tokens.mint(b"x" * 32, "plant", "ana", s.Role.EXPERT, 60, NOW), "signature"),
+        (lambda t: tokens.mint(b"x" * 32, "plant", "ana", roles.Role.EXPERT, 60, NOW), "signature"),
         (lambda t: "xs2" + t[3:], "malformed token"),
         (lambda t: t + ".x", "malformed token"),
         (lambda t: "", "malformed token"),
@@ -51,15 +52,15 @@ def _forge(tok: str, **changes: object) -> str:
         (lambda t: "x" * 5000, "malformed token"),
     ],
 )
-def test_forged_and_malformed_tokens_are_refused(make, reason: str) -> None:  # type: ignore[no-untyped-def]
-    tok = tokens.mint(SECRET, "plant", "ana", s.Role.TRAINEE, 3600, now=NOW)
+def test_forged_and_malformed_tokens_are_refused(make, reason: str) -> None:  # type: ignore[no-untyped-def]  # make is the token factory fixture
+    tok = tokens.mint(SECRET, "plant", "ana", roles.Role.TRAINEE, 3600, now=NOW)
     with pytest.raises(tokens.TokenError) as err:
         tokens.verify(SECRET, make(tok), now=NOW)
     assert reason in err.value.reason and err.value.status == 401
 
 
 def test_expiry_with_skew_allowance() -> None:
-    tok = tokens.mint(SECRET, "plant", "ana", s.Role.TRAINEE, 60, now=NOW)
+    tok = tokens.mint(SECRET, "plant", "ana", roles.Role.TRAINEE, 60, now=NOW)
     tokens.verify(SECRET, tok, now=NOW + 60 + tokens.SKEW - 1)
     with pytest.raises(tokens.TokenError, match="expired"):
         tokens.verify(SECRET, tok, now=NOW + 60 + tokens.SKEW + 1)
@@ -74,10 +75,10 @@ def test_ttl_parsing_and_claim_checks() -> None:
     for bad in ("", "8 hours", "0s", "31d", "-1h"):
         with pytest.raises(ValueError):
             tokens.parse_ttl(bad)
-    with pytest.raises(s.SessionError):
-        tokens.mint(SECRET, "bad room/..", "ana", s.Role.EXPERT, 60)
+    with pytest.raises(codec.SessionError):
+        tokens.mint(SECRET, "bad room/..", "ana", roles.Role.EXPERT, 60)
     with pytest.raises(ValueError):
-        tokens.mint(b"short", "plant", "ana", s.Role.EXPERT, 60)
+        tokens.mint(b"short", "plant", "ana", roles.Role.EXPERT, 60)
 
 
 def test_secret_files(tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ def ann(aid: str, text: str, rev: int = 1, author: str = "ana") -> Annotation:
 
 
 def change(action: str, before: Annotation | None, after: Annotation | None) -> Change:
-    return Change(action, "ana", s.Role.EXPERT, 1, None, before, after, NOW)
+    return Change(action, "ana", roles.Role.EXPERT, 1, None, before, after, NOW)
 
 
 def fill(db: Path) -> None:
@@ -142,7 +143,7 @@ def test_a_failed_batch_writes_nothing(tmp_path: Path) -> None:
         store.commit(
             [
                 ("plant", change("create", None, ann("a1", "x"))),
-                ("plant", Change("bogus", "ana", s.Role.EXPERT, 1, None, None, bad, NOW)),
+                ("plant", Change("bogus", "ana", roles.Role.EXPERT, 1, None, None, bad, NOW)),
             ]
         )
     assert store.load("plant") == []
@@ -218,7 +219,7 @@ def test_token_and_audit_commands(tmp_path: Path, capsys: pytest.CaptureFixture[
     tok = capsys.readouterr().out.strip()
     assert code == 0
     claims = tokens.verify(tokens.load_secret(secret), tok)
-    assert claims.role is s.Role.OPERATOR and claims.room == "plant"
+    assert claims.role is roles.Role.OPERATOR and claims.room == "plant"
     assert (
         hub_main(
             [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xrclient.core import session_schema as s
+from xrclient.core import session_roles as roles
+from xrclient.core.run_result import Event, RunResult, StepResult
 from xrclient.core.session_mirror import Notice
 from xrclient.net.session_client import RequestRefused, SessionClient
-from xrclient.training.assessment import Event, RunResult, StepResult
 from xrclient.training.results import read_results
 
 from .helpers import client, raw, recv_until, running_hub, send, token, wait_until
@@ -102,8 +102,8 @@ def test_only_experts_control_and_read_and_trainees_report_only_themselves(
             recv_until(ws, "welcome")
             send(ws, {"t": "tr_progress", "id": 1, **progress()})
             assert recv_until(ws, "error")["code"] == "forbidden"
-    assert s.allowed(s.Role.EXPERT, s.Action.TRAIN_CONTROL)
-    assert not s.allowed(s.Role.OPERATOR, s.Action.TRAIN_CONTROL)
+    assert roles.allowed(roles.Role.EXPERT, roles.Action.TRAIN_CONTROL)
+    assert not roles.allowed(roles.Role.OPERATOR, roles.Action.TRAIN_CONTROL)
 
 
 def test_results_are_acknowledged_after_commit_and_survive_a_restart(tmp_path: Path) -> None:
@@ -137,8 +137,8 @@ def test_front_end_session_keeps_progress_and_hands_over_controls(tmp_path: Path
     with running_hub(tmp_path / "hub.sqlite") as hub:
         t_client = client(hub, token("plant", "tess", "trainee"))
         e_client = client(hub, token("plant", "ana", "expert"))
-        trainee = Session(SessionOptions(hub.url("plant"), "unused"), client=t_client)
-        expert = Session(SessionOptions(hub.url("plant"), "unused"), client=e_client)
+        trainee = Session(SessionOptions(hub.room_url("plant"), "unused"), client=t_client)
+        expert = Session(SessionOptions(hub.room_url("plant"), "unused"), client=e_client)
         with trainee, expert:
             wait_until(lambda: t_client.status.state == e_client.status.state == "live")
             t_client.request("tr_progress", **progress()).result(5)

@@ -74,9 +74,10 @@ class ScriptedSource:
 
 
 def server_thread(source: object, **config: object) -> BackgroundServer:
-    """A real twin server for ``source`` on a free loopback port, in a background thread."""
-    cfg = ServerConfig(**{"port": 0, "rate_hz": 50.0, **config})  # type: ignore[arg-type]
-    return BackgroundServer(source, cfg)  # type: ignore[arg-type]
+    """A real twin server for ``source`` on a free loopback port, in a background thread
+    (control requests allowed from every client unless ``config`` says otherwise)."""
+    cfg = ServerConfig(**{"port": 0, "rate_hz": 50.0, "allow_control": True, **config})  # type: ignore[arg-type]  # config holds ServerConfig fields, typed by the caller
+    return BackgroundServer(source, cfg)  # type: ignore[arg-type]  # any update source the server accepts (duck-typed in tests)
 
 
 @contextmanager
@@ -91,7 +92,7 @@ def running_server(source: object, **config: object) -> Iterator[BackgroundServe
 
 def drain_into(store: TwinStore, queue: object) -> int:
     n = 0
-    for batch in queue.drain():  # type: ignore[attr-defined]
+    for batch in queue.drain():  # type: ignore[attr-defined]  # the queue is an UpdateQueue here
         store.apply(batch, time.time())
         n += 1
     return n

@@ -35,7 +35,7 @@ class SimProcess:
             [
                 *(sys.executable, "-m", "xrclient", "twin-sim", DEMO_SCENE),
                 *("--port", str(port), "--seed", str(seed), "--rate", "50"),
-                *("--heartbeat", "0.2", "--fault-rate", "60"),
+                *("--heartbeat", "0.2", "--fault-rate", "60", "--allow-control"),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.app import load_geometry
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core.bindings import Bindings
 from xrclient.core.twin_store import TwinStore
@@ -22,6 +21,7 @@ from xrclient.render.font import load_font
 from xrclient.render.overlays import Overlays
 from xrclient.render.renderer import Renderer
 from xrclient.resources import DEMO_SCENE, scene_path
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.schema import load_scene
 from xrclient.server.simulator import PlantSimulator

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import trimesh
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.scene.geometry import SceneGeometry, build_geometry
 from xrclient.scene.mesh import MeshData
 from xrclient.scene.model import Asset, Fixture, Line, Machine, Plant, Scene, Transform

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import trimesh
 
-from xrclient.app import load_geometry
-from xrclient.backends.base import View
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
 from xrclient.core.bindings import Bindings
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.updates import UpdateBatch
+from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.font import SdfFont, load_font
 from xrclient.render.overlay_layout import FAR, NEAR
 from xrclient.render.overlays import Overlays
 from xrclient.render.renderer import Renderer
 from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
@@ -360,3 +360,31 @@ def test_a_long_value_shortens_its_label_and_never_overlaps_it(font: SdfFont) ->
     assert used <= DETAIL_W - 1.0
     assert fit_label(font, "cycle count", "110710", DETAIL_W) == "cycle count"
     assert fit_label(font, "program", "", DETAIL_W) == "program"
+
+
+def test_overlays_draw_only_visible_elements_and_rewrite_only_changes(backend, world, font) -> None:
+    """Hidden dots, pills, badges and pooled panels or names never reach the vertex stage,
+    and a layout of an unchanged plant writes no machine's dot, pill or badge again."""
+    scene, geometry = world
+    store = state_store(scene, 21.5)
+    bindings = Bindings.compile(scene)
+    overlays = Overlays(backend.ctx, scene, geometry, bindings, font)
+    try:
+        view = camera(backend)
+        state = bindings.evaluate(store, 1e9)
+        overlays.update(store, state, view, 1e9)
+        backend.fbo.use()
+        assert overlays.draw([view], 1e9) == 2
+        shapes, text = overlays.shapes, overlays.text
+        # the batches' own tests check that only ``drawn`` instances reach the GPU
+        assert 0 < shapes.drawn < shapes.instances and 0 < text.drawn <= text.glyphs
+        drawn = shapes.drawn
+        uploaded = shapes.uploaded_bytes
+        overlays.update(store, state, view, 1e9 + 0.1)
+        overlays.draw([view], 1e9 + 0.1)
+        panel_rows = sum(len(s.shapes) for s in overlays._slots if s.machine >= 0)
+        # only the panels' own shapes are written again (their fill), nothing else
+        assert shapes.uploaded_bytes - uploaded <= panel_rows * 27 * 4
+        assert shapes.drawn == drawn
+    finally:
+        overlays.release()

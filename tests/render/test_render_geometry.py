@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.core.visuals import ROW, TEXTURE_WIDTH, MachineVisuals
 from xrclient.render.camera import fit_view, overview, view_for_viewpoint
 from xrclient.scene.geometry import FIXTURE, build_geometry, compose_many

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from xrclient.backends.base import View
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.renderer import Renderer
 

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from xrclient.backends.base import View
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont, load_font
 from xrclient.render.renderer import Renderer
 from xrclient.render.shapes import ShapeBatch
@@ -320,7 +320,7 @@ def test_world_size_shrinks_with_distance_down_to_min_px(headless: HeadlessBacke
 
     def width(depth: float, **kwargs: float | bool) -> int:
         batch = ShapeBatch(headless.ctx)
-        batch.add_rect((0.0, 0.0, -depth), (-2, -2, 4, 4), **kwargs)  # type: ignore[arg-type]
+        batch.add_rect((0.0, 0.0, -depth), (-2, -2, 4, 4), **kwargs)  # type: ignore[arg-type]  # kwargs holds the options under test, typed by the caller
         x0, _, x1, _ = bbox(ink(render(headless, batch, [view])))
         batch.release()
         return x1 - x0
@@ -450,7 +450,7 @@ def test_bad_shapes_are_rejected(headless: HeadlessBackend) -> None:
     with pytest.raises(ValueError, match="handles"):
         batch.set_colors([dot, dot], [(1.0, 1.0, 1.0, 1.0)])
     with pytest.raises(ValueError, match="slot"):
-        batch.set_colors([dot], [(1.0, 1.0, 1.0, 1.0)], slot="glow")  # type: ignore[arg-type]
+        batch.set_colors([dot], [(1.0, 1.0, 1.0, 1.0)], slot="glow")  # type: ignore[arg-type]  # an unknown colour slot on purpose
     with pytest.raises(KeyError):
         batch.set_anchors([dot + 5], [origin])
     with pytest.raises(KeyError):
@@ -478,3 +478,69 @@ def test_a_badge_icon_marks_its_disc_with_an_exclamation_mark(headless: Headless
     plain = render(headless, batch, [view]).astype(int)
     batch.release()
     assert not ((plain[..., 1] > 150) & (plain[..., 0] < 100)).any()
+
+
+def test_skip_hidden_draws_only_visible_shapes_and_the_same_pixels(
+    headless: HeadlessBackend,
+) -> None:
+    """With ``skip_hidden`` hidden shapes and broken segments never reach the vertex stage;
+    what is drawn, and in which order, stays the same."""
+    rng = np.random.default_rng(3)
+    anchors = rng.uniform((-2.0, -1.5, -1.0), (2.0, 1.5, 0.0), (40, 3))
+    colors = rng.uniform(0.2, 1.0, (40, 4))
+    views = stereo_views(headless)
+    batches = [ShapeBatch(headless.ctx), ShapeBatch(headless.ctx, skip_hidden=True)]
+    for batch in batches:
+        for a, c in zip(anchors, colors, strict=True):
+            batch.add_rect(a, (-1, -1, 2, 1.5), size=6.0, radius=0.3, color=c)
+            batch.add_circle(a, (0.5, 0.5), 0.6, size=6.0, color=c[::-1])
+        # a broken polyline: the segment before the gap drawn, the two touching it never
+        batch.add_polyline((0, 0, 0), [(-4, 0), (0, 1), (np.nan, 0), (4, 0)], size=6.0)
+    plain, skipping = batches
+
+    def both(time: float = 0.0) -> tuple[Image, Image, int]:
+        imgs = []
+        primitives = 0
+        for batch in batches:
+            query = headless.ctx.query(primitives=True)
+            with query:
+                imgs.append(render(headless, batch, views, time=time))
+            if batch is skipping:
+                primitives = query.primitives
+        return imgs[0], imgs[1], primitives
+
+    a, b, primitives = both()
+    assert np.array_equal(a, b)
+    assert skipping.instances == plain.instances == 83
+    assert skipping.drawn == 81 and plain.drawn == 83  # the gap's segments left out
+    assert primitives == 2 * 2 * 81  # two triangles per drawn instance per view
+    hidden = np.arange(0, 80, 3)  # every third shape, spread over the batch
+    for batch in batches:
+        batch.set_visible(hidden, False)
+    uploaded = skipping.uploaded_bytes
+    a, b, primitives = both()
+    assert np.array_equal(a, b) and skipping.drawn == 81 - hidden.shape[0]
+    assert primitives == 2 * 2 * skipping.drawn
+    # the visible set changed from its first row on: every drawn row went up once
+    assert skipping.uploaded_bytes - uploaded == skipping.drawn * ROW
+    uploaded = skipping.uploaded_bytes
+    for batch in batches:  # a visible shape late in the batch: only its row goes up
+        batch.set_colors([79], [(1.0, 0.0, 1.0, 1.0)])
+    a, b, _ = both()
+    assert np.array_equal(a, b) and skipping.uploaded_bytes - uploaded == ROW
+    for batch in batches:  # shown again late in the batch: rows from its place on
+        batch.set_visible([78], True)
+    uploaded = skipping.uploaded_bytes
+    a, b, _ = both(time=0.4)
+    assert np.array_equal(a, b)
+    assert 0 < skipping.uploaded_bytes - uploaded <= 4 * ROW
+    for batch in batches:  # removal repacks; a hidden shape's change draws nothing new
+        batch.remove([1, 2])
+        batch.set_colors([0], [(0.0, 1.0, 0.0, 1.0)])
+    a, b, _ = both()
+    assert np.array_equal(a, b) and skipping.drawn == plain.drawn - (hidden.shape[0] - 1) - 2
+    for batch in batches:
+        batch.clear()
+    assert skipping.drawn == 0 and skipping.draw(views) == 0
+    for batch in batches:
+        batch.release()

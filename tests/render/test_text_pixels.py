@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from xrclient.backends.base import View
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont, load_font
 from xrclient.render.renderer import Renderer
 from xrclient.render.text import TextBatch, layout
@@ -166,7 +166,7 @@ def test_world_size_scales_with_distance(headless: HeadlessBackend, font: SdfFon
 
     def width(depth: float, **kwargs: float | bool) -> int:
         batch = TextBatch(headless.ctx, font)
-        batch.add("88", (0.0, 0.0, -depth), valign="middle", **kwargs)  # type: ignore[arg-type]
+        batch.add("88", (0.0, 0.0, -depth), valign="middle", **kwargs)  # type: ignore[arg-type]  # kwargs holds the options under test, typed by the caller
         x0, _, x1, _ = bbox(ink(render(headless, batch, [view])))
         batch.release()
         return x1 - x0
@@ -252,3 +252,55 @@ def test_moving_and_recolouring_uploads_only_those_strings(
     red = dominant(render(headless, batch, [view]), 0)
     assert red[:, : w // 2].sum() > 100 and not red[:, w // 2 :].any()
     batch.release()
+
+
+def test_skip_hidden_leaves_transparent_strings_out_of_the_draw(
+    headless: HeadlessBackend, font: SdfFont
+) -> None:
+    """With ``skip_hidden`` strings of alpha 0 (a pool's unused slots) never reach the vertex
+    stage; the pixels are those of the batch that draws every glyph."""
+    batches = [TextBatch(headless.ctx, font), TextBatch(headless.ctx, font, skip_hidden=True)]
+    for batch in batches:
+        for i in range(30):
+            col, row = i % 6, i // 6
+            anchor = (-2.0 + 0.8 * col, 1.2 - 0.6 * row, 0.0)
+            batch.add(f"{i:02d}", anchor, size=14.0, align="center", valign="middle")
+    plain, skipping = batches
+    view = front_view(headless)
+
+    def both() -> tuple[Image, Image, int]:
+        imgs, primitives = [], 0
+        for batch in batches:
+            query = headless.ctx.query(primitives=True)
+            with query:
+                imgs.append(render(headless, batch, [view]))
+            if batch is skipping:
+                primitives = query.primitives
+        return imgs[0], imgs[1], primitives
+
+    a, b, primitives = both()
+    assert np.array_equal(a, b) and skipping.drawn == plain.drawn == 60 == primitives // 2
+    hidden = np.arange(0, 30, 4)
+    for batch in batches:
+        batch.set_colors(hidden, np.zeros((hidden.shape[0], 4)))
+    a, b, primitives = both()
+    assert np.array_equal(a, b) and ink(a).sum() > 0
+    assert skipping.drawn == 60 - 2 * hidden.shape[0] == primitives // 2
+    assert plain.drawn == 60 and skipping.glyphs == 60
+    uploaded = skipping.uploaded_bytes
+    for batch in batches:  # a visible string late in the batch: only its glyphs go up
+        batch.set_colors([29], [(1.0, 0.0, 0.0, 1.0)])
+    a, b, _ = both()
+    assert np.array_equal(a, b) and skipping.uploaded_bytes - uploaded == 2 * 21 * 4
+    for batch in batches:  # new texts of other lengths, shown again, removed
+        batch.set_text(3, "three")
+        batch.set_colors([4, 8], np.ones((2, 4)))
+        batch.remove(5)
+    a, b, primitives = both()
+    assert np.array_equal(a, b) and skipping.drawn == primitives // 2
+    assert skipping.drawn == plain.drawn - 2 * (hidden.shape[0] - 2)
+    for batch in batches:
+        batch.clear()
+    assert skipping.drawn == 0 and skipping.draw([view]) == 0
+    for batch in batches:
+        batch.release()

@@ -62,7 +62,7 @@ SECRET = bytes(range(32))
 
 
 def hub_token(name: str, role: str, room: str = "line-b") -> str:
-    from xrclient.core import session_schema as s
+    from xrclient.core import session_roles as roles
     from xrclient.hub import tokens
 
-    return tokens.mint(SECRET, room, name, s.Role(role), 3600)
+    return tokens.mint(SECRET, room, name, roles.Role(role), 3600)

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xrclient.core.session_mirror import Notice
-from xrclient.hub.server import HubConfig, HubThread
+from xrclient.hub.background import HubThread
+from xrclient.hub.config import HubConfig
 from xrclient.net.session_client import SessionClient
 from xrclient.net.twin_client import Backoff
 from xrclient.training import TrainingRun, TrainingView, load_procedure
@@ -36,7 +37,7 @@ def hub_on(db: Path) -> Iterator[HubThread]:
 
 
 def session(hub: HubThread, name: str, role: str) -> SessionClient:
-    return SessionClient(hub.url("line-b"), hub_token(name, role), backoff=FAST)
+    return SessionClient(hub.room_url("line-b"), hub_token(name, role), backoff=FAST)
 
 
 class Expert:
@@ -81,7 +82,7 @@ def test_expert_watches_a_trainee_and_results_survive_a_hub_restart(tmp_path: Pa
         def step(until: object) -> TrainingView:
             def check(view: TrainingView) -> bool:
                 report(view)
-                return until(view)  # type: ignore[operator, no-any-return]
+                return until(view)  # type: ignore[operator, no-any-return]  # until is the polling helper; it returns the view it waited for
 
             return drive(run, twin, store, check)
 

@@ -25,7 +25,9 @@ Head = tuple[float, float, float]
 def live_plant() -> Iterator[tuple[TwinClient, TwinStore]]:
     scene = demo()
     sim = PlantSimulator(scene, seed=7, start=time.time(), fault_rate_per_hour=0.0)
-    server = BackgroundServer(sim, ServerConfig(port=0, rate_hz=50.0, heartbeat_s=0.2))
+    server = BackgroundServer(
+        sim, ServerConfig(port=0, rate_hz=50.0, heartbeat_s=0.2, allow_control=True)
+    )
     try:
         server.start()
         store = TwinStore([m.id for m in scene.machines])

@@ -11,6 +11,7 @@ import pytest
 
 from xrclient.core.bindings import ALARM_GLOW, STALE_STRENGTH, Bindings, linear
 from xrclient.core.color import srgb_to_linear
+from xrclient.core.rules import Selector, TwinConfig
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.twin_store import TwinStore
 from xrclient.core.visuals import MachineVisuals
@@ -18,7 +19,6 @@ from xrclient.errors import SceneError
 from xrclient.resources import scene_path
 from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene, parse_scene
-from xrclient.scene.schema_bindings import Selector, TwinConfig
 
 NAN = np.nan
 NOW = 10_000.0

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from plantgen import factory_models as fm
+from plantgen.synthetic import demo_plant_toml
 from xrclient.resources import data_dir, scene_path
-from xrclient.scene import factory_models as fm
-from xrclient.scene.synthetic import demo_plant_toml
 
 ASSETS = data_dir("assets")
 DEMO = scene_path("demo-plant")

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fontTools.feaLib.builder import (  # type: ignore[import-untyped]
+from fontTools.feaLib.builder import (  # type: ignore[import-untyped]  # fontTools ships no type information
     addOpenTypeFeaturesFromString,
 )
-from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # fontTools ships no type information
 
 from xrclient.errors import AssetError
 from xrclient.render import font as font_module
@@ -173,7 +173,7 @@ def test_layout_lines_alignment_and_controls(font: SdfFont) -> None:
     empty = layout(font, "", 10.0)
     assert empty.count == 0 and empty.lines == 1 and empty.width == 0.0
     with pytest.raises(ValueError, match="align"):
-        layout(font, "x", 1.0, align="justify")  # type: ignore[arg-type]
+        layout(font, "x", 1.0, align="justify")  # type: ignore[arg-type]  # an unknown alignment on purpose
 
 
 def test_atlas_is_a_signed_distance_field(font: SdfFont) -> None:

@@ -11,15 +11,15 @@ import numpy.typing as npt
 import pytest
 import trimesh
 
-from xrclient.app import load_geometry
-from xrclient.backends.base import View
 from xrclient.core import math3d
-from xrclient.core.picking import Hit, Picker, Ray, ray_from_pixel, ray_from_pose
+from xrclient.core.view import View
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import FIXTURE, SceneGeometry, build_geometry
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.scene.mesh import MeshData
 from xrclient.scene.model import Asset, Fixture, Line, Machine, Plant, Scene, Transform
+from xrclient.scene.picking import Hit, Picker, Ray, ray_from_pixel, ray_from_pose
 from xrclient.scene.schema import load_scene
 
 Vec3 = tuple[float, float, float]
@@ -136,6 +136,37 @@ def test_ray_through_a_machine_centre_picks_it() -> None:
     check_hit(picker.pick(Ray((3.0, 0.0, -7.0), (0.0, 0.0, 1.0))), 1, 6.5, (0.0, 0.0, -1.0))
     check_hit(picker.pick(Ray((-5.0, 0.2, 0.1), (1.0, 0.0, 0.0))), 0, 4.5, (-1.0, 0.0, 0.0))
     check_hit(picker.pick(Ray((6.2, 4.0, -0.3), (0.0, -1.0, 0.0))), 2, 3.5, (0.0, 1.0, 0.0))
+
+
+def test_a_repeated_ray_is_answered_from_the_recent_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A controller held still asks the same ray every frame: it is cast once; another
+    limit, another ray or the same ray after others pushed it out is cast again."""
+    picker = Picker(row_of_boxes())
+    casts: list[Ray] = []
+    real = Picker._cast
+
+    def counting(self: Picker, ray: Ray, max_distance: float) -> Hit | None:
+        casts.append(ray)
+        return real(self, ray, max_distance)
+
+    monkeypatch.setattr(Picker, "_cast", counting)
+    first = picker.pick(down_z(3.0, 0.0))
+    check_hit(first, 1, 9.5, (0.0, 0.0, 1.0))
+    for _ in range(5):
+        assert picker.pick(down_z(3.0, 0.0)) == first
+    assert len(casts) == 1
+    assert picker.pick(down_z(3.0, 0.0), 5.0) is None  # a shorter laser: cast again
+    assert picker.pick(down_z(1.5, 0.0)) is None  # between the boxes
+    assert len(casts) == 3
+    # -0.0 and 0.0 are different bits: not taken for one another
+    check_hit(picker.pick(Ray((3.0, 0.0, 10.0), (-0.0, 0.0, -1.0))), 1, 9.5, (0.0, 0.0, 1.0))
+    assert len(casts) == 4
+    for i in range(Picker.RECENT):  # others push the first ray out
+        picker.pick(down_z(0.1 * i, 0.0))
+    check_hit(picker.pick(down_z(3.0, 0.0)), 1, 9.5, (0.0, 0.0, 1.0))
+    assert len(casts) == 5 + Picker.RECENT
 
 
 def test_ray_through_a_gap_or_past_everything_picks_nothing() -> None:
@@ -313,7 +344,7 @@ def test_bad_rays_and_limits_are_refused() -> None:
         ((0.0, 0.0), (1.0, 0.0, 0.0)),
     ):
         with pytest.raises(ValueError):
-            Ray(origin, direction)  # type: ignore[arg-type]
+            Ray(origin, direction)  # type: ignore[arg-type]  # a malformed ray on purpose
     picker = Picker(row_of_boxes())
     for limit in (-1.0, math.nan):
         with pytest.raises(ValueError, match="max_distance"):

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from xrclient.core import session_schema as s
+from xrclient.core import session_checks as checks
+from xrclient.core import session_codec as codec
+from xrclient.core import session_messages as messages
+from xrclient.core import session_roles as roles
 from xrclient.core.session_mirror import Notice, SessionMirror
 from xrclient.core.session_room import Participant, Room, SharedTimeline
 from xrclient.history import timeline as tl
@@ -17,20 +20,20 @@ T0 = 1_767_225_600.0  # a recording time (2026-01-01)
 
 
 def frame(doc: dict[str, Any]) -> bytes:
-    return s.encode(doc)
+    return codec.encode(doc)
 
 
 def past(rid: int | None = 1, t: float = T0, playing: bool = True, speed: float = 2.0) -> Any:
-    return s.SetTimeline(rid, "past", t, playing, speed)
+    return messages.SetTimeline(rid, "past", t, playing, speed)
 
 
-LIVE = s.SetTimeline(9, "live", None, False, 1.0)
+LIVE = messages.SetTimeline(9, "live", None, False, 1.0)
 
 
 def room_with(*people: tuple[str, str]) -> Room:
     room = Room("plant")
     for pid, (name, role) in enumerate(people, 1):
-        room.join(Participant(pid, name, s.Role(role), "desktop", 0.0), 0.0, 30.0)
+        room.join(Participant(pid, name, roles.Role(role), "desktop", 0.0), 0.0, 30.0)
     return room
 
 
@@ -38,17 +41,17 @@ def room_with(*people: tuple[str, str]) -> Room:
 
 
 def test_timeline_messages_parse() -> None:
-    msg = s.parse_client_message(
+    msg = messages.parse_client_message(
         frame({"t": "timeline", "id": 4, "mode": "past", "time": T0, "playing": True, "speed": 4})
     )
-    assert msg == s.SetTimeline(4, "past", T0, True, 4.0)
-    assert s.action_of(msg) is s.Action.TIMELINE
-    live = s.parse_client_message(frame({"t": "timeline", "mode": "live"}))
-    assert live == s.SetTimeline(None, "live", None, False, 1.0)
+    assert msg == messages.SetTimeline(4, "past", T0, True, 4.0)
+    assert messages.action_of(msg) is roles.Action.TIMELINE
+    live = messages.parse_client_message(frame({"t": "timeline", "mode": "live"}))
+    assert live == messages.SetTimeline(None, "live", None, False, 1.0)
 
 
 def test_speed_bounds_are_the_timelines() -> None:
-    assert (s.TIMELINE_MIN_SPEED, s.TIMELINE_MAX_SPEED) == (tl.MIN_SPEED, tl.MAX_SPEED)
+    assert (checks.TIMELINE_MIN_SPEED, checks.TIMELINE_MAX_SPEED) == (tl.MIN_SPEED, tl.MAX_SPEED)
 
 
 GOOD = {"t": "timeline", "id": 1, "mode": "past", "time": T0, "playing": False, "speed": 1.0}
@@ -81,8 +84,8 @@ GOOD = {"t": "timeline", "id": 1, "mode": "past", "time": T0, "playing": False, 
 )
 def test_bad_timeline_messages_are_refused(change: dict[str, Any], needle: str) -> None:
     doc = GOOD | change
-    with pytest.raises(s.SessionError) as err:
-        s.parse_client_message(frame(doc))
+    with pytest.raises(codec.SessionError) as err:
+        messages.parse_client_message(frame(doc))
     assert err.value.code == "bad_request"
     assert err.value.request_id == 1
     assert needle in err.value.message
@@ -91,8 +94,8 @@ def test_bad_timeline_messages_are_refused(change: dict[str, Any], needle: str) 
 def test_a_past_moment_needs_every_field() -> None:
     for key in ("time", "playing", "speed"):
         doc = {k: v for k, v in GOOD.items() if k != key}
-        with pytest.raises(s.SessionError):
-            s.parse_client_message(frame(doc))
+        with pytest.raises(codec.SessionError):
+            messages.parse_client_message(frame(doc))
 
 
 # -- who may set it ----------------------------------------------------------------------
@@ -101,32 +104,32 @@ def test_a_past_moment_needs_every_field() -> None:
 @pytest.mark.parametrize("role", ["expert", "operator", "trainee", "observer"])
 def test_only_the_leader_or_an_expert_sets_the_timeline(role: str) -> None:
     room = room_with(("me", role), ("lead", "operator"))
-    room.handle(2, s.Lead(1, True), 1.0)  # someone else leads
+    room.handle(2, messages.Lead(1, True), 1.0)  # someone else leads
     if role == "expert":
         out = room.handle(1, past(7), 2.0)
         assert out.reply == [{"t": "ack", "id": 7}]
         assert room.timeline is not None and room.timeline.by == 1
         return
-    with pytest.raises(s.SessionError) as err:
+    with pytest.raises(codec.SessionError) as err:
         room.handle(1, past(7), 2.0)
     assert (err.value.code, err.value.request_id) == ("forbidden", 7)
     if role == "operator":  # may lead, but does not now
         assert err.value.message == "only the leader or an expert may share the timeline"
-        room.handle(1, s.Lead(2, True), 3.0)
+        room.handle(1, messages.Lead(2, True), 3.0)
         room.handle(1, past(8), 4.0)
         assert room.timeline is not None and room.timeline.by == 1
     else:  # may never lead, so never set it
-        assert err.value.message == f"a {role} may not {s.Action.TIMELINE.value}"
+        assert err.value.message == f"a {role} may not {roles.Action.TIMELINE.value}"
         assert room.timeline is None
     refused = 2 if role == "operator" else 1  # the former leader, or one who never may
-    with pytest.raises(s.SessionError) as err:
+    with pytest.raises(codec.SessionError) as err:
         room.handle(refused, LIVE, 5.0)
     assert err.value.code == "forbidden"
 
 
 def test_the_room_keeps_the_moment_and_a_late_joiner_gets_it() -> None:
     room = room_with(("lead", "operator"), ("fol", "trainee"))
-    room.handle(1, s.Lead(1, True), 1.0)
+    room.handle(1, messages.Lead(1, True), 1.0)
     out = room.handle(1, past(2, T0 + 5, True, 4.0), 10.0)
     notice = {
         "t": "timeline",
@@ -140,7 +143,7 @@ def test_the_room_keeps_the_moment_and_a_late_joiner_gets_it() -> None:
     }
     assert out.broadcast == [notice] and out.reply == [{"t": "ack", "id": 2}]
     assert room.timeline == SharedTimeline(T0 + 5, True, 4.0, 10.0, 1, "lead")
-    welcome, _ = room.join(Participant(3, "late", s.Role.OBSERVER, "headset", 0.0), 12.5, 30.0)
+    welcome, _ = room.join(Participant(3, "late", roles.Role.OBSERVER, "headset", 0.0), 12.5, 30.0)
     assert welcome["timeline"] == {k: v for k, v in notice.items() if k != "t"}
     assert welcome["now"] == 12.5
 
@@ -153,7 +156,7 @@ def test_back_to_live_by_message_and_when_nothing_is_shared() -> None:
     assert out.reply == [{"t": "ack", "id": 9}]
     assert out.broadcast == [{"t": "timeline", "mode": "live", "by": 1, "name": "exp"}]
     assert room.timeline is None
-    assert room.join(Participant(3, "x", s.Role.TRAINEE, "desktop", 0.0), 4.0, 30.0)[0][
+    assert room.join(Participant(3, "x", roles.Role.TRAINEE, "desktop", 0.0), 4.0, 30.0)[0][
         "timeline"
     ] is None  # fmt: skip
 
@@ -163,7 +166,7 @@ ENDED = {"t": "timeline", "mode": "live", "by": None, "name": ""}
 
 def test_the_moment_ends_when_the_leader_leaves_or_stops_leading() -> None:
     room = room_with(("lead", "operator"), ("fol", "trainee"), ("other", "operator"))
-    room.handle(1, s.Lead(1, True), 1.0)
+    room.handle(1, messages.Lead(1, True), 1.0)
     room.handle(1, past(), 2.0)
     assert ENDED not in room.leave(2, lost=False)  # someone else leaving changes nothing
     assert room.timeline is not None
@@ -171,20 +174,20 @@ def test_the_moment_ends_when_the_leader_leaves_or_stops_leading() -> None:
     assert notices[-1] == ENDED and {"t": "lead", "pid": None} in notices
     assert room.timeline is None
 
-    room.handle(3, s.Lead(1, True), 3.0)
+    room.handle(3, messages.Lead(1, True), 3.0)
     room.handle(3, past(), 4.0)
-    out = room.handle(3, s.Lead(2, False), 5.0)
+    out = room.handle(3, messages.Lead(2, False), 5.0)
     assert out.broadcast == [{"t": "lead", "pid": None}, ENDED]
     assert room.timeline is None
 
 
 def test_a_new_leader_takes_the_moment_over_and_an_expert_setter_ends_it_by_leaving() -> None:
     room = room_with(("a", "operator"), ("b", "operator"), ("exp", "expert"))
-    room.handle(1, s.Lead(1, True), 1.0)
+    room.handle(1, messages.Lead(1, True), 1.0)
     room.handle(1, past(), 2.0)
-    out = room.handle(2, s.Lead(2, True), 3.0)  # the lead passes on; the moment stays
+    out = room.handle(2, messages.Lead(2, True), 3.0)  # the lead passes on; the moment stays
     assert out.broadcast == [{"t": "lead", "pid": 2}]
-    with pytest.raises(s.SessionError):
+    with pytest.raises(codec.SessionError):
         room.handle(1, past(t=T0 + 9), 4.0)
     room.handle(2, past(t=T0 + 9), 4.0)
     assert room.timeline is not None and room.timeline.by == 2
@@ -199,7 +202,7 @@ def test_a_new_leader_takes_the_moment_over_and_an_expert_setter_ends_it_by_leav
 def test_the_mirror_follows_the_shared_timeline() -> None:
     room = room_with(("lead", "expert"))
     room.handle(1, past(2, T0, True, 2.0), 100.0)
-    welcome, _ = room.join(Participant(2, "late", s.Role.TRAINEE, "desktop", 0.0), 103.0, 30.0)
+    welcome, _ = room.join(Participant(2, "late", roles.Role.TRAINEE, "desktop", 0.0), 103.0, 30.0)
     mirror = SessionMirror()
     events = mirror.receive(frame(welcome))
     assert mirror.timeline == SharedTimeline(T0, True, 2.0, 100.0, 1, "lead")

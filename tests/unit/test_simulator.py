@@ -65,7 +65,7 @@ def synthetic_scene(n: int, types: tuple[str, ...] = TYPES) -> Scene:
 
 def sim_at(hour: float, **kw: object) -> PlantSimulator:
     kw.setdefault("fault_rate_per_hour", 0.0)
-    return PlantSimulator(demo(), start=MIDNIGHT + hour * H, **kw)  # type: ignore[arg-type]
+    return PlantSimulator(demo(), start=MIDNIGHT + hour * H, **kw)  # type: ignore[arg-type]  # kw holds PlantSimulator options, typed by the caller
 
 
 def col(sim: PlantSimulator, name: str) -> NDArray[np.float64]:
@@ -553,7 +553,7 @@ def test_control_errors(msg: object, code: str) -> None:
     sim = sim_at(8.0)
     before = sim.values.copy()
     with pytest.raises(ControlError) as err:
-        sim.control(msg, 0.0)  # type: ignore[arg-type]
+        sim.control(msg, 0.0)  # type: ignore[arg-type]  # a malformed control on purpose
     assert err.value.code == code
     assert 0 < len(err.value.message) < 300 and str(err.value) == err.value.message
     assert sim.fault_log == ()
@@ -645,7 +645,7 @@ def test_constructor_rejects_bad_arguments() -> None:
     for kw in bad:
         kw.setdefault("start", t)
         with pytest.raises(ValueError):
-            PlantSimulator(scene, **kw)  # type: ignore[arg-type]
+            PlantSimulator(scene, **kw)  # type: ignore[arg-type]  # invalid options on purpose
     empty = Scene(Path("e.toml"), Plant("e"), {}, (), ())
     with pytest.raises(ValueError, match="no machines"):
         PlantSimulator(empty, start=t)

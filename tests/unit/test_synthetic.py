@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import trimesh
 
-from xrclient.scene import synthetic
-from xrclient.scene.synthetic import SceneWriter, generate_large_plant, write_large_plant
+from plantgen import synthetic
+from plantgen.synthetic import SceneWriter, generate_large_plant, write_large_plant
 
 
 def _read(path: Path) -> dict[str, Any]:

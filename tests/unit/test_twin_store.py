@@ -99,8 +99,8 @@ def test_snapshot_lands_in_scene_order_and_counts_unknown_machines() -> None:
     assert changes == Changes(applied=5, unknown=1, dropped_texts=0, snapshot=True)
     assert store.schema is SCHEMA and store.properties == PROPS
     assert store.prop("door_open") == PROPS[DOOR] and store.prop_index("program") == PROGRAM
-    assert nan_list(store.column("temperature_c")) == [20.5, 21.5, None, None]  # type: ignore[arg-type]
-    assert nan_list(store.column("state")) == [0.0, None, 2.0, None]  # type: ignore[arg-type]
+    assert nan_list(store.column("temperature_c")) == [20.5, 21.5, None, None]  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
+    assert nan_list(store.column("state")) == [0.0, None, 2.0, None]  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
     assert nan_list(store.source_time[:, TEMP]) == [9.0, 8.0, None, None]
     assert nan_list(store.recv_time[:, TEMP]) == [10.0, 10.0, None, None]
     assert store.display(C, "program") == "O1000"
@@ -124,8 +124,8 @@ def test_a_delta_writes_only_its_cells() -> None:
     version = store.version
     changes = store.apply(batch([SB, SB], [TEMP, DOOR], [22.0, 0.0], 11.0, sent=11.0), 11.5)
     assert changes == Changes(applied=2, unknown=0, dropped_texts=0, snapshot=False)
-    assert nan_list(store.column("temperature_c")) == [20.5, 22.0, None, None]  # type: ignore[arg-type]
-    assert nan_list(store.column("door_open")) == [None, 0.0, None, None]  # type: ignore[arg-type]
+    assert nan_list(store.column("temperature_c")) == [20.5, 22.0, None, None]  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
+    assert nan_list(store.column("door_open")) == [None, 0.0, None, None]  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
     assert nan_list(store.recv_time[:, TEMP]) == [10.0, 11.5, None, None]
     assert nan_list(store.source_time[:, TEMP]) == [9.0, 11.0, None, None]
     assert store.display(C, "state") == "FAULT"  # untouched
@@ -149,17 +149,17 @@ def test_a_delta_cannot_bring_a_schema() -> None:
     other = StreamSchema(("A",), PROPS[:2])
     with pytest.raises(ValueError, match="a delta cannot change the stream schema"):
         store.apply(batch([0], [TEMP], [1.0], 1.0, schema=other), 11.0)
-    assert store.schema is SCHEMA and store.column("temperature_c")[A] == 20.5  # type: ignore[index]
+    assert store.schema is SCHEMA and store.column("temperature_c")[A] == 20.5  # type: ignore[index]  # column() is Optional; the property exists in this schema
 
 
 def test_an_equal_schema_keeps_the_state() -> None:
     store = snapshot_store()
     same = StreamSchema(SCHEMA.machines, PROPS)
     store.set_schema(same)
-    assert store.column("temperature_c")[A] == 20.5  # type: ignore[index]
+    assert store.column("temperature_c")[A] == 20.5  # type: ignore[index]  # column() is Optional; the property exists in this schema
     # a delta decoded against an equal schema (a fresh connection's) is accepted
     store.apply(batch([SA], [TEMP], [30.0], 11.0, schema=same), 11.0)
-    assert store.column("temperature_c")[A] == 30.0  # type: ignore[index]
+    assert store.column("temperature_c")[A] == 30.0  # type: ignore[index]  # column() is Optional; the property exists in this schema
 
 
 def test_a_snapshot_with_a_new_schema_drops_old_columns() -> None:
@@ -171,8 +171,8 @@ def test_a_snapshot_with_a_new_schema_drops_old_columns() -> None:
     assert store.schema is new and store.properties == new.properties
     assert store.column("state") is None and store.prop("program") is None
     assert store.display(C, "state") is None
-    assert nan_list(store.column("temperature_c")) == [None] * 4  # type: ignore[arg-type]
-    assert nan_list(store.column("pressure")) == [None, 2.5, None, None]  # type: ignore[arg-type]
+    assert nan_list(store.column("temperature_c")) == [None] * 4  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
+    assert nan_list(store.column("pressure")) == [None, 2.5, None, None]  # type: ignore[arg-type]  # column() is Optional; the property exists in this schema
     times, values = store.history("temperature_c")
     assert values.shape == (4, len(times)) and np.isnan(values).all()
 

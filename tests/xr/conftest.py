@@ -37,6 +37,7 @@ def twin_url() -> Iterator[str]:
             "0",
             "--fault",
             "CNV-A1=jam",
+            "--allow-control",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

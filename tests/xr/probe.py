@@ -130,8 +130,8 @@ def _aim_script(scene_file: Path, view: str | None, spec: str) -> InputScript:
     of MACHINE and points at its centre; the trigger is pulled at each listed frame."""
     import dataclasses
 
-    from xrclient.app import load_geometry
     from xrclient.core import math3d
+    from xrclient.scene.load import load_geometry
     from xrclient.scene.loaders import LoadLimits
     from xrclient.scene.schema import load_scene
     from xrclient.xr.client import start_rig
@@ -170,9 +170,10 @@ def _aim_script(scene_file: Path, view: str | None, spec: str) -> InputScript:
 def frames(out: Path, argv: list[str]) -> None:
     import argparse
 
-    from xrclient.backends.base import View
+    from xrclient.core.view import View
     from xrclient.live import TwinOptions
-    from xrclient.xr.client import XrOptions, run_xr
+    from xrclient.settings import Settings
+    from xrclient.xr.client import run_xr
     from xrclient.xr.frame_loop import Eye
 
     parser = argparse.ArgumentParser()
@@ -220,7 +221,7 @@ def frames(out: Path, argv: list[str]) -> None:
             images["mirror"] = data.reshape(h, w, 4)[::-1].copy()
 
     twin = TwinOptions(args.twin) if args.twin else None
-    options = XrOptions(
+    options = Settings(
         scene=args.scene,
         frames=args.count,
         mixed_reality=args.mr,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.render.helpers import box_mesh, scene_of
-from xrclient.core.picking import Picker
 from xrclient.scene.geometry import build_geometry
+from xrclient.scene.picking import Picker
 from xrclient.xr.bindings import ACTIONS, HANDS, PROFILES, suggested_paths
 from xrclient.xr.controls import Controls
 from xrclient.xr.input import HandState

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.xr import locomotion as lm
 from xrclient.xr.poses import Fov, Pose, eye_view, initial_rig, rig_scale, translate, world_pose
 

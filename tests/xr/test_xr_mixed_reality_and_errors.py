@@ -48,7 +48,7 @@ def test_mixed_reality_background_is_transparent_black(mr_run: dict[str, Any]) -
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xrclient.xr.cli", *args],
+        [sys.executable, "-m", "xrclient.commands.headset", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

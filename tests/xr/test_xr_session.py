@@ -33,7 +33,7 @@ def test_a_headset_is_seen_with_head_and_hands_and_teleports_when_summoned(
                 "--frames",
                 "100000",
                 "--session",
-                hub.url("plant"),
+                hub.room_url("plant"),
                 "--token",
                 token(name="hana", role="trainee"),
                 "--name",

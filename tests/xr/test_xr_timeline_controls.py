@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from tests.history.helpers import demo_scene, record, sim_batches
-from xrclient.app import load_geometry
 from xrclient.backends.headless import HeadlessBackend
 from xrclient.core import math3d
+from xrclient.frame import compose_plant
 from xrclient.history.insight import REQUESTS
+from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits
 from xrclient.xr.bindings import PROFILES, suggested_paths
 from xrclient.xr.controls import Controls
@@ -185,13 +186,15 @@ def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[XrHistoryLi
     scene = demo_scene()
     geometry, _ = load_geometry(scene, LoadLimits())
     with HeadlessBackend((160, 120), samples=0) as backend:
-        hl = XrHistoryLink(scene, geometry, backend.ctx, None, Path(path))
+        plant = compose_plant(scene, None, Path(path))
+        hl = XrHistoryLink(scene, geometry, backend.ctx, plant)
         try:
             tl = hl.insight.timeline
             assert tl is not None
             yield hl, *tl.range
         finally:
             hl.close()
+            plant.close()
 
 
 def test_controller_input_moves_the_shown_moment(link: tuple[XrHistoryLink, float, float]) -> None:
@@ -203,9 +206,10 @@ def test_controller_input_moves_the_shown_moment(link: tuple[XrHistoryLink, floa
         hands = hl.before_controls(controls, (left, right), HEAD)
         out = controls.step(hands, HEAD)
         hl.after_controls((left, right), out, now)
-        store, t = hl.frame(None, now)
+        store = hl.plant.update(now)
+        hl.frame(now)
         assert store is not None
-        return t
+        return hl.plant.t
 
     left = HandState(grip=GRIP)
     assert frame(left, HandState()) == pytest.approx(last)  # opens at the end, in the past
@@ -252,10 +256,10 @@ def test_the_headset_follows_a_shared_moment_and_scrubs_away_from_it(
     hl, first, _last = link
     controls = Controls(np.eye(4))
     with running_hub(tmp_path / "hub.sqlite") as hub:
-        expert = Session(SessionOptions(hub.url("plant"), token(name="eddie", role="expert")))
-        me = Session(SessionOptions(hub.url("plant"), token(name="hana", role="operator")))
+        expert = Session(SessionOptions(hub.room_url("plant"), token(name="eddie", role="expert")))
+        me = Session(SessionOptions(hub.room_url("plant"), token(name="hana", role="operator")))
         with expert, me:
-            hl.session = me
+            hl.plant.session = me
             try:
                 wait_until(lambda: expert.status.state == me.status.state == "live", 10)
 
@@ -265,8 +269,9 @@ def test_the_headset_follows_a_shared_moment_and_scrubs_away_from_it(
                     hands = hl.before_controls(controls, (left, HandState()), HEAD)
                     out = controls.step(hands, HEAD)
                     hl.after_controls((left, HandState()), out, now)
-                    _store, t = hl.frame(None, now)
-                    return t
+                    hl.plant.update(now)
+                    hl.frame(now)
+                    return hl.plant.t
 
                 moment = first + 40.0
                 state = TimelineState("past", moment, False, 1.0, time.time())
@@ -281,4 +286,4 @@ def test_the_headset_follows_a_shared_moment_and_scrubs_away_from_it(
                 expert.update()
                 assert expert.shared_timeline is not None  # the room is still at the moment
             finally:
-                hl.session = None
+                hl.plant.session = None

@@ -13,7 +13,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.camera import clip_planes, make_view
 from xrclient.render.renderer import FrameStats, Renderer

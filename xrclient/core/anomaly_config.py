@@ -24,6 +24,11 @@
 
 Every key is optional. Scene files are untrusted: unknown keys, wrong types and values out
 of range are errors naming the key path.
+
+This module reads no clock and no zone database: "UTC" and fixed offsets are computed
+here; "local" and zone names go through the :data:`UtcOffset` function the caller passes
+to :func:`parse_prediction_table` (the scene loader passes
+:func:`xrclient.scene.zones.utc_offset`), which the config keeps for ``shift_at``.
 """
 
 from __future__ import annotations
@@ -31,14 +36,14 @@ from __future__ import annotations
 import bisect
 import math
 import re
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Direction = Literal["high", "low"]
+#: seconds to add to UTC for local time in a zone (a valid ``shift_timezone``) at a moment
+#: (seconds since the epoch); raises ``KeyError`` for a zone it does not know
+UtcOffset = Callable[[str, float], float]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _MAX_TYPES = 256
 _MAX_NAMES = 256
@@ -109,35 +114,39 @@ class PredictionConfig:
     def for_type(self, machine_type: str) -> TypeSettings:
         return self.types.get(machine_type, self.defaults)
 
+    #: how "local" and zone names are converted (None: as UTC); see the module docstring
+    utc_offset: UtcOffset | None = field(default=None, compare=False, repr=False)
+
     def shift_at(self, when: float) -> int:
         """The shift (index into ``shifts``) on at ``when`` (seconds since the epoch); the
         hours before the first start belong to the last shift. 0 without shifts."""
         if not self.shifts:
             return 0
-        local = (when + utc_offset(self.shift_timezone, when)) % 86400.0
+        offset = fixed_offset(self.shift_timezone)
+        if offset is None:
+            offset = self.utc_offset(self.shift_timezone, when) if self.utc_offset else 0.0
+        local = (when + offset) % 86400.0
         return (bisect.bisect_right(self.shifts, local) - 1) % len(self.shifts)
 
 
-def utc_offset(zone: str, when: float) -> float:
-    """Seconds to add to UTC for local time in ``zone`` (a valid ``shift_timezone``); 0 for
-    a time the platform cannot convert."""
+def fixed_offset(zone: str) -> float | None:
+    """Seconds to add to UTC in ``zone`` if it is "UTC" or a fixed offset "+HH:MM"; None
+    for "local" and zone names (their offset depends on the moment and the platform)."""
     if zone == "UTC":
         return 0.0
     m = _OFFSET.match(zone)
     if m:
         sign = 1.0 if m.group(1) == "+" else -1.0
         return sign * (int(m.group(2)) * 3600.0 + int(m.group(3)) * 60.0)
-    try:
-        if zone == "local":
-            return float(time.localtime(when).tm_gmtoff)
-        delta = datetime.fromtimestamp(when, ZoneInfo(zone)).utcoffset()
-    except (OverflowError, OSError, ValueError):
-        return 0.0
-    return delta.total_seconds() if delta is not None else 0.0
+    return None
 
 
-def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") -> PredictionConfig:
-    """Validate a ``[prediction]`` table (already parsed TOML) into a config."""
+def parse_prediction_table(
+    doc: Mapping[str, object], path: str = "prediction", *, zones: UtcOffset | None = None
+) -> PredictionConfig:
+    """Validate a ``[prediction]`` table (already parsed TOML) into a config. ``zones``
+    converts "local" and zone names (and tells unknown names); without it zone names are
+    checked for their form only and converted as UTC."""
     if not isinstance(doc, Mapping):
         raise PredictionConfigError(path, "expected a table")
     known = {f.name for f in fields(TypeSettings)} | {"types", "thresholds", *_PLANT_KEYS}
@@ -166,8 +175,8 @@ def parse_prediction_table(doc: Mapping[str, object], path: str = "prediction") 
     if "shift_timezone" in doc:
         if not shifts:
             raise PredictionConfigError(f"{path}.shift_timezone", "set shifts too")
-        zone = _zone(doc["shift_timezone"], f"{path}.shift_timezone")
-    return PredictionConfig(defaults, types, thresholds, shifts, zone)
+        zone = _zone(doc["shift_timezone"], f"{path}.shift_timezone", zones)
+    return PredictionConfig(defaults, types, thresholds, shifts, zone, zones)
 
 
 def _named(
@@ -215,7 +224,7 @@ def _settings(
             if not isinstance(n, str) or not _NAME.match(n):
                 raise PredictionConfigError(f"{path}.ignore[{k}]", "expected a property name")
         changes["ignore"] = tuple(names)
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]  # changes maps field names to values checked above; replace() cannot type a dict
 
 
 def _number(value: object, path: str, lo: float, hi: float) -> float:
@@ -259,7 +268,7 @@ def _shifts(value: object, path: str) -> tuple[float, ...]:
     return tuple(starts)
 
 
-def _zone(value: object, path: str) -> str:
+def _zone(value: object, path: str, zones: UtcOffset | None) -> str:
     expected = '"local", "UTC", an offset such as "+05:30", or a zone name such as "Europe/Berlin"'
     if not isinstance(value, str):
         raise PredictionConfigError(path, f"expected {expected}")
@@ -274,8 +283,9 @@ def _zone(value: object, path: str) -> str:
         return value
     if _ZONE.match(value) is None or ".." in value:
         raise PredictionConfigError(path, f"expected {expected}, got {value!r}")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise PredictionConfigError(path, f"unknown time zone {value!r}") from None
+    if zones is not None:
+        try:
+            zones(value, 0.0)
+        except KeyError:
+            raise PredictionConfigError(path, f"unknown time zone {value!r}") from None
     return value

@@ -7,11 +7,11 @@ Enum and string values show their text, booleans ``yes``/``no``, times as UTC
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Protocol
 
 from xrclient.core.expr import StoreView
 from xrclient.core.twin_schema import PropertySpec
+from xrclient.core.utc import utc_text
 
 MISSING = "—"
 #: longest number text before falling back to the general format
@@ -41,10 +41,8 @@ def format_number(value: float, spec: str = "", unit: str = "") -> str:
 
 def format_time(value: float) -> str:
     """Epoch seconds as ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``—`` if missing or out of range."""
-    try:
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return MISSING
+    text = utc_text(value)
+    return MISSING if text is None else text
 
 
 def format_value(

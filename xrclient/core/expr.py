@@ -79,6 +79,8 @@ class Expr:
     _number: NumFn | None = field(compare=False, repr=False)
     _truth: BoolFn = field(compare=False, repr=False)
     _shared: bool = field(default=False, compare=False, repr=False)  # may return store arrays
+    #: reads ``age()``: its value changes with the time alone, not only with the data
+    timed: bool = field(default=False, compare=False)
 
     def evaluate(self, store: StoreView, now: float) -> F64 | Bools:
         """bool array for conditions, float64 (NaN = missing) otherwise; shape (n_machines,)."""
@@ -119,7 +121,8 @@ def compile_expr(text: str) -> Expr:
         truth = _cond(node)
     # a bare property or age() hands out the store's own arrays: copy those
     shared = isinstance(node, Prop) or (isinstance(node, Call) and node.name == "age")
-    return Expr(text, kind, frozenset(props), frozenset(machines), number, truth, shared)
+    timed = _reads_age(node)
+    return Expr(text, kind, frozenset(props), frozenset(machines), number, truth, shared, timed)
 
 
 def type_of(node: Node) -> Type:
@@ -152,6 +155,16 @@ def _collect(node: Node, props: set[str], machines: set[str]) -> None:
     elif isinstance(node, Call):
         for arg in node.args:
             _collect(arg, props, machines)
+
+
+def _reads_age(node: Node) -> bool:
+    if isinstance(node, Call):
+        return node.name == "age" or any(_reads_age(arg) for arg in node.args)
+    if isinstance(node, Unary):
+        return _reads_age(node.operand)
+    if isinstance(node, Binary):
+        return _reads_age(node.left) or _reads_age(node.right)
+    return False
 
 
 def _what(kind: Type) -> str:

@@ -169,6 +169,15 @@ def transform_points(matrix: npt.NDArray[np.floating], points: npt.ArrayLike) ->
     return out
 
 
+def pose7(position: npt.ArrayLike, rotation: npt.ArrayLike) -> tuple[float, ...]:
+    """A pose as 7 floats (position, then quaternion x, y, z, w) from a position and a 3x3
+    rotation: how sessions send heads, hands and cameras."""
+    m = np.eye(4, dtype=np.float32)
+    m[:3, :3] = np.asarray(rotation, dtype=np.float32)
+    p = np.asarray(position, dtype=np.float64).reshape(3)
+    return (*(float(c) for c in p), *(float(c) for c in matrix_quat(m)))
+
+
 def box_corners(bounds: npt.ArrayLike) -> F32:
     """The 8 corners of an axis-aligned box given as ((min x, y, z), (max x, y, z))."""
     b = np.asarray(bounds, dtype=np.float32)

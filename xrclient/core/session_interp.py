@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.core.session_schema import HAS_LEFT, HAS_POINT, HAS_RIGHT
+from xrclient.core.session_presence import HAS_LEFT, HAS_POINT, HAS_RIGHT
 
 F64 = npt.NDArray[np.float64]
 #: columns of one sample: head (7), left hand (7), right hand (7), pointer ray (6)
@@ -50,7 +50,7 @@ class PoseTrack:
 
     def push(self, sent: float, row: npt.ArrayLike, mask: int, received: float) -> None:
         """Add a presence sample (``sent``: the sender's clock, ``row``/``mask`` as in
-        ``session_schema.Pose.to_row``, ``received``: local clock); older ones are dropped."""
+        ``session_presence.Pose.to_row``, ``received``: local clock); older ones are dropped."""
         if self._last_sent is not None and sent <= self._last_sent:
             return
         self._last_sent = sent

@@ -4,10 +4,16 @@ The hub feeds every parsed message to ``Room.handle`` with the sender's id; it r
 ``Outcome``: frames for the sender, for everyone, for some participants, and (for
 annotation messages) a ``Change`` that must be committed to the store before anyone hears
 of it. Every message is authorized here, by role, against the table in
-``session_schema.PERMISSIONS``; annotation edits also by ownership (the author is the
+``session_roles.PERMISSIONS``; annotation edits also by ownership (the author is the
 token's name, stable across reconnects). Changes planned but not yet committed are kept
 aside (``pending``), so later messages in the same commit batch see them, and late joiners
 only ever get committed state.
+
+Annotations are held to budgets, per room and per author (the token's name), in counts
+and in bytes (an annotation's encoded size): ``usage`` and ``author_usage`` count the
+committed and pending state together, and a change beyond a budget is refused with
+``limit``. A joiner's welcome carries no annotation; ``annotation_pages`` yields them,
+as of the join, in bounded pages.
 
 Presence is latest-value: ``set_pose`` overwrites a participant's slot and marks it
 changed; ``take_presence`` returns once per tick the slots changed since the last tick.
@@ -21,17 +27,35 @@ leading or leaves) or when its setter leaves.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.core import session_schema as s
-
-if TYPE_CHECKING:
-    from xrclient.training.assessment import RunResult
+from xrclient.core import session_checks as checks
+from xrclient.core import session_codec as codec
+from xrclient.core import session_presence as presence
+from xrclient.core import session_roles as roles
+from xrclient.core.run_result import RunResult
+from xrclient.core.session_messages import (
+    Chat,
+    ClientMessage,
+    CreateAnnotation,
+    DeleteAnnotation,
+    Follow,
+    Lead,
+    Ping,
+    SetTimeline,
+    Summon,
+    TrainingControl,
+    TrainingProgress,
+    TrainingResult,
+    TrainingResults,
+    UpdateAnnotation,
+    action_of,
+)
 
 HUB_NAME = "xrclient-hub"
 
@@ -40,7 +64,7 @@ HUB_NAME = "xrclient-hub"
 class Participant:
     pid: int
     name: str
-    role: s.Role
+    role: roles.Role
     device: str
     joined: float
     following: int | None = None
@@ -86,26 +110,26 @@ class Annotation:
     def from_wire(doc: object) -> Annotation:
         """Strict: an annotation as the hub (or the store) sends it."""
         if not isinstance(doc, dict) or set(doc) != _ANNOTATION_KEYS:
-            raise s.SessionError("bad_request", "an annotation needs exactly its fields")
+            raise codec.SessionError("bad_request", "an annotation needs exactly its fields")
         aid = doc["id"]
         rev = doc["rev"]
         if type(aid) is not str or not 1 <= len(aid) <= 64 or not aid.isalnum():
-            raise s.SessionError("bad_request", "bad annotation id")
+            raise codec.SessionError("bad_request", "bad annotation id")
         if type(rev) is not int or rev < 1:
-            raise s.SessionError("bad_request", "bad annotation revision")
+            raise codec.SessionError("bad_request", "bad annotation revision")
         status = doc["status"]
-        if status not in s.ANNOTATION_STATUSES:
-            raise s.SessionError("bad_request", "bad annotation status")
+        if status not in checks.ANNOTATION_STATUSES:
+            raise codec.SessionError("bad_request", "bad annotation status")
         return Annotation(
             aid,
-            s.text(doc["machine"], "machine", s.MAX_MACHINE, empty=False),
-            s.numbers(doc["offset"], 3, "offset", 1000.0),
-            s.text(doc["text"], "text", s.MAX_TEXT),
-            s.person_name(doc["author"]),
-            s.color(doc["color"]),
+            checks.text(doc["machine"], "machine", checks.MAX_MACHINE, empty=False),
+            checks.numbers(doc["offset"], 3, "offset", 1000.0),
+            checks.text(doc["text"], "text", checks.MAX_TEXT, multiline=True),
+            checks.person_name(doc["author"]),
+            checks.color(doc["color"]),
             status,
-            s.numbers([doc["created"]], 1, "created", 1e12)[0],
-            s.numbers([doc["updated"]], 1, "updated", 1e12)[0],
+            checks.numbers([doc["created"]], 1, "created", 1e12)[0],
+            checks.numbers([doc["updated"]], 1, "updated", 1e12)[0],
             rev,
         )
 
@@ -142,20 +166,20 @@ class SharedTimeline:
     def from_wire(doc: object) -> SharedTimeline | None:
         """Strict: a ``timeline`` map as the hub sends it; ``None`` for live."""
         if not isinstance(doc, dict) or not set(doc) <= _TIMELINE_KEYS:
-            raise s.SessionError("bad_request", "a timeline has only its fields")
-        mode, t, playing, speed = s.timeline_fields(doc)
+            raise codec.SessionError("bad_request", "a timeline has only its fields")
+        mode, t, playing, speed = checks.timeline_fields(doc)
         if mode == "live" or t is None:
             return None
         by = doc.get("by")
         if type(by) is not int or not 0 < by < 2**31:
-            raise s.SessionError("bad_request", "a shared timeline names who set it")
+            raise codec.SessionError("bad_request", "a shared timeline names who set it")
         return SharedTimeline(
             t,
             playing,
             speed,
-            s.hub_time(doc.get("at"), "at"),
+            checks.hub_time(doc.get("at"), "at"),
             by,
-            s.text(doc.get("name", ""), "name", s.MAX_NAME),
+            checks.text(doc.get("name", ""), "name", checks.MAX_NAME),
         )
 
 
@@ -173,7 +197,7 @@ class Change:
 
     action: str  # "create", "update" or "delete"
     actor: str
-    role: s.Role
+    role: roles.Role
     pid: int
     request_id: int | None
     before: Annotation | None
@@ -206,8 +230,8 @@ def _ack(rid: int | None, **extra: Any) -> list[Doc]:
     return [] if rid is None else [{"t": "ack", "id": rid, **extra}]
 
 
-def _refuse(code: str, message: str, rid: int | None) -> s.SessionError:
-    return s.SessionError(code, message, rid)
+def _refuse(code: str, message: str, rid: int | None) -> codec.SessionError:
+    return codec.SessionError(code, message, rid)
 
 
 class Room:
@@ -218,17 +242,28 @@ class Room:
         *,
         max_participants: int = 256,
         max_annotations: int = 10_000,
+        max_annotation_bytes: int = 8 * 2**20,
+        max_author_annotations: int = 1000,
+        max_author_bytes: int = 2**20,
         new_id: Callable[[], str] | None = None,
     ) -> None:
         self.name = name
         self.max_participants = max_participants
         self.max_annotations = max_annotations
+        self.max_annotation_bytes = max_annotation_bytes
+        self.max_author_annotations = max_author_annotations
+        self.max_author_bytes = max_author_bytes
         self.participants: dict[int, Participant] = {}
         self.annotations: dict[str, Annotation] = {a.id: a for a in annotations}
+        #: what the annotations take, committed and pending together: (count, bytes) in
+        #: all and per author
+        self.usage: Usage = Usage()
+        self.author_usage: dict[str, Usage] = {}
         #: changes planned and sent to the store, not yet committed (id -> state after)
         self.pending: dict[str, Annotation | None] = {}
+        self._recount()
         self.leader: int | None = None
-        #: latest presence per participant: sender's time, row and mask (see session_schema)
+        #: latest presence per participant: sender's time, row and mask (session_presence)
         self.poses: dict[int, tuple[float, npt.NDArray[np.float32], int]] = {}
         self.changed: set[int] = set()
         #: each participant's latest training progress (a ``tr_progress`` frame)
@@ -244,11 +279,13 @@ class Room:
         return len(self.participants) >= self.max_participants
 
     def join(self, p: Participant, now: float, tick_hz: float) -> tuple[Doc, Doc]:
-        """Add ``p``; the welcome for it (the full current state) and the join notice."""
+        """Add ``p``; the welcome for it and the join notice. The welcome is bounded however
+        large the room's history: it carries no annotation, only how many there are; the
+        joiner gets them next, from ``annotation_pages``."""
         self.participants[p.pid] = p
         welcome = {
             "t": "welcome",
-            "protocol": s.PROTOCOL_VERSION,
+            "protocol": codec.PROTOCOL_VERSION,
             "hub": HUB_NAME,
             "room": self.name,
             "you": p.pid,
@@ -257,7 +294,8 @@ class Room:
             "now": now,
             "tick_hz": tick_hz,
             "participants": [q.to_wire() for q in self.participants.values()],
-            "annotations": [a.to_wire() for a in self.annotations.values()],
+            "annotations": [],
+            "annotation_count": len(self.annotations),
             "leader": self.leader,
             "timeline": None if self.timeline is None else self.timeline.to_wire(),
             "poses": self.presence_all(now),
@@ -288,7 +326,7 @@ class Room:
 
     # -- presence ----------------------------------------------------------------------
 
-    def set_pose(self, pid: int, pose: s.Pose) -> None:
+    def set_pose(self, pid: int, pose: presence.Pose) -> None:
         row, mask = pose.to_row()
         self.poses[pid] = (pose.sent, row, mask)
         self.changed.add(pid)
@@ -296,12 +334,12 @@ class Room:
     def _presence(self, now: float, pids: list[int]) -> Doc:
         poses = self.poses
         n = len(pids)
-        rows = np.zeros((n, s.POSE_WIDTH), np.float32)
+        rows = np.zeros((n, presence.POSE_WIDTH), np.float32)
         sent = np.zeros(n)
         masks = np.zeros(n, np.uint8)
         for k, pid in enumerate(pids):
             sent[k], rows[k], masks[k] = poses[pid]
-        return s.encode_presence(now, np.array(pids, np.uint32), sent, rows, masks)
+        return presence.encode_presence(now, np.array(pids, np.uint32), sent, rows, masks)
 
     def take_presence(self, now: float) -> Doc | None:
         """The presence frame of this tick (slots changed since the last), or ``None``."""
@@ -317,27 +355,27 @@ class Room:
 
     # -- messages ----------------------------------------------------------------------
 
-    def handle(self, pid: int, msg: s.ClientMessage, now: float) -> Outcome:
+    def handle(self, pid: int, msg: ClientMessage, now: float) -> Outcome:
         """Authorize and apply one message from ``pid``; ``SessionError`` if refused."""
         p = self.participants[pid]
         rid = getattr(msg, "id", None)
-        action = s.action_of(msg)
-        if action is not None and not s.allowed(p.role, action):
+        action = action_of(msg)
+        if action is not None and not roles.allowed(p.role, action):
             raise _refuse("forbidden", f"a {p.role.value} may not {action.value}", rid)
-        if isinstance(msg, s.Pose):
+        if isinstance(msg, presence.Pose):
             self.set_pose(pid, msg)
             return Outcome()
-        if isinstance(msg, s.CreateAnnotation | s.UpdateAnnotation | s.DeleteAnnotation):
+        if isinstance(msg, CreateAnnotation | UpdateAnnotation | DeleteAnnotation):
             return Outcome(change=self._plan(p, msg, now))
-        if isinstance(msg, s.Chat):
+        if isinstance(msg, Chat):
             chat = {"t": "chat", "from": pid, "name": p.name, "text": msg.text, "at": now}
             return Outcome(reply=_ack(rid), broadcast=[chat])
-        if isinstance(msg, s.Ping):
+        if isinstance(msg, Ping):
             ping = {"t": "ping", "from": pid, "pos": list(msg.position), "at": now}
             if msg.machine:
                 ping["machine"] = msg.machine
             return Outcome(reply=_ack(rid), broadcast=[ping])
-        if isinstance(msg, s.Lead):
+        if isinstance(msg, Lead):
             if msg.on:
                 self.leader = pid
             elif self.leader != pid:
@@ -349,9 +387,9 @@ class Room:
                 self.timeline = None
                 out.broadcast.append(timeline_live(None, ""))
             return out
-        if isinstance(msg, s.SetTimeline):
+        if isinstance(msg, SetTimeline):
             return self._set_timeline(p, msg, now)
-        if isinstance(msg, s.Follow):
+        if isinstance(msg, Follow):
             if msg.leader is not None and (
                 msg.leader not in self.participants or msg.leader == pid
             ):
@@ -359,24 +397,22 @@ class Room:
             self.participants[pid] = replace(p, following=msg.leader)
             notice = {"t": "following", "pid": pid, "leader": msg.leader}
             return Outcome(reply=_ack(rid), broadcast=[notice])
-        if isinstance(msg, s.Summon):
+        if isinstance(msg, Summon):
             targets = msg.targets or tuple(q for q in self.participants if q != pid)
             missing = [t for t in targets if t not in self.participants]
             if missing:
                 raise _refuse("not_found", f"no participant {missing[0]}", rid)
             doc = {"t": "summon", "from": pid, "pose": list(msg.pose)}
             return Outcome(reply=_ack(rid), direct=[(t, doc) for t in targets if t != pid])
-        if isinstance(
-            msg, s.TrainingProgress | s.TrainingControl | s.TrainingResult | s.TrainingResults
-        ):
+        if isinstance(msg, TrainingProgress | TrainingControl | TrainingResult | TrainingResults):
             return self._training(p, msg, now)
         raise _refuse("bad_request", "unsupported message", rid)  # pragma: no cover
 
     # -- shared timeline ---------------------------------------------------------------
 
-    def _set_timeline(self, p: Participant, msg: s.SetTimeline, now: float) -> Outcome:
+    def _set_timeline(self, p: Participant, msg: SetTimeline, now: float) -> Outcome:
         rid = msg.id
-        if p.role is not s.Role.EXPERT and self.leader != p.pid:
+        if p.role is not roles.Role.EXPERT and self.leader != p.pid:
             raise _refuse("forbidden", "only the leader or an expert may share the timeline", rid)
         if msg.mode == "live" or msg.time is None:
             if self.timeline is None:
@@ -391,24 +427,26 @@ class Room:
 
     def experts(self, but: int | None = None) -> list[int]:
         return [
-            q.pid for q in self.participants.values() if q.role is s.Role.EXPERT and q.pid != but
+            q.pid
+            for q in self.participants.values()
+            if q.role is roles.Role.EXPERT and q.pid != but
         ]
 
     def progress_for(self, pid: int) -> list[Doc]:
         """Everyone's latest training progress, for an expert who just joined."""
         p = self.participants.get(pid)
-        if p is None or p.role is not s.Role.EXPERT:
+        if p is None or p.role is not roles.Role.EXPERT:
             return []
         return [doc for q, doc in self.training.items() if q != pid]
 
     def _training(
         self,
         p: Participant,
-        msg: s.TrainingProgress | s.TrainingControl | s.TrainingResult | s.TrainingResults,
+        msg: TrainingProgress | TrainingControl | TrainingResult | TrainingResults,
         now: float,
     ) -> Outcome:
         rid = msg.id
-        if isinstance(msg, s.TrainingProgress):
+        if isinstance(msg, TrainingProgress):
             doc: Doc = {
                 "t": "tr_progress",
                 "pid": p.pid,
@@ -426,14 +464,12 @@ class Room:
                 doc["score"] = msg.score
             self.training[p.pid] = doc
             return Outcome(reply=_ack(rid), direct=[(e, doc) for e in self.experts(p.pid)])
-        if isinstance(msg, s.TrainingControl):
+        if isinstance(msg, TrainingControl):
             if msg.target not in self.participants or msg.target == p.pid:
                 raise _refuse("not_found", f"no participant {msg.target}", rid)
             doc = {"t": "tr_control", "from": p.pid, "name": p.name, "action": msg.action}
             return Outcome(reply=_ack(rid), direct=[(msg.target, doc)])
-        if isinstance(msg, s.TrainingResult):
-            from xrclient.training.assessment import RunResult
-
+        if isinstance(msg, TrainingResult):
             try:
                 result = RunResult.from_dict(msg.result)
             except (ValueError, TypeError) as exc:
@@ -463,16 +499,11 @@ class Room:
     def _plan(
         self,
         p: Participant,
-        msg: s.CreateAnnotation | s.UpdateAnnotation | s.DeleteAnnotation,
+        msg: CreateAnnotation | UpdateAnnotation | DeleteAnnotation,
         now: float,
     ) -> Change:
         rid = msg.id
-        if isinstance(msg, s.CreateAnnotation):
-            live = len(self.annotations) + sum(
-                (v is not None) - (k in self.annotations) for k, v in self.pending.items()
-            )
-            if live >= self.max_annotations:
-                raise _refuse("limit", f"a room holds at most {self.max_annotations}", rid)
+        if isinstance(msg, CreateAnnotation):
             f = msg.fields
             aid = self._new_id()
             assert f.machine is not None and f.offset is not None and f.text is not None
@@ -480,32 +511,88 @@ class Room:
             after = Annotation(
                 aid, f.machine, f.offset, f.text, p.name, f.color, f.status, now, now, 1
             )
+            self._check_budget(after.author, 1, annotation_size(after), rid)
             change = Change("create", p.name, p.role, p.pid, rid, None, after, now)
         else:
             before = self._current(msg.annotation)
             if before is None:
                 raise _refuse("not_found", "no such annotation", rid)
             own = before.author == p.name
-            editing = isinstance(msg, s.UpdateAnnotation)
+            editing = isinstance(msg, UpdateAnnotation)
             need = (
-                (s.Action.EDIT_OWN if own else s.Action.EDIT_ANY)
+                (roles.Action.EDIT_OWN if own else roles.Action.EDIT_ANY)
                 if editing
-                else (s.Action.DELETE_OWN if own else s.Action.DELETE_ANY)
+                else (roles.Action.DELETE_OWN if own else roles.Action.DELETE_ANY)
             )
-            if not s.allowed(p.role, need):
+            if not roles.allowed(p.role, need):
                 raise _refuse("forbidden", f"a {p.role.value} may not {need.value}", rid)
-            if isinstance(msg, s.UpdateAnnotation):
+            if isinstance(msg, UpdateAnnotation):
                 given = {
                     k: v
                     for k in ("machine", "offset", "text", "color", "status")
                     if (v := getattr(msg.fields, k)) is not None
                 }
                 after = replace(before, **given, updated=now, rev=before.rev + 1)
+                grows = annotation_size(after) - annotation_size(before)
+                if grows > 0:
+                    self._check_budget(before.author, 0, grows, rid)
                 change = Change("update", p.name, p.role, p.pid, rid, before, after, now)
             else:
                 change = Change("delete", p.name, p.role, p.pid, rid, before, None, now)
+        self._account(change.before, -1)
+        self._account(change.after, +1)
         self.pending[change.annotation_id] = change.after
         return change
+
+    # -- annotation budgets and pages --------------------------------------------------
+
+    def _check_budget(self, author: str, count: int, size: int, rid: int | None) -> None:
+        """Refuse (``limit``) a change that adds ``count`` annotations and ``size`` bytes
+        by ``author`` beyond the room's or the author's budget."""
+        mine = self.author_usage.get(author, Usage())
+        if count and self.usage.count + count > self.max_annotations:
+            raise _refuse("limit", f"a room holds at most {self.max_annotations} annotations", rid)
+        if self.usage.size + size > self.max_annotation_bytes:
+            raise _refuse(
+                "limit", f"a room's annotations take at most {self.max_annotation_bytes} bytes", rid
+            )
+        if count and mine.count + count > self.max_author_annotations:
+            raise _refuse(
+                "limit",
+                f"an author has at most {self.max_author_annotations} annotations in a room",
+                rid,
+            )
+        if mine.size + size > self.max_author_bytes:
+            raise _refuse(
+                "limit",
+                f"an author's annotations take at most {self.max_author_bytes} bytes in a room",
+                rid,
+            )
+
+    def _account(self, ann: Annotation | None, sign: int) -> None:
+        if ann is None:
+            return
+        size = annotation_size(ann)
+        self.usage = self.usage.add(sign, sign * size)
+        mine = self.author_usage.get(ann.author, Usage()).add(sign, sign * size)
+        if mine.count <= 0:
+            self.author_usage.pop(ann.author, None)
+        else:
+            self.author_usage[ann.author] = mine
+
+    def _recount(self) -> None:
+        self.usage, self.author_usage = Usage(), {}
+        current = {**self.annotations, **self.pending}
+        for ann in current.values():
+            self._account(ann, +1)
+
+    def annotation_pages(self, page_bytes: int) -> Iterator[Doc]:
+        """The room's committed annotations as they stand now, as ``ann_page`` frames of
+        about ``page_bytes`` each (one annotation more at most); the last one (there is
+        always one, maybe empty) says ``last``. The snapshot is taken now; each page is built
+        as it is taken, so a joiner that does not read holds one page, not the room."""
+        snapshot = list(self.annotations.values())  # immutable annotations: a cheap copy
+        return _pages(snapshot, page_bytes)
 
     def commit(self, change: Change) -> Outcome:
         """``change`` is in the store: apply it; the ack and the notice for everyone."""
@@ -524,6 +611,37 @@ class Room:
         """After a failed commit: the store's state is the truth again."""
         self.pending.clear()
         self.annotations = {a.id: a for a in annotations}
+        self._recount()
+
+
+def _pages(snapshot: list[Annotation], page_bytes: int) -> Iterator[Doc]:
+    """``ann_page`` frames of ``snapshot``, each built when it is taken."""
+    page: list[Doc] = []
+    size = 0
+    for ann in snapshot:
+        wire = ann.to_wire()
+        page.append(wire)
+        size += annotation_size(ann)
+        if size >= page_bytes:
+            yield {"t": "ann_page", "anns": page, "last": False}
+            page, size = [], 0
+    yield {"t": "ann_page", "anns": page, "last": True}
 
 
 _MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How many annotations, and how many bytes they take."""
+
+    count: int = 0
+    size: int = 0
+
+    def add(self, count: int, size: int) -> Usage:
+        return Usage(self.count + count, self.size + size)
+
+
+def annotation_size(ann: Annotation) -> int:
+    """What an annotation costs a budget: its encoded size on the wire, in bytes."""
+    return len(codec.encode(ann.to_wire()))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from xrclient.core.twin_schema import PropertySpec, StreamSchema
 from xrclient.core.updates import TOUCH, UpdateBatch, cells_of
+from xrclient.core.utc import utc_iso
 
 F64 = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
@@ -30,6 +30,8 @@ Mask = npt.NDArray[np.bool_]
 #: distinct free-text values interned per store; further new texts are dropped (counted)
 MAX_TEXTS = 65_536
 _OFFSET_WINDOW = 32
+#: batches the change log keeps for ``changes_since`` (older marks read as "anything")
+_LOG_BATCHES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,11 @@ class TwinStore:
         self._offsets: list[float] = []
         self._texts: list[str] = []
         self._text_codes: dict[str, int] = {}
+        # the cells each batch wrote, for readers that follow the store incrementally: the
+        # log holds the batches with marks _log_start .. _log_end - 1
+        self._log: list[npt.NDArray[np.intp]] = []
+        self._log_cells = 0
+        self._log_start = self._log_end = 0
         self._reset_columns(())
 
     # -- schema ----------------------------------------------------------------------------
@@ -93,6 +100,7 @@ class TwinStore:
         self.source_time: F64 = np.full(shape, np.nan)
         self.recv_time: F64 = np.full(shape, np.nan)
         self._touched: F64 = np.full(self.n_machines, np.nan)
+        self._forget_changes()
         self._prop_index = {p.name: i for i, p in enumerate(props)}
         self._string_cols = np.array([p.kind == "string" for p in props] + [False], bool)
         self._strings = tuple(np.flatnonzero(self._string_cols).tolist())
@@ -183,6 +191,7 @@ class TwinStore:
             self.source_time.fill(np.nan)
             self.recv_time.fill(np.nan)
             self._touched.fill(np.nan)
+            self._forget_changes()  # every cell may have changed
             self.dirty.fill(True)  # machines it leaves out lose their values
         # indices as intp: numpy gathers and scatters with them several times faster
         machine = batch.machine.astype(np.intp)
@@ -215,7 +224,45 @@ class TwinStore:
         self.recv_time.reshape(-1)[cell] = received
         self.dirty[machine] = True
         self.version += 1
+        self._log_change(cell)
         return Changes(len(batch) - unknown, unknown, dropped, batch.snapshot)
+
+    # -- changes for incremental readers ---------------------------------------------------
+
+    @property
+    def change_mark(self) -> int:
+        """A mark for ``changes_since``: the store as it is now."""
+        return self._log_end
+
+    def changes_since(self, mark: int) -> npt.NDArray[np.intp] | None:
+        """Flat indices into ``value`` (``machine * len(properties) + property``) of every
+        cell ``apply`` wrote since ``change_mark`` read ``mark`` (repeats possible); None when
+        anything may have changed since (a snapshot, a new schema, a mark too old or from
+        another store). Keep-alives write no cell (``last_seen`` covers them). Writes to the
+        arrays other than through ``apply`` are not seen."""
+        if not self._log_start <= mark <= self._log_end:
+            return None
+        got = self._log[mark - self._log_start :]
+        if not got:
+            return np.zeros(0, np.intp)
+        return got[0] if len(got) == 1 else np.concatenate(got)
+
+    def _log_change(self, cell: npt.NDArray[np.intp]) -> None:
+        if 2 * len(cell) > self.value.size:  # most cells: readers had better start over
+            self._forget_changes()
+            return
+        if len(self._log) >= _LOG_BATCHES or self._log_cells > self.value.size:
+            self._forget_changes()
+        self._log.append(cell)
+        self._log_cells += len(cell)
+        self._log_end += 1
+
+    def _forget_changes(self) -> None:
+        """Marks handed out so far read as "anything may have changed"."""
+        self._log.clear()
+        self._log_cells = 0
+        self._log_end += 1
+        self._log_start = self._log_end
 
     def take_dirty(self) -> Mask:
         """Machines written since the last call (and clear the mark)."""
@@ -323,8 +370,6 @@ class TwinStore:
         if kind in ("enum", "string"):
             return self.text(name, v)
         if kind == "time":
-            try:
-                return datetime.fromtimestamp(v, UTC).isoformat()
-            except (OverflowError, OSError, ValueError):  # beyond the calendar
-                return v
+            text = utc_iso(v)
+            return v if text is None else text  # beyond the calendar: the number
         return v

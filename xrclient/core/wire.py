@@ -137,7 +137,7 @@ def decode_schema(value: object) -> StreamSchema:
         if not isinstance(unit, str) or not isinstance(p.get("name"), str):
             raise WireError(f"schema.properties[{i}]: name and unit must be strings")
         try:
-            specs.append(PropertySpec(p["name"], p.get("kind"), unit, tuple(vals)))  # type: ignore[arg-type]
+            specs.append(PropertySpec(p["name"], p.get("kind"), unit, tuple(vals)))  # type: ignore[arg-type]  # kind is untrusted: PropertySpec checks it and raises ValueError (caught below)
         except ValueError as exc:
             raise WireError(f"schema.properties[{i}]: {exc}") from None
     try:
@@ -207,39 +207,7 @@ class UpdateDecoder:
     def _json_columns(self, updates: object) -> Columns:
         if not isinstance(updates, list) or len(updates) > MAX_ENTRIES:
             raise WireError(f"'updates' must be a list of at most {MAX_ENTRIES} entries")
-        touch_plan = self._touch_plan
-        entry_machine: list[int] = []
-        entry_time: list[Any] = []
-        entry_plan: list[_Plan] = []
-        values: list[Any] = []
-        # bound methods: this loop runs once per entry
-        machine_of, plan_of = self.schema.machine_index.get, self._plans.get
-        add_machine, add_time, add_plan = entry_machine.append, entry_time.append, entry_plan.append
-        add_values = values.extend
-        last_key: tuple[str, ...] | None = None
-        plan = touch_plan
-        for entry in updates:  # the entry's index is len(entry_plan)
-            if type(entry) is not list or len(entry) != 3:
-                k = len(entry_plan)
-                raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
-            mid, t, vals = entry
-            m = machine_of(mid) if type(mid) is str else None
-            if m is None:
-                raise WireError(f"updates[{len(entry_plan)}]: unknown machine {str(mid)[:80]!r}")
-            if type(vals) is not dict:
-                raise WireError(f"updates[{len(entry_plan)}]: values must be an object")
-            if vals:
-                key = tuple(vals)
-                if key != last_key:  # comparing with the last is cheaper than hashing
-                    plan = plan_of(key) or self._plan(key, len(entry_plan))
-                    last_key = key
-                add_plan(plan)
-                add_values(vals.values())
-            else:  # a keep-alive
-                add_plan(touch_plan)
-                values.append(0.0)
-            add_machine(m)
-            add_time(t)
+        entry_machine, entry_time, entry_plan, values = self._entries(updates)
         prop, counts, stride = _cells(entry_plan, len(values))
         texts: list[str] = []
         if stride:  # every entry has the same keys in the same order
@@ -252,18 +220,66 @@ class UpdateDecoder:
                 texts = self._convert_all(values, prop, category, special, counts)
         if len(values) > MAX_ENTRIES:
             raise WireError(f"more than {MAX_ENTRIES} update entries")
-        if not set(map(type, values)) <= _NUMBER_TYPES or not (
-            set(map(type, entry_time)) <= _NUMBER_TYPES
-        ):
-            raise WireError("number properties and times must be numbers")
-        try:  # array('d') converts Python numbers twice as fast as np.array
-            v = np.frombuffer(array("d", values), np.float64)
-            t_entry = np.frombuffer(array("d", entry_time), np.float64)
-        except OverflowError:
-            raise WireError("a number is out of range") from None
+        v = _numbers(values, entry_time)
+        t_entry = _numbers(entry_time, values)
         self._check(prop, v, t_entry, len(texts))
         m_arr = np.repeat(np.array(entry_machine, np.int32), counts)
         return m_arr, prop.astype(np.int32), v, np.repeat(t_entry, counts), tuple(texts)
+
+    def _entries(self, updates: list[Any]) -> _Entries:
+        """One Python step per entry (cheaper here than several passes in C over the
+        entries); at the first malformed entry ``_entries_checked`` takes over to name it."""
+        touch_plan = self._touch_plan
+        entry_machine: list[int] = []
+        entry_time: list[Any] = []
+        entry_plan: list[_Plan] = []
+        values: list[Any] = []
+        # bound methods: this loop runs once per entry
+        machine_of, plan_of = self.schema.machine_index.get, self._plans.get
+        add_machine, add_time, add_plan = entry_machine.append, entry_time.append, entry_plan.append
+        add_values = values.extend
+        last_key: tuple[str, ...] | None = None
+        plan = touch_plan
+        for entry in updates:  # the entry's index is len(entry_plan)
+            if type(entry) is not list:
+                return self._entries_checked(updates)
+            try:
+                mid, t, vals = entry
+                m = machine_of(mid)  # ids are strings: any other key finds nothing
+            except (ValueError, TypeError):  # not three items; an unhashable id
+                return self._entries_checked(updates)
+            if m is None or type(vals) is not dict:
+                return self._entries_checked(updates)
+            if vals:
+                key = tuple(vals)
+                if key != last_key:  # comparing with the last is cheaper than hashing
+                    plan = plan_of(key) or self._plan(key, len(entry_plan))
+                    last_key = key
+                add_plan(plan)
+                add_values(vals.values())
+            else:  # a keep-alive
+                add_plan(touch_plan)
+                values.append(0.0)
+            add_machine(m)
+            add_time(t)
+        return entry_machine, entry_time, entry_plan, values
+
+    def _entries_checked(self, updates: list[Any]) -> _Entries:
+        """``_entries`` with every check spelt out: raises for the first malformed entry."""
+        for k, entry in enumerate(updates):
+            if type(entry) is not list or len(entry) != 3:
+                raise WireError(f"updates[{k}]: expected [machine, time, {{values}}]")
+            mid, _, vals = entry
+            m = self.schema.machine_index.get(mid) if type(mid) is str else None
+            if m is None:
+                raise WireError(f"updates[{k}]: unknown machine {str(mid)[:80]!r}")
+            if type(vals) is not dict:
+                raise WireError(f"updates[{k}]: values must be an object")
+            if vals:
+                key = tuple(vals)
+                if key not in self._plans:
+                    self._plan(key, k)
+        raise AssertionError("_entries_checked found no malformed entry")  # pragma: no cover
 
     def _plan(self, key: tuple[str, ...], k: int) -> _Plan:
         if len(self._plans) > 4096:
@@ -452,6 +468,31 @@ def _cells(plans: list[_Plan], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArra
 
 
 _items = attrgetter("items")
+#: machine rows, times, plans and values of a message's entries
+_Entries = tuple[list[int], list[Any], list[_Plan], list[Any]]
+
+
+def _numbers(items: list[Any], others: list[Any]) -> F64:
+    """``items`` (Python ints and floats) as float64; anything else is refused, ``true`` and
+    ``false`` included (``array('d')`` would read those as 1 and 0). ``others`` is the other
+    list the message's numbers come from: a wrong type there is named first, as if both
+    lists were checked before any conversion."""
+    try:  # array('d') converts Python numbers twice as fast as np.array
+        out = np.frombuffer(array("d", items), np.float64)
+    except TypeError:
+        raise WireError("number properties and times must be numbers") from None
+    except OverflowError:
+        if (
+            not set(map(type, items)) <= _NUMBER_TYPES
+            or not set(map(type, others)) <= _NUMBER_TYPES
+        ):
+            raise WireError("number properties and times must be numbers") from None
+        raise WireError("a number is out of range") from None
+    # only a value read as 0 or 1 can have been a bool: check the types of those alone
+    maybe = np.flatnonzero((out == 0.0) | (out == 1.0))
+    if maybe.size and not set(map(type, _gather(items, maybe))) <= _NUMBER_TYPES:
+        raise WireError("number properties and times must be numbers")
+    return out
 
 
 def _check_texts(got: Sequence[Any]) -> Sequence[str]:

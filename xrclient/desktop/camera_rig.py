@@ -1,7 +1,7 @@
 """The desktop camera as data: orbit, pan, zoom to cursor, fly, and smooth fly-to.
 
 No window and no GL here: the viewer feeds pixel deltas, key state and times in, and takes a
-:class:`~xrclient.backends.base.View` out, so every move is testable on its own. The scene is
+:class:`~xrclient.core.view.View` out, so every move is testable on its own. The scene is
 y-up (glTF); the camera orbits a ``target`` at ``distance`` with ``yaw`` around +Y and
 ``pitch`` above the horizon.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.camera import clip_planes, make_view
 
 F64 = npt.NDArray[np.float64]

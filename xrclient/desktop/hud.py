@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.desktop.keymap import CONTROLS
 from xrclient.render.font import SdfFont
 from xrclient.render.shapes import ShapeBatch
@@ -154,7 +154,7 @@ class _Builder:
             (x, self.height - y, 0.0),
             size=px,
             color=color,
-            align=align,  # type: ignore[arg-type]
+            align=align,  # type: ignore[arg-type]  # align is one of the text batch's alignments; callers pass literals
             valign="top",
             through=True,
             min_px=1.0,

@@ -76,10 +76,10 @@ class HudImage:
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         ctx.viewport = (0, 0, *window)
         texture.use(0)
-        self._program["u_image"].value = 0  # type: ignore[union-attr]
-        self._program["u_encoded"].value = self.srgb_output  # type: ignore[union-attr]
-        self._program["u_rect"].value = (x, window[1] - y - h, w, h)  # type: ignore[union-attr]
-        self._program["u_size"].value = window  # type: ignore[union-attr]
+        self._program["u_image"].value = 0  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
+        self._program["u_encoded"].value = self.srgb_output  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
+        self._program["u_rect"].value = (x, window[1] - y - h, w, h)  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
+        self._program["u_size"].value = window  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
         self._vao.render(moderngl.TRIANGLE_STRIP)
         ctx.disable(moderngl.BLEND)
         return 1

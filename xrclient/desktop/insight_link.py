@@ -1,7 +1,7 @@
 """The viewer's history and foresight: :class:`~xrclient.history.insight.Insight` with the
 HUD's timeline bar.
 
-Each frame ``frame`` answers which store and which time to render (live, or the chosen
+The plant frame asks it each frame which store and time to render (live, or the chosen
 moment of a ``--history FILE`` recording); badges, line energy and the HUD follow it.
 """
 

@@ -14,47 +14,16 @@ from dataclasses import dataclass, field
 import glfw
 import numpy as np
 
-from xrclient.backends.base import View
-from xrclient.core.picking import Picker, ray_from_pixel
+from xrclient.core.view import View
+from xrclient.desktop import keymap
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.keymap import CLICK_SLOP_PX, DOUBLE_CLICK_S, FLY_SPEED_PER_M
 from xrclient.desktop.machine_search import MachineSearch
 from xrclient.desktop.window import Button, Char, Cursor, Event, Key, Leave, Resize, Scroll
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Viewpoint
+from xrclient.scene.picking import Picker, ray_from_pixel
 
-#: keys that ask the shared session for something (the viewer carries them out)
-SESSION_KEYS = {
-    glfw.KEY_L: "lead",
-    glfw.KEY_F: "follow",
-    glfw.KEY_G: "summon",
-    glfw.KEY_K: "ping",
-}
-#: keys that move through history (the viewer carries them out; Shift: longer steps)
-TIMELINE_KEYS = {
-    glfw.KEY_LEFT: "tl_back",
-    glfw.KEY_RIGHT: "tl_fwd",
-    glfw.KEY_DOWN: "tl_play",
-    glfw.KEY_UP: "tl_faster",
-    glfw.KEY_END: "tl_live",
-    glfw.KEY_J: "tl_rejoin",
-}
-#: keys for a training procedure (--procedure) and an expert watching trainees
-TRAINING_KEYS = {
-    glfw.KEY_C: "tr_confirm",
-    glfw.KEY_I: "tr_hint",
-    glfw.KEY_F5: "tr_restart",
-    glfw.KEY_T: "tr_watch",
-    glfw.KEY_F6: "tr_advance",
-    glfw.KEY_F7: "tr_reset_step",
-    glfw.KEY_F8: "tr_restart_trainee",
-}
-#: Shift + key: operate the selected machine through the twin stream's controls
-PLANT_KEYS = {
-    glfw.KEY_L: "plant:lock_out",
-    glfw.KEY_U: "plant:start",
-    glfw.KEY_X: "plant:clear_fault",
-}
 #: longest note text typed in the viewer
 NOTE_MAX = 200
 #: zoom factor per wheel notch
@@ -175,47 +144,49 @@ class Interaction:
     def _key(self, e: Key, now: float) -> None:
         s = self.state
         ctrl = bool(e.mods & glfw.MOD_CONTROL)
-        if ctrl and e.key == glfw.KEY_Q:
+        action = keymap.press_action(e.key, shift=bool(e.mods & glfw.MOD_SHIFT), ctrl=ctrl)
+        if action == "quit":
             s.quit = True
         elif s.query is not None:
             self._search_key(e.key, now)
         elif s.note is not None:
             self._note_key(e.key, now)
-        elif e.key == glfw.KEY_ESCAPE:
+        elif action is not None:
+            self._do(action, now)
+
+    def _do(self, action: str, now: float) -> None:
+        """Carry out a key binding's action (:mod:`keymap`): the viewer's own state here,
+        anything else is a request for the viewer."""
+        s = self.state
+        if action == "escape":
             if s.help:
                 s.help = False
             else:
                 s.selected = None
-        elif e.key == glfw.KEY_F1:
+        elif action == "help":
             s.help = not s.help
-        elif ctrl and e.key == glfw.KEY_F:
+        elif action == "search":
             self._open_search()
-        elif ctrl:
-            return
-        elif e.key == glfw.KEY_TAB:
+        elif action == "note":
+            if s.selected is None:
+                s.say("select a machine first, then N to pin a note on it", now)
+            else:
+                s.note = ""
+        elif action == "fly_mode":
             s.fly_mode = not s.fly_mode
             s.say("fly mode: drag to look, W A S D to move" if s.fly_mode else "orbit mode", now)
-        elif e.key in (glfw.KEY_R, glfw.KEY_HOME):
+        elif action == "home":
             self.go_home(now)
-        elif glfw.KEY_1 <= e.key <= glfw.KEY_9:
-            self.viewpoint(e.key - glfw.KEY_0, now)
-        elif e.key == glfw.KEY_O:
+        elif action.startswith("viewpoint:"):
+            self.viewpoint(int(action.removeprefix("viewpoint:")), now)
+        elif action == "overlays":
             s.overlays = not s.overlays
-        elif e.key == glfw.KEY_H:
+        elif action == "hud":
             s.hud = not s.hud
-        elif e.key in (glfw.KEY_F12, glfw.KEY_P):
+        elif action == "screenshot":
             s.screenshot = True
-        elif e.mods & glfw.MOD_SHIFT and e.key in PLANT_KEYS:
-            s.requests.append(PLANT_KEYS[e.key])
-        elif e.key in TRAINING_KEYS:
-            s.requests.append(TRAINING_KEYS[e.key])
-        elif e.key in SESSION_KEYS:
-            s.requests.append(SESSION_KEYS[e.key])
-        elif e.key in TIMELINE_KEYS:
-            request = TIMELINE_KEYS[e.key]
-            if e.mods & glfw.MOD_SHIFT and e.key in (glfw.KEY_LEFT, glfw.KEY_RIGHT):
-                request += "_long"
-            s.requests.append(request)
+        elif action not in keymap.LOCAL_ACTIONS:
+            s.requests.append(action)
 
     def _open_search(self) -> None:
         self.state.query, self.state.chosen, self.state.matches = "", 0, ()
@@ -263,15 +234,8 @@ class Interaction:
         elif s.note is not None:
             if text.isprintable():
                 s.note = (s.note + text)[:NOTE_MAX]
-        elif text == "/":
-            self._open_search()
-        elif text == "?":
-            s.help = not s.help
-        elif text in ("n", "N"):  # from the character, so the key does not type itself
-            if s.selected is None:
-                s.say("select a machine first, then N to pin a note on it", now)
-            else:
-                s.note = ""
+        elif text in keymap.CHARS:
+            self._do(keymap.CHARS[text], now)
 
     def _button(self, e: Button, view: View, now: float, hud_hit: HudHit) -> None:
         if e.action == glfw.PRESS:
@@ -338,11 +302,12 @@ class Interaction:
         """Move with held W A S D Q E (Shift: four times faster)."""
         if self.state.query is not None or self.state.note is not None or dt <= 0.0:
             return
-        forward = float(key_down(glfw.KEY_W)) - float(key_down(glfw.KEY_S))
-        right = float(key_down(glfw.KEY_D)) - float(key_down(glfw.KEY_A))
-        up = float(key_down(glfw.KEY_E)) - float(key_down(glfw.KEY_Q))
+        ahead, back, left, right_key, down, up_key = keymap.FLY_KEYS
+        forward = float(key_down(ahead)) - float(key_down(back))
+        right = float(key_down(right_key)) - float(key_down(left))
+        up = float(key_down(up_key)) - float(key_down(down))
         if forward or right or up:
-            fast = key_down(glfw.KEY_LEFT_SHIFT) or key_down(glfw.KEY_RIGHT_SHIFT)
+            fast = any(key_down(k) for k in keymap.FAST_KEYS)
             speed = FLY_SPEED_PER_M * max(self.rig.distance, 2.0) * (4.0 if fast else 1.0)
             self.rig.move(forward, right, up, speed * min(dt, 0.1))
 

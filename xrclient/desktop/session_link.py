@@ -19,14 +19,15 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
-from xrclient.core.picking import Ray, ray_from_pose
+from xrclient.core.view import View
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.hud import BAD, MUTED, OK, WARN, Line
 from xrclient.render.avatars import Avatars
 from xrclient.render.font import SdfFont
+from xrclient.replies import Pending
 from xrclient.scene.model import Scene
+from xrclient.scene.picking import Ray, ray_from_pose
 from xrclient.session import Session, SessionOptions, scene_anchors
 
 #: seconds a join / leave / chat line stays in the HUD
@@ -35,9 +36,8 @@ NOTICE_S = 8.0
 
 def camera_pose(view: View) -> tuple[float, ...]:
     """The camera of ``view`` as a 7-float pose: position, then quaternion x, y, z, w."""
-    world_from_view = np.linalg.inv(view.view.astype(np.float64)).astype(np.float32)
-    q = math3d.matrix_quat(world_from_view)
-    return (*view.eye_position, *(float(c) for c in q))
+    world_from_view = np.linalg.inv(view.view.astype(np.float64))
+    return math3d.pose7(view.eye_position, world_from_view[:3, :3])
 
 
 def look_from_pose(
@@ -65,7 +65,8 @@ class SessionLink:
         self.avatars = Avatars(ctx, font)
         self.notices: deque[tuple[str, float]] = deque(maxlen=4)
         self._seen: set[int] = set()
-        self._pending: list[tuple[concurrent.futures.Future[Any], str, str]] = []
+        #: per request: what to say when it is done, and what it was (for a refusal)
+        self._pending: Pending[tuple[str, str]] = Pending()
         self.session.start()
 
     # --- per frame ------------------------------------------------------------------------
@@ -120,21 +121,16 @@ class SessionLink:
 
     def _settle(self, now: float) -> None:
         """Report answers that arrived: refusals name the hub's reason."""
-        still = []
-        for future, done_text, what in self._pending:
-            if not future.done():
-                still.append((future, done_text, what))
-                continue
-            exc = future.exception()
-            text = f"{what} refused: {exc}" if exc is not None else done_text
+        for answer in self._pending.settled():
+            done_text, what = answer.tag
+            text = f"{what} refused: {answer.error}" if answer.error is not None else done_text
             if text:
                 self.notices.append((text[:80], now))
-        self._pending = still
 
     # --- actions --------------------------------------------------------------------------
 
     def _ask(self, future: concurrent.futures.Future[Any], done: str, what: str) -> None:
-        self._pending.append((future, done, what))
+        self._pending.add(future, (done, what))
 
     def toggle_lead(self) -> None:
         s = self.session

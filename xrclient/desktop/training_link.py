@@ -16,16 +16,16 @@ the plant controls a procedure asks for.
 
 from __future__ import annotations
 
-import concurrent.futures
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import moderngl
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.desktop.hud import BAD, MUTED, OK, WARN, WHITE, Line
 from xrclient.desktop.hud_image import HudImage
 from xrclient.render.font import SdfFont
 from xrclient.render.training_layer import TrainingLayer
+from xrclient.replies import Pending
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Scene
 from xrclient.training.driver import TrainingDriver
@@ -83,7 +83,7 @@ class TrainingLink:
             self.layer = TrainingLayer(ctx, font, geometry.machine_bounds)
             self.image = HudImage(ctx)
         self.watched: int | None = None  # the trainee an expert's keys act on
-        self._pending: list[tuple[concurrent.futures.Future[Any], str]] = []
+        self._pending: Pending[str] = Pending()
         self._selected: int | None = None
         self._told: set[str] = set()
 
@@ -119,13 +119,6 @@ class TrainingLink:
         said += self._collect()
         return said
 
-    def target(self) -> int | None:
-        """The current step's machine (scene index), if a procedure is running one."""
-        view = self.driver.view if self.driver is not None else None
-        if view is None or view.status != "running" or view.target_machine < 0:
-            return None
-        return view.target_machine
-
     def draw(self, views: list[View], now: float) -> float:
         return self.layer.draw(views, now) if self.layer is not None else 0
 
@@ -159,7 +152,7 @@ class TrainingLink:
             fut = live.client.control(action, machine=machine, **fields)
         except ConnectionError as exc:
             return f"{machine}: {exc}"
-        self._pending.append((fut, machine))
+        self._pending.add(fut, machine)
         return f"{machine}: {what.replace('_', ' ')} requested"
 
     def _expert(self, request: str) -> str:
@@ -177,7 +170,7 @@ class TrainingLink:
         assert self.watched is not None
         action = EXPERT_ACTIONS[request]
         fut = session.client.control_trainee(self.watched, action)
-        self._pending.append((fut, self._name(self.watched)))
+        self._pending.add(fut, self._name(self.watched))
         return f"{self._name(self.watched)}: {action.replace('_', ' ')} sent"
 
     def _name(self, pid: int) -> str:
@@ -185,19 +178,12 @@ class TrainingLink:
         return str(notice.data.get("name", "")) if notice is not None else f"#{pid}"
 
     def _collect(self) -> list[str]:
-        said, still = [], []
-        for fut, who in self._pending:
-            if not fut.done():
-                still.append((fut, who))
-                continue
-            try:
-                result = fut.result()
-            except Exception as exc:  # refused by the server or the hub, or disconnected
-                said.append(f"{who}: {exc}")
-                continue
-            if isinstance(result, str) and result:
-                said.append(result)
-        self._pending = still
+        said = []
+        for answer in self._pending.settled():
+            if answer.error is not None:  # refused by the server or the hub, or disconnected
+                said.append(f"{answer.tag}: {answer.error}")
+            elif isinstance(answer.result, str) and answer.result:
+                said.append(answer.result)
         return said
 
     # --- HUD ------------------------------------------------------------------------------

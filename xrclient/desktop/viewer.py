@@ -19,14 +19,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import glfw
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.app import Progress, load_geometry, quiet
-from xrclient.backends.base import View
-from xrclient.core.picking import Picker, ray_from_pixel
-from xrclient.core.visuals import MachineVisuals
+from xrclient.core.view import View
 from xrclient.desktop.camera_rig import CameraRig
 from xrclient.desktop.frame_writer import FrameWriter
 from xrclient.desktop.hud import AlarmRow, Hud, HudModel, Line, SearchBox, TimelineBar
@@ -37,50 +33,31 @@ from xrclient.desktop.hud_content import (
     status_lines,
 )
 from xrclient.desktop.interaction import Interaction
+from xrclient.desktop.keymap import LASER_KEY
 from xrclient.desktop.machine_search import MachineSearch
 from xrclient.desktop.window import Window
-from xrclient.errors import XRClientError
+from xrclient.frame import PlantFrame, compose_plant
+from xrclient.progress import Progress, quiet
 from xrclient.render.camera import fit_view
 from xrclient.render.renderer import Renderer
-from xrclient.scene.loaders import LoadLimits
+from xrclient.scene.load import load_geometry, machine_index
 from xrclient.scene.model import Viewpoint
+from xrclient.scene.picking import Picker, ray_from_pixel
 from xrclient.scene.schema import load_scene
+from xrclient.settings import Settings
 
 if TYPE_CHECKING:
     from xrclient.core.bindings import Bindings
     from xrclient.desktop.insight_link import InsightLink
     from xrclient.desktop.session_link import SessionLink
     from xrclient.desktop.training_link import TrainingLink
-    from xrclient.live import LiveTwin, TwinOptions
+    from xrclient.live import LiveTwin
+    from xrclient.render.insight_layer import InsightLayer
     from xrclient.render.overlays import Overlays
-    from xrclient.session import SessionOptions
     from xrclient.training.model import Procedure
 
 #: seconds between refreshes of the HUD's status text and alarm list
 STATUS_REFRESH_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class ViewerOptions:
-    scene: Path
-    twin: TwinOptions | None = None
-    session: SessionOptions | None = None
-    #: a recording to scrub; with a live stream and a new file, the stream is recorded into it
-    history: Path | None = None
-    size: tuple[int, int] = (1280, 720)
-    view: str | None = None  # starting viewpoint (default: the scene's first)
-    vsync: bool = True
-    samples: int = 4
-    limits: LoadLimits = field(default_factory=LoadLimits)
-    overlays: bool = True
-    select: str | None = None
-    record: Path | None = None  # write every frame as a PNG into this folder
-    screenshots: Path = Path(".")  # where the screenshot key writes
-    frames: int | None = None  # stop after this many frames
-    seconds: float | None = None  # stop after this long
-    title: str | None = None
-    procedure: str | None = None  # a training procedure to run (file or shipped name)
-    trainee: str = ""  # the name results are stored under
 
 
 @dataclass(slots=True)
@@ -107,15 +84,11 @@ class FrameTimes:
 
 
 class Viewer:
-    def __init__(self, options: ViewerOptions, progress: Progress = quiet) -> None:
+    def __init__(self, options: Settings, progress: Progress = quiet) -> None:
         self.options = options
         scene = load_scene(options.scene)
         self.scene = scene
-        selected = None
-        if options.select is not None:
-            if options.select not in scene.machine_index:
-                raise XRClientError(f"--select: no machine {options.select!r} in {scene.source}")
-            selected = scene.machine_index[options.select]
+        selected = machine_index(scene, options.select)
         start_vp = scene.viewpoint(options.view) if options.view is not None else None
         procedure = None
         if options.procedure is not None:  # a bad file fails before any window opens
@@ -126,8 +99,10 @@ class Viewer:
         self.geometry = geometry
         title = options.title or f"xrclient - {scene.plant.name}"
         self.window = Window(title, options.size, vsync=options.vsync, samples=options.samples)
+        self.plant: PlantFrame | None = None
         self.live: LiveTwin | None = None
         self.overlays: Overlays | None = None
+        self.insight_layer: InsightLayer | None = None
         self.writer: FrameWriter | None = None
         self.link: SessionLink | None = None
         self.bindings: Bindings | None = None
@@ -152,7 +127,6 @@ class Viewer:
         self.renderer = Renderer(ctx, geometry, scene.lights)
         self.font = load_font()
         self.hud = Hud(ctx, self.font)
-        self.visuals = MachineVisuals(len(scene.machines))
         w, h = self.window.framebuffer_size
         if scene.viewpoints:
             vp = start_vp if start_vp is not None else scene.viewpoints[0]
@@ -172,24 +146,27 @@ class Viewer:
         )
         self.ui.state.selected = selected
         self.ui.state.overlays = self.options.overlays
-        if self.options.twin is not None:
-            from xrclient.live import LiveTwin
+        from xrclient.desktop.insight_link import InsightLink
 
-            progress(f"connecting to twin stream {self.options.twin.url}")
-            self.live = LiveTwin(scene, self.options.twin).start()
-            self.bindings = self.live.bindings
-        elif self.options.history is not None:
-            from xrclient.core.bindings import Bindings
-
-            self.bindings = Bindings.compile(scene)
-        if self.bindings is not None:
-            from xrclient.desktop.insight_link import InsightLink
+        plant = compose_plant(
+            scene,
+            self.options.twin,
+            self.options.history,
+            progress,
+            insight_type=InsightLink,
+            foresight=True,
+        )
+        self.plant = plant
+        live, bindings = plant.live, plant.bindings
+        insight = plant.insight
+        assert insight is None or isinstance(insight, InsightLink)
+        if bindings is not None:
+            from xrclient.render.insight_layer import InsightLayer
             from xrclient.render.overlays import Overlays
 
-            self.overlays = Overlays(ctx, scene, geometry, self.bindings, self.font)
-            self.insight = InsightLink(
-                scene, geometry, ctx, self.font, self.live, self.options.history
-            )
+            self.overlays = Overlays(ctx, scene, geometry, bindings, self.font)
+            self.insight_layer = InsightLayer.for_scene(ctx, self.font, scene, geometry)
+        self.live, self.insight, self.bindings = live, insight, bindings
         if self.options.session is not None:
             from xrclient.desktop.session_link import SessionLink
 
@@ -199,9 +176,11 @@ class Viewer:
         from xrclient.desktop.training_link import TrainingLink
 
         session = self.link.session if self.link is not None else None
+        self.plant.session = session
         self.training = TrainingLink(
             scene, geometry, ctx, self.font, procedure, self.options.trainee, session
         )
+        self.plant.training = self.training.driver
         if self.options.record is not None:
             self.writer = FrameWriter()
         self.frame = 0
@@ -250,7 +229,6 @@ class Viewer:
         ui.fly(window.key_down, dt)
         if self.link is not None:
             self.link.steer(self.rig, now)
-            self._follow_shared_timeline(now)
         self.rig.advance(now)
         size = window.framebuffer_size
         if size[0] > 0 and size[1] > 0:  # 0 x 0 while minimised: nothing to draw
@@ -276,31 +254,19 @@ class Viewer:
     def _draw(self, view: View, size: tuple[int, int], now: float) -> float:
         """Draw the frame; returns the seconds spent inside GL draw calls."""
         state = self.ui.state
-        visuals = self.visuals
-        live = self.live
-        if live is not None:
-            live.update(now)
-        store, t = (live.store, now) if live is not None else (None, now)
-        if self.insight is not None:
-            store, t = self.insight.frame(store, now)
-        bindings = self.bindings
-        if bindings is not None and store is not None:
-            bindings.evaluate(store, t)
-            bindings.apply(visuals)
-        else:
-            visuals.reset()
-        visuals.highlight[:] = 0.0
+        plant = self.plant
+        assert plant is not None
+        store = plant.update(now)
+        t = plant.t
+        if self.insight_layer is not None and store is not None and self.insight is not None:
+            self.insight_layer.update(self.insight.prediction, self.insight.energy, now)
         training = self.training
         if training is not None:
             for said in training.frame(store, t, view.eye_position, state.selected, state.hovered):
                 state.say(said, now)
-            target = training.target()
-            if target is not None:  # the step's machine pulses
-                visuals.highlight[target] = 0.35 + 0.35 * (0.5 + 0.5 * math.sin(now * 5.0))
-        if state.hovered is not None:
-            visuals.highlight[state.hovered] = 0.45
-        if state.selected is not None:
-            visuals.highlight[state.selected] = 1.0
+        plant.mark(state.selected, state.hovered, now)
+        visuals = plant.visuals
+        bindings = plant.bindings
         ctx = self.window.ctx
         ctx.screen.use()
         t0 = time.perf_counter()
@@ -320,8 +286,8 @@ class Viewer:
                 overlays.update(store, bindings.state, view, t, state.selected)
             t0 = time.perf_counter()
             overlays.draw([view], t)
-            if self.insight is not None:
-                self.insight.draw([view])
+            if self.insight_layer is not None:
+                self.insight_layer.draw([view])
             gl += time.perf_counter() - t0
         self.hud.visible = state.hud
         if state.hud:
@@ -401,9 +367,7 @@ class Viewer:
             ):
                 state.say(said, now)
         for request in history:
-            if self.insight is None:
-                state.say("no history without live state (--twin URL) or --history FILE", now)
-            elif said := self._timeline_request(request, now):
+            if said := self._timeline_request(request, now):
                 state.say(said, now)
         if link is None:
             if requests:
@@ -411,42 +375,21 @@ class Viewer:
             return
         pointing = None
         cursor = self.ui.cursor
-        if cursor is not None and self.window.key_down(glfw.KEY_SPACE):
+        if cursor is not None and self.window.key_down(LASER_KEY):
             pointing = ray_from_pixel(view, *cursor)
         link.publish(view, pointing, now)
         for request in requests:
             self._session_request(link, request, view, now)
 
-    def _follow_shared_timeline(self, now: float) -> None:
-        """Go to the moment of history the session's leader shares (or back to live)."""
-        link, insight = self.link, self.insight
-        if link is None or insight is None:
-            return
-        session = link.session
-        if session.shared_timeline is not None and not session.timeline_detached:
-            insight.open_timeline()
-        if insight.timeline is not None:
-            session.follow_timeline(insight.timeline, now)
-
     def _timeline_request(self, request: str, now: float) -> str:
-        """A history key or a click on the bar; in a session, a leader or an expert takes
-        everyone along, and anyone else leaves the shared moment to scrub on their own."""
-        insight, link = self.insight, self.link
-        assert insight is not None
-        session = link.session if link is not None else None
+        """A history key or a click on the bar (see ``PlantFrame.timeline_request``)."""
+        plant = self.plant
+        assert plant is not None
         if request == "tl_rejoin":
-            if session is None or session.shared_timeline is None:
-                return "no shared moment to rejoin"
-            session.rejoin_shared_timeline()
-            return f"back at the moment {session.shared_timeline.name} shares"
-        sharing = session is not None and session.can_share_timeline
-        if session is not None and not sharing and session.viewing_shared_past:
-            session.leave_shared_timeline(live=False)  # scrub on from the shared moment
-        said = insight.control(request)
-        tl = insight.timeline
-        if link is not None and sharing and tl is not None and link.session.status.state == "live":
-            tl.update(now)
-            link.share_timeline(link.session.share_timeline(tl.state(now)))
+            return plant.rejoin_shared_timeline()
+        said, shared = plant.timeline_request(request, now)
+        if shared is not None and self.link is not None:
+            self.link.share_timeline(shared)
         return said
 
     def _session_request(self, link: SessionLink, request: str, view: View, now: float) -> None:
@@ -512,22 +455,20 @@ class Viewer:
 
     def close(self) -> None:
         """Stop the network thread, finish writing frames, release GL and the window."""
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+        if self.plant is not None:
+            self.plant.close()  # the stream's thread and the history
+            self.plant = None
+        self.live = self.insight = None
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
         if self.link is not None:
             self.link.close()
             self.link = None
-        if self.insight is not None:
-            self.insight.close()
-            self.insight = None
         if self.training is not None:
             self.training.close()
             self.training = None
-        for name in ("overlays", "hud", "renderer"):
+        for name in ("overlays", "insight_layer", "hud", "renderer"):
             part = getattr(self, name, None)
             if part is not None:
                 part.release()

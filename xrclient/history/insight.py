@@ -1,5 +1,5 @@
 """History and foresight for any front end: the timeline (live or a past moment), predicted
-issues and energy.
+issues and energy (no GL: the labels that show them are in ``render/insight_layer.py``).
 
 Each frame ``frame`` answers which store and which time to render: the live store and the
 wall clock, or the timeline's store at the chosen moment of a recording (``--history
@@ -20,10 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import moderngl
-
-from xrclient.backends.base import View
-from xrclient.core.anomaly import PredictionState, Predictor
+from xrclient.core.anomaly import PredictionState
 from xrclient.core.energy import EnergyMeter, EnergyState
 from xrclient.core.twin_store import TwinStore
 from xrclient.errors import XRClientError
@@ -31,11 +28,8 @@ from xrclient.history.format import RecordingError
 from xrclient.history.reader import Reader
 from xrclient.history.recorder import Recorder
 from xrclient.history.timeline import MAX_SPEED, Timeline
-from xrclient.live import LiveTwin
-from xrclient.render.font import SdfFont
-from xrclient.render.insight_labels import LineLabels, PredictionBadges
-from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Scene
+from xrclient.scene.prediction_levels import scene_predictor
 
 #: seconds a short and a long scrub step moves
 STEP_S, LONG_STEP_S = 10.0, 60.0
@@ -77,17 +71,10 @@ def moment_of(timeline: Timeline | None, recording: bool) -> Moment | None:
 
 
 class Insight:
-    def __init__(
-        self,
-        scene: Scene,
-        geometry: SceneGeometry,
-        ctx: moderngl.Context,
-        font: SdfFont,
-        live: LiveTwin | None,
-        history: Path | None,
-        *,
-        srgb_output: bool = True,
-    ) -> None:
+    """``live``: whether a live stream feeds the front end (then a new ``history`` file
+    records it: the plant frame hands ``recorder`` to the stream)."""
+
+    def __init__(self, scene: Scene, live: bool, history: Path | None) -> None:
         self.scene = scene
         self.live = live
         self.path = history
@@ -95,30 +82,18 @@ class Insight:
         self.timeline: Timeline | None = None
         self.message = ""  # the last problem with the history, for the user
         if history is not None:
-            if live is not None and not history.exists():
+            if live and not history.exists():
                 # the stream as it arrives; flushed per record, synced now and then
                 self.recorder = Recorder(history, fsync_s=300.0)
-                live.recorder = self.recorder
             else:
                 opened = self.open_timeline()
-                if live is None and opened is not None:
+                if not live and opened is not None:
                     opened.seek(opened.range[1])
-        self.predictor = Predictor.from_scene(scene, scene.prediction)
+        self.predictor = scene_predictor(scene, scene.prediction)
         self.meter = EnergyMeter([m.line for m in scene.machines], scene.energy)
         self.prediction: PredictionState | None = None
         self.energy: EnergyState | None = None
-        self.badges = PredictionBadges(ctx, font, geometry.machine_bounds, srgb_output=srgb_output)
-        names = {line.id: line.name for line in scene.lines}
-        self.lines = LineLabels(
-            ctx,
-            font,
-            [m.line for m in scene.machines],
-            names,
-            geometry.machine_bounds,
-            srgb_output=srgb_output,
-        )
         self._mode = "live"
-        self._labels_at = -math.inf
 
     def open_timeline(self) -> Timeline | None:
         """The timeline, opened on the history file if not yet (None: nothing recorded yet)."""
@@ -135,20 +110,10 @@ class Insight:
         self.timeline = Timeline(reader, [m.id for m in self.scene.machines])
         return self.timeline
 
-    @property
-    def srgb_output(self) -> bool:
-        return self.badges.text.srgb_output
-
-    @srgb_output.setter
-    def srgb_output(self, value: bool) -> None:
-        """The labels' colour encoding (follows the target: sRGB image or linear)."""
-        self.badges.text.srgb_output = value
-        self.lines.text.srgb_output = value
-
     # --- per frame ------------------------------------------------------------------------
 
     def frame(self, live_store: TwinStore | None, now: float) -> tuple[TwinStore | None, float]:
-        """The store and time to render; updates the predictor, meter and labels on them."""
+        """The store and time to render; updates the predictor and the meter on them."""
         store, t = live_store, now
         tl = self.timeline
         if tl is not None:
@@ -165,15 +130,7 @@ class Insight:
             return None, now
         self.prediction = self.predictor.update(store, t)
         self.energy = self.meter.update(store, t)
-        if abs(now - self._labels_at) >= 1.0:
-            self._labels_at = now
-            self.badges.update(self.prediction)
-            self.lines.update(self.energy)
         return store, t
-
-    def draw(self, views: list[View]) -> None:
-        self.lines.draw(views)
-        self.badges.draw(views)
 
     # --- timeline controls ----------------------------------------------------------------
 
@@ -194,7 +151,7 @@ class Insight:
         }
         if request in steps:
             target = current + steps[request]
-            if self.live is not None and request.startswith("tl_fwd") and target >= last:
+            if self.live and request.startswith("tl_fwd") and target >= last:
                 tl.go_live()
                 return "live"
             tl.seek(target)
@@ -209,7 +166,7 @@ class Insight:
             tl.set_speed(tl.speed * 2.0 if tl.speed < MAX_SPEED else 1.0)
             return f"playback {tl.speed:g}x"
         elif request == "tl_live":
-            if self.live is None:
+            if not self.live:
                 return "no live stream (--twin URL) to return to"
             tl.go_live()
             return "live"
@@ -235,12 +192,8 @@ class Insight:
         return int(self.prediction.flagged.sum()) if self.prediction is not None else 0
 
     def close(self) -> None:
-        if self.live is not None:
-            self.live.recorder = None
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
         if self.timeline is not None:
             self.timeline.reader.close()
-        self.badges.release()
-        self.lines.release()

@@ -11,14 +11,16 @@ runs it on a single worker thread).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from xrclient.core import session_codec as codec
+from xrclient.core.run_result import RunResult
 from xrclient.core.session_room import Annotation, Change
 from xrclient.hub import audit
 from xrclient.training import results as training_results
-from xrclient.training.assessment import RunResult
 
 SCHEMA = (
     """
@@ -36,13 +38,22 @@ INSERT OR IGNORE INTO meta VALUES ('format', 'xrclient-hub/1');
 )
 
 
+log = logging.getLogger("xrclient.hub")
+
+
 class StoreError(RuntimeError):
     pass
 
 
 class HubStore:
-    def __init__(self, path: Path) -> None:
+    """The store at ``path``; ``audit_key`` keys the audit chain (``audit.derive_key``):
+    without one (tests of the unkeyed format) rows are chained with plain SHA-256."""
+
+    def __init__(self, path: Path, audit_key: bytes | None = None) -> None:
         self.path = path
+        self._key = audit_key
+        #: (room, id) of stored annotation rows found invalid by ``load`` (skipped)
+        self.bad_rows: set[tuple[str, str]] = set()
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -56,6 +67,8 @@ class HubStore:
                 raise StoreError(f"{path} is not an xrclient hub database")
             row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             last = row.fetchone()
+            if audit_key is not None:
+                self._mark(audit_key, last)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(f"{path}: {exc}") from None
@@ -66,14 +79,49 @@ class HubStore:
         self._head: str = last[1] if last else audit.GENESIS
         self.commits = 0
 
+    def _mark(self, key: bytes, last: tuple[int, str] | None) -> int:
+        """The row after which the chain is keyed: from the marker, written now (at the
+        current head) when the database has none (a new one, or one written unkeyed)."""
+        got = self._conn.execute("SELECT value FROM meta WHERE key = ?", (audit.MARKER,))
+        row = got.fetchone()
+        if row is None:
+            seq, head = (last[0], last[1]) if last else (0, audit.GENESIS)
+            self._conn.execute(
+                "INSERT INTO meta VALUES (?, ?)", (audit.MARKER, audit.marker(key, seq, head))
+            )
+            return seq
+        found = audit.read_marker(str(row[0]), key)
+        if found is None:
+            raise StoreError(
+                f"{self.path}: its audit log was keyed with another key (a different secret "
+                "or audit key file), or its key marker was altered; see 'xrclient audit verify'"
+            )
+        return found[0]
+
     def close(self) -> None:
         self._conn.close()
 
     def load(self, room: str) -> list[Annotation]:
+        """The room's annotations; a stored row that is not a valid annotation is logged,
+        remembered in ``bad_rows`` and skipped (it never takes the room down)."""
         rows = self._conn.execute(
-            "SELECT state FROM annotations WHERE room = ? ORDER BY id", (room,)
+            "SELECT id, state FROM annotations WHERE room = ? ORDER BY id", (room,)
         ).fetchall()
-        return [Annotation.from_wire(json.loads(state)) for (state,) in rows]
+        out: list[Annotation] = []
+        for aid, state in rows:
+            try:
+                out.append(Annotation.from_wire(json.loads(state)))
+            except (ValueError, TypeError, codec.SessionError) as exc:
+                if (room, str(aid)) not in self.bad_rows:
+                    self.bad_rows.add((room, str(aid)))
+                    log.error(
+                        "room %r: stored annotation %r is not valid (%s); skipped "
+                        "(run 'xrclient audit verify')",
+                        room,
+                        aid,
+                        str(exc)[:80],
+                    )
+        return out
 
     def commit(self, changes: Sequence[tuple[str, Change]]) -> None:
         """Write ``(room, change)`` pairs in order, with their audit rows, in one
@@ -97,7 +145,7 @@ class HubStore:
                 record = audit.record_of(
                     seq, ch.at, room, ch.actor, ch.role.value, ch.action, aid, state
                 )
-                digest = audit.chain_hash(head, record)
+                digest = audit.chain_hash(head, record, self._key)
                 conn.execute(
                     "INSERT INTO audit (seq, at, room, actor, role, action, annotation, state,"
                     " prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

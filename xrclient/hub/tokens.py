@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xrclient.core import session_schema as s
+from xrclient.core import session_checks as checks
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
 
 PREFIX = "xs1"
 MAX_TOKEN = 2048
@@ -50,7 +52,7 @@ class TokenError(ValueError):
 class Claims:
     room: str
     name: str
-    role: s.Role
+    role: roles.Role
     expires: float
     issued: float
 
@@ -84,13 +86,13 @@ def parse_ttl(text: str) -> float:
 
 
 def mint(
-    secret: bytes, room: str, name: str, role: s.Role, ttl: float, now: float | None = None
+    secret: bytes, room: str, name: str, role: roles.Role, ttl: float, now: float | None = None
 ) -> str:
     """A signed token for ``name`` in ``room`` with ``role``, valid for ``ttl`` seconds."""
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the secret must hold at least {MIN_SECRET_BYTES} bytes")
-    s.room_name(room)
-    s.person_name(name)
+    checks.room_name(room)
+    checks.person_name(name)
     if not 0 < ttl <= MAX_TTL:
         raise ValueError("a token lives between 1 second and 30 days")
     now = time.time() if now is None else now
@@ -111,11 +113,11 @@ def verify(secret: bytes, token: str, now: float | None = None) -> Claims:
         raise TokenError("bad token signature")
     try:
         doc = json.loads(_unb64(parts[1]))
-        room = s.room_name(doc["r"])
-        name = s.person_name(doc["n"])
-        role = s.Role(doc["o"])
+        room = checks.room_name(doc["r"])
+        name = checks.person_name(doc["n"])
+        role = roles.Role(doc["o"])
         expires, issued = float(doc["e"]), float(doc["i"])
-    except (ValueError, KeyError, TypeError, s.SessionError):
+    except (ValueError, KeyError, TypeError, codec.SessionError):
         raise TokenError("malformed token claims") from None
     now = time.time() if now is None else now
     if now > expires + SKEW:
@@ -134,13 +136,13 @@ def unverified_claims(token: str) -> Claims:
     try:
         doc = json.loads(_unb64(parts[1]))
         return Claims(
-            s.room_name(doc["r"]),
-            s.person_name(doc["n"]),
-            s.Role(doc["o"]),
+            checks.room_name(doc["r"]),
+            checks.person_name(doc["n"]),
+            roles.Role(doc["o"]),
             float(doc["e"]),
             float(doc["i"]),
         )
-    except (ValueError, KeyError, TypeError, s.SessionError):
+    except (ValueError, KeyError, TypeError, codec.SessionError):
         raise TokenError("malformed token claims") from None
 
 

@@ -1,9 +1,7 @@
-"""Reconnecting from a background thread, as the twin-stream and session-hub clients do.
+"""Reconnecting, as the twin-stream and session-hub clients do (``net/client_thread.py``).
 
-``run_loop`` runs a client's main coroutine on a new event loop owned by the calling thread,
-until it ends or is cancelled, then lets the client fail what still waits and closes the loop.
-``reconnect_forever`` is that main coroutine: connect and serve one session until it fails,
-record why, wait, again. The wait is exponential backoff with full jitter (``Backoff``),
+``reconnect_forever`` is a client's main coroutine: connect and serve one session until it
+fails, record why, wait, again. The wait is exponential backoff with full jitter (``Backoff``),
 starting over after a session that went live, and never shorter than the ``Retry-After``
 of a handshake refused with HTTP 429.
 """
@@ -11,14 +9,11 @@ of a handshake refused with HTTP 429.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
-import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -59,33 +54,6 @@ def refusal(exc: BaseException) -> tuple[int | None, float]:
     code = exc.response.status_code
     wait = retry_after(exc.response.headers.get("Retry-After")) if code == 429 else 0.0
     return code, wait
-
-
-def run_loop(
-    main: Callable[[], Coroutine[Any, Any, None]],
-    *,
-    started: threading.Event,
-    bind: Callable[[asyncio.AbstractEventLoop, asyncio.Task[None]], None],
-    finish: Callable[[], None],
-) -> None:
-    """Run ``main()`` on a new event loop on this thread until it ends or is cancelled.
-
-    ``bind`` gets the loop and the task before ``started`` is set, so other threads can
-    cancel the task or schedule work on the loop once ``started`` is. ``started`` is set even
-    if starting fails; ``finish`` runs on this thread, whatever happened, before the loop is
-    closed."""
-    loop = asyncio.new_event_loop()
-    try:
-        task = loop.create_task(main())
-        bind(loop, task)
-        started.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-    finally:
-        started.set()
-        finish()
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 async def reconnect_forever(

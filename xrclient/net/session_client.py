@@ -4,7 +4,8 @@ The thread connects to ``wss://host:port/ROOM`` with the join token (``Authoriza
 Bearer`` by default, or offered as the ``xrsession.bearer.<token>`` subprotocol), feeds
 every frame to the sans-I/O ``SessionMirror`` and keeps presence tracks for interpolation.
 It reconnects with exponential backoff and full jitter; every new connection starts from
-the hub's full state (``welcome``), so the copy converges after any loss.
+the hub's full state (``welcome``, then the annotations in pages), so the copy converges
+after any loss.
 
 The frame loop never blocks on it: ``set_pose`` overwrites one latest-value slot (the
 thread sends it at most ``pose_hz`` times a second, never queues poses), ``room()``
@@ -26,14 +27,13 @@ import concurrent.futures
 import contextlib
 import logging
 import math
-import random
 import ssl
 import threading
 import time
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,15 +41,21 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from xrclient.core import session_schema as s
+from xrclient.core import redaction
+from xrclient.core import session_checks as checks
+from xrclient.core import session_codec as codec
+from xrclient.core import session_messages as messages
+from xrclient.core import session_presence as presence
+from xrclient.core import session_roles as roles
 from xrclient.core.session_interp import PoseTrack, SampledPose
 from xrclient.core.session_mirror import Notice, Reply, SessionMirror
 from xrclient.core.session_room import Annotation, Participant, SharedTimeline
-from xrclient.net.reconnect import Backoff, reconnect_forever, run_loop
+from xrclient.net.client_thread import ClientThread
+from xrclient.net.reconnect import Backoff
 
 if TYPE_CHECKING:
-    from xrclient.history.timeline import TimelineState
-    from xrclient.training.assessment import RunResult
+    from xrclient.core.run_result import RunResult
+    from xrclient.core.timeline_state import TimelineState
     from xrclient.training.runner import TrainingView
 
 log = logging.getLogger("xrclient.session_client")
@@ -80,7 +86,7 @@ class RoomView:
 
     version: int
     you: int | None
-    role: s.Role | None
+    role: roles.Role | None
     room: str
     participants: Mapping[int, Participant] = field(default_factory=dict)
     annotations: Mapping[str, Annotation] = field(default_factory=dict)
@@ -90,6 +96,9 @@ class RoomView:
     timeline: SharedTimeline | None = None
     timeline_version: int = 0
     timeline_wall: float = math.nan
+    #: false from a (re)connect until every annotation of the room has arrived (the hub
+    #: sends them in pages after its welcome; ``annotations`` grows meanwhile)
+    annotations_loaded: bool = False
 
 
 class RequestRefused(RuntimeError):
@@ -99,7 +108,12 @@ class RequestRefused(RuntimeError):
         self.message = message
 
 
-class SessionClient:
+class SessionClient(ClientThread[SessionStatus]):
+    thread_name = "session-client"
+    label = "session"
+    stop_timeout = 5.0
+    report_refused = True
+
     def __init__(
         self,
         url: str,
@@ -115,20 +129,23 @@ class SessionClient:
         seed: int | None = None,
     ) -> None:
         parts = check_session_url(url)
-        if device not in s.DEVICES:
-            raise ValueError(f"device must be one of {s.DEVICES}")
+        if device not in checks.DEVICES:
+            raise ValueError(f"device must be one of {checks.DEVICES}")
         query = urllib.parse.urlencode({"device": device})
-        self.url = url
+        super().__init__(
+            url,
+            SessionStatus(url, since=time.time()),
+            backoff=backoff or Backoff(),
+            seed=seed,
+            log=log,
+        )
         self._connect_url = urllib.parse.urlunsplit(parts._replace(query=query))
         self.token = token
         self.header_auth = header_auth
-        self.backoff = backoff or Backoff()
         self.open_timeout = open_timeout
         self.pose_period = 1.0 / pose_hz
         self.interpolation_delay = interpolation_delay
         self.ssl_context = ssl_context
-        self._rng = random.Random(seed)
-        self._status = SessionStatus(url, since=time.time())
         self._lock = threading.Lock()
         self._mirror = SessionMirror()
         self._tracks: dict[int, PoseTrack] = {}
@@ -138,56 +155,14 @@ class SessionClient:
         self._timeline_wall = math.nan
         self._pose: dict[str, Any] | None = None
         self._pose_event: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread: threading.Thread | None = None
         self._ws: ClientConnection | None = None
-        self._pending: dict[int, concurrent.futures.Future[Reply]] = {}
-        self._next_id = 1
-        self._started = threading.Event()
-        self._sends: set[asyncio.Task[None]] = set()
-        self._went_live = False
-
-    # -- lifecycle (any thread) ----------------------------------------------------------
-
-    @property
-    def status(self) -> SessionStatus:
-        return self._status
-
-    def start(self) -> SessionClient:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        self._thread = threading.Thread(target=self._run, name="session-client", daemon=True)
-        self._thread.start()
-        self._started.wait()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        loop, task, thread = self._loop, self._task, self._thread
-        if thread is None:
-            return
-        if loop is not None and task is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise RuntimeError("session client thread did not stop")
-        self._thread = None
-        self._set(state="stopped")
-
-    def __enter__(self) -> SessionClient:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def drop_connection(self) -> None:
         """Cut the connection without a close handshake, as a network failure would (the
         client then reconnects with backoff); for tests and demos of loss handling."""
-        loop, ws = self._loop, self._ws
-        if loop is not None and ws is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(ws.transport.abort)
+        ws = self._ws
+        if ws is not None:
+            self._loops.call_soon(ws.transport.abort)
 
     # -- frame-loop accessors (never block) ----------------------------------------------
 
@@ -200,11 +175,10 @@ class SessionClient:
     ) -> None:
         """Latest presence (7-float poses: position, quaternion x y z w; ``point`` a ray:
         origin, direction); replaces any unsent one."""
-        self._pose = s.pose_message(time.time(), head, left, right, point)
-        loop, event = self._loop, self._pose_event
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+        self._pose = presence.pose_message(time.time(), head, left, right, point)
+        event = self._pose_event
+        if event is not None:
+            self._loops.call_soon(event.set)
 
     def room(self) -> RoomView:
         """The room as known now (an immutable copy, rebuilt only after a change)."""
@@ -222,6 +196,7 @@ class SessionClient:
                     m.timeline,
                     m.timeline_version,
                     self._timeline_wall,
+                    m.annotations_loaded,
                 )
             return self._view
 
@@ -250,15 +225,7 @@ class SessionClient:
         """Send a reliable message; the future gives the hub's ``Reply`` or raises
         ``RequestRefused`` (its code) or ``ConnectionError``."""
         fut: concurrent.futures.Future[Reply] = concurrent.futures.Future()
-        loop = self._loop
-        if loop is None or self._status.state != "live":
-            fut.set_exception(ConnectionError(f"not connected to {self.url}"))
-            return fut
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._send_request, fut, kind, fields)
-            return fut
-        fut.set_exception(ConnectionError("session client stopped"))
-        return fut
+        return self._hand_over(fut, self._status.state == "live", self._send_request, kind, fields)
 
     def create_annotation(
         self,
@@ -306,8 +273,8 @@ class SessionClient:
             t += max(0.0, now - state.wall) * state.speed
         fields = {"mode": "past", "time": t, "playing": state.playing, "speed": state.speed}
         try:
-            s.timeline_fields(fields)
-        except s.SessionError as exc:
+            checks.timeline_fields(fields)
+        except codec.SessionError as exc:
             raise ValueError(exc.message) from None
         return self.request("timeline", **fields)
 
@@ -325,7 +292,7 @@ class SessionClient:
             "status": view.status,
             "completed": view.completed,
             "count": view.step_count,
-            "text": view.text[: s.MAX_TEXT],
+            "text": view.text[: checks.MAX_TEXT],
         }
         if score is not None:
             fields["score"] = float(score)
@@ -335,7 +302,10 @@ class SessionClient:
         """Store a finished run on the hub; acknowledged (``data["seq"]``) after commit. The
         event log is cut to the errors when the whole would not fit in one frame."""
         doc = result.to_dict()
-        if len(s.encode({"t": "tr_result", "id": 0, "result": doc})) > s.MAX_CLIENT_FRAME - 64:
+        if (
+            len(codec.encode({"t": "tr_result", "id": 0, "result": doc}))
+            > codec.MAX_CLIENT_FRAME - 64
+        ):
             doc["events"] = [
                 e for e in doc["events"] if e["kind"] in ("wrong_machine", "hazard_entered")
             ]
@@ -346,7 +316,7 @@ class SessionClient:
         return self.request("tr_control", target=pid, action=action)
 
     def training_results(
-        self, trainee: str | None = None, limit: int = s.MAX_RESULTS
+        self, trainee: str | None = None, limit: int = messages.MAX_RESULTS
     ) -> concurrent.futures.Future[Reply]:
         """Expert only: the room's stored results (newest ``limit``), in ``data["results"]``."""
         fields: dict[str, Any] = {"limit": limit}
@@ -356,40 +326,19 @@ class SessionClient:
 
     # -- the thread ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        run_loop(self._main, started=self._started, bind=self._bind, finish=self._finish)
-
-    def _bind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
-        self._loop, self._task = loop, task
+    def _on_loop(self) -> None:
         self._pose_event = asyncio.Event()
-
-    def _finish(self) -> None:
-        self._fail_pending("session client stopped")
-
-    async def _main(self) -> None:
-        await reconnect_forever(
-            self._session,
-            went_live=lambda: self._went_live,
-            set_status=self._set,
-            last_error=lambda: self._status.last_error,
-            describe=_describe,
-            backoff=self.backoff,
-            rng=self._rng,
-            log=log,
-            label=f"session {self.url}",
-            report_refused=True,
-        )
 
     async def _session(self) -> None:
         """One connection, until it ends; sets ``_went_live`` when it ends cleanly after a
         welcome (a session lost with an error does not start the backoff over)."""
         self._went_live = False
-        protocols = [Subprotocol(s.SUBPROTOCOL)]
+        protocols = [Subprotocol(codec.SUBPROTOCOL)]
         headers = None
         if self.header_auth:
             headers = {"Authorization": f"Bearer {self.token}"}
         else:
-            protocols.append(Subprotocol(s.TOKEN_SUBPROTOCOL_PREFIX + self.token))
+            protocols.append(Subprotocol(codec.TOKEN_SUBPROTOCOL_PREFIX + self.token))
         live = False
         async with connect(
             self._connect_url,
@@ -403,7 +352,7 @@ class SessionClient:
             compression=None,
             max_queue=64,
             close_timeout=1.0,
-            logger=s.quiet_logger("xrclient.session_client.ws"),
+            logger=redaction.quiet_logger("xrclient.session_client.ws"),
         ) as ws:
             self._ws = ws
             self._set(connects=self._status.connects + 1, last_error="", refused=None)
@@ -436,7 +385,7 @@ class SessionClient:
                 self._timeline_version = self._mirror.timeline_version
                 self._timeline_wall = now - self._mirror.timeline_age
             for event in events:
-                if isinstance(event, s.PresenceColumns):
+                if isinstance(event, presence.PresenceColumns):
                     self._on_presence(event, now)
                 elif isinstance(event, Notice):
                     if event.kind == "welcome":
@@ -451,14 +400,14 @@ class SessionClient:
             you, role = self._mirror.you, self._mirror.role
         for event in events:
             if isinstance(event, Reply):
-                self._resolve(event)
+                self._reply(event)
         changes: dict[str, Any] = {"invalid_messages": invalid}
         if welcomed:
             changes.update(state="live", you=you, role=role.value if role else "")
         self._set(**changes)
         return welcomed
 
-    def _on_presence(self, frame: s.PresenceColumns, now: float) -> None:
+    def _on_presence(self, frame: presence.PresenceColumns, now: float) -> None:
         tracks = self._tracks
         known = self._mirror.participants
         for pid, sent, row, mask in zip(
@@ -470,7 +419,7 @@ class SessionClient:
             if track is None:
                 track = tracks[pid] = PoseTrack(delay=self.interpolation_delay)
             track.push(sent, row, mask, now)
-        self._status = replace(self._status, presence_frames=self._status.presence_frames + 1)
+        self._set(presence_frames=self._status.presence_frames + 1)
 
     async def _pose_loop(self, ws: ClientConnection) -> None:
         event = self._pose_event
@@ -480,7 +429,7 @@ class SessionClient:
             event.clear()
             doc, self._pose = self._pose, None
             if doc is not None:
-                await ws.send(s.encode(doc))
+                await ws.send(codec.encode(doc))
                 await asyncio.sleep(self.pose_period)
 
     def _send_request(
@@ -493,37 +442,17 @@ class SessionClient:
         if len(self._pending) >= MAX_PENDING:
             fut.set_exception(RuntimeError("too many requests waiting for the hub"))
             return
-        rid = self._next_id
-        self._next_id += 1
-        self._pending[rid] = fut
-        task = asyncio.ensure_future(ws.send(s.encode({"t": kind, "id": rid, **fields})))
-        self._sends.add(task)
-        task.add_done_callback(self._sent)
+        rid = self._register(fut)
+        self._send_soon(ws, codec.encode({"t": kind, "id": rid, **fields}))
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sends.discard(task)
-        if not task.cancelled():
-            task.exception()  # a lost connection fails the pending futures elsewhere
-
-    def _resolve(self, reply: Reply) -> None:
-        fut = self._pending.pop(reply.id, None)
-        if fut is None or fut.done():
-            return
+    def _reply(self, reply: Reply) -> None:
         if reply.code:
-            fut.set_exception(RequestRefused(reply.code, reply.message))
+            self._resolve(reply.id, error=RequestRefused(reply.code, reply.message))
         else:
-            fut.set_result(reply)
+            self._resolve(reply.id, result=reply)
 
-    def _fail_pending(self, why: str) -> None:
-        pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError(why))
-
-    def _set(self, **changes: Any) -> None:
-        if "state" in changes and changes["state"] != self._status.state:
-            changes["since"] = time.time()
-        self._status = replace(self._status, **changes)
+    def _describe(self, exc: BaseException) -> str:
+        return _describe(exc)
 
 
 def check_session_url(url: str) -> urllib.parse.SplitResult:
@@ -535,7 +464,7 @@ def check_session_url(url: str) -> urllib.parse.SplitResult:
         raise ValueError(f"bad session URL {url!r}: {exc}") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"a session URL looks like wss://host:8766/ROOM, got {url!r}")
-    s.room_name(parts.path.lstrip("/"))
+    checks.room_name(parts.path.lstrip("/"))
     return parts
 
 
@@ -545,7 +474,8 @@ def _describe(exc: BaseException) -> str:
         hint = {
             401: " (missing, expired or forged token)",
             403: " (wrong room or origin)",
-            429: " (too many connection attempts from this address; retrying later)",
+            429: " (too many connection attempts from this address, or connections with "
+            "this name in this room; retrying later)",
         }
         return f"hub refused the connection: HTTP {code}{hint.get(code, '')}"
     if isinstance(exc, ConnectionRefusedError):
@@ -553,56 +483,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionClosed):
         return f"connection closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
     return str(exc) or type(exc).__name__
-
-
-class ScriptedParticipant:
-    """A headless participant that joins, walks a seeded circle, points now and then and
-    annotates (for tests, demos and load): call ``step(now)`` at the frame rate."""
-
-    def __init__(
-        self,
-        client: SessionClient,
-        *,
-        machines: Sequence[str] = ("M1",),
-        seed: int = 0,
-        radius: float = 2.0,
-        annotate_every: float = 0.0,
-    ) -> None:
-        self.client = client
-        self.machines = tuple(machines)
-        self.rng = random.Random(seed)
-        self.radius = radius
-        self.phase = self.rng.uniform(0.0, 6.283)
-        self.annotate_every = annotate_every
-        self._next_note: float | None = None
-        self.requests: list[concurrent.futures.Future[Reply]] = []
-
-    def pose_at(self, now: float) -> tuple[list[float], list[float], list[float] | None]:
-        """Head, right hand and (every other few seconds) pointer ray at ``now``."""
-        a = self.phase + 0.5 * now
-        x, z = self.radius * math.cos(a), self.radius * math.sin(a)
-        yaw = -a  # facing along the walk
-        head = [x, 1.7, z, 0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2)]
-        hand = [x + 0.2, 1.2, z, 0.0, 0.0, 0.0, 1.0]
-        pointing = int(now / 3.0 + self.phase) % 2 == 0
-        point = [x + 0.2, 1.2, z, -math.cos(a), -0.2, -math.sin(a)] if pointing else None
-        return head, hand, point
-
-    def step(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        head, hand, point = self.pose_at(now)
-        self.client.set_pose(head, right=hand, point=point)
-        if self.annotate_every <= 0 or self.client.status.state != "live":
-            return
-        if self._next_note is None:
-            self._next_note = now + self.rng.uniform(0, self.annotate_every)
-        if now >= self._next_note:
-            self._next_note = now + self.annotate_every
-            machine = self.rng.choice(self.machines)
-            offset = (self.rng.uniform(-1, 1), self.rng.uniform(0, 2), self.rng.uniform(-1, 1))
-            self.requests.append(
-                self.client.create_annotation(
-                    machine, offset, f"note at {now:.0f}", "#ffcc00", "open"
-                )
-            )
-            del self.requests[:-64]

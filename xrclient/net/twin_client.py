@@ -1,4 +1,4 @@
-"""The twin-stream client: websockets + asyncio in a background thread.
+"""The twin-stream client: websockets + asyncio in a background thread (a ``ClientThread``).
 
 The thread connects, feeds frames to the sans-I/O ``TwinClientProtocol``, and puts the
 decoded batches into an ``UpdateQueue`` for the frame loop. It never touches the twin store
@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
-import random
-import threading
 import time
 import urllib.parse
 from collections import deque
@@ -31,8 +28,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from xrclient.core import protocol as proto
+from xrclient.net.client_thread import ClientThread
 from xrclient.net.reconnect import Backoff as Backoff  # re-exported for TwinClient(backoff=...)
-from xrclient.net.reconnect import reconnect_forever, run_loop
 from xrclient.net.update_queue import UpdateQueue
 
 log = logging.getLogger("xrclient.twin_client")
@@ -64,8 +61,11 @@ class ControlRejected(RuntimeError):
         self.code = code
 
 
-class TwinClient:
+class TwinClient(ClientThread[ConnectionStatus]):
     """Keeps a queue fed with the state of the twin stream at ``url``."""
+
+    thread_name = "twin-client"
+    label = "twin stream"
 
     def __init__(
         self,
@@ -81,102 +81,31 @@ class TwinClient:
         seed: int | None = None,
     ) -> None:
         check_url(url)
-        self.url = url
+        super().__init__(
+            url, ConnectionStatus(url, since=time.time()), backoff=backoff, seed=seed, log=log
+        )
         self.queue = queue if queue is not None else UpdateQueue()
         self.encoding = encoding
         self.token = token
         self.max_frame = max_frame
-        self.backoff = backoff
         self.open_timeout = open_timeout
         self.resync_timeout = resync_timeout
-        self._rng = random.Random(seed)
-        self._status = ConnectionStatus(url, since=time.time())
         self._latencies: deque[float] = deque(maxlen=512)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread: threading.Thread | None = None
         self._ws: ClientConnection | None = None
         self._protocol: proto.TwinClientProtocol | None = None
-        self._pending: dict[int, concurrent.futures.Future[str]] = {}
-        self._next_id = 1
-        self._started = threading.Event()
-        self._got_live = False
-        self._sends: set[asyncio.Task[None]] = set()
-
-    # -- lifecycle (frame-loop thread) -----------------------------------------------------
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status
-
-    def start(self) -> TwinClient:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        self._thread = threading.Thread(target=self._run, name="twin-client", daemon=True)
-        self._thread.start()
-        self._started.wait()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close the connection and end the thread (idempotent)."""
-        loop, task, thread = self._loop, self._task, self._thread
-        if thread is None:
-            return
-        if loop is not None and task is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise RuntimeError("twin client thread did not stop")
-        self._thread = None
-        self._set(state="stopped")
-
-    def __enter__(self) -> TwinClient:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def control(self, action: str, **fields: Any) -> concurrent.futures.Future[str]:
         """Send a control request; the future gives the server's result or raises
         ``ControlRejected``. Fails at once when not connected."""
         fut: concurrent.futures.Future[str] = concurrent.futures.Future()
-        loop = self._loop
-        if loop is None or self._status.state not in ("live", "resyncing"):
-            fut.set_exception(ConnectionError(f"not connected to {self.url}"))
-            return fut
-        loop.call_soon_threadsafe(self._send_control, fut, action, fields)
-        return fut
+        live = self._status.state in ("live", "resyncing")
+        return self._hand_over(fut, live, self._send_control, action, fields)
 
     # -- the thread --------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        run_loop(self._main, started=self._started, bind=self._bind, finish=self._finish)
-
-    def _bind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
-        self._loop, self._task = loop, task
-
-    def _finish(self) -> None:
-        for fut in self._pending.values():
-            fut.set_exception(ConnectionError("twin client stopped"))
-        self._pending.clear()
-
-    async def _main(self) -> None:
-        await reconnect_forever(
-            self._session,
-            went_live=lambda: self._got_live,
-            set_status=self._set,
-            last_error=lambda: self._status.last_error,
-            describe=_describe,
-            backoff=self.backoff,
-            rng=self._rng,
-            log=log,
-            label=f"twin stream {self.url}",
-        )
-
     async def _session(self) -> None:
-        """One connection, until it fails; sets ``_got_live`` once a snapshot arrived."""
-        self._got_live = False
+        """One connection, until it fails; sets ``_went_live`` once a snapshot arrived."""
+        self._went_live = False
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         order = (
             [proto.SUBPROTOCOL_MSGPACK, proto.SUBPROTOCOL_JSON]
@@ -215,7 +144,7 @@ class TwinClient:
                             self._set(server=event.server)
                         elif isinstance(event, proto.Updates):
                             self._on_updates(event, now)
-                            self._got_live = True
+                            self._went_live = True
                             resync_since = None
                         elif isinstance(event, proto.ResyncNeeded):
                             log.info("twin stream resync: %s", event.reason)
@@ -224,7 +153,7 @@ class TwinClient:
                         elif isinstance(event, proto.Failed):
                             raise ConnectionError(f"protocol error: {event.reason}")
                         elif isinstance(event, proto.ControlAck):
-                            self._resolve(event.id, result=event.result)
+                            self._resolve(event.id, result=event.result or "")
                         elif isinstance(event, proto.ServerError):
                             self._on_server_error(event)
                     for out in protocol.data_to_send():
@@ -238,9 +167,7 @@ class TwinClient:
                         raise TimeoutError("the server did not answer a resync request")
             finally:
                 self._ws = self._protocol = None
-                for fut in self._pending.values():
-                    fut.set_exception(ConnectionError("connection lost"))
-                self._pending.clear()
+                self._fail_pending("connection lost")
 
     def _on_updates(self, event: proto.Updates, now: float) -> None:
         batch = replace(event.batch, received=now)
@@ -274,28 +201,13 @@ class TwinClient:
         if ws is None or protocol is None:
             fut.set_exception(ConnectionError(f"not connected to {self.url}"))
             return
-        rid = self._next_id
-        self._next_id += 1
-        self._pending[rid] = fut
+        rid = self._register(fut)
         protocol.control(rid, action, **fields)
         for out in protocol.data_to_send():
-            task = asyncio.ensure_future(ws.send(out))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self._send_soon(ws, out)
 
-    def _resolve(self, rid: int, result: str | None = None, error: Exception | None = None) -> None:
-        fut = self._pending.pop(rid, None)
-        if fut is None or fut.done():
-            return
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result or "")
-
-    def _set(self, **changes: Any) -> None:
-        if "state" in changes and changes["state"] != self._status.state:
-            changes["since"] = time.time()
-        self._status = replace(self._status, **changes)
+    def _describe(self, exc: BaseException) -> str:
+        return _describe(exc)
 
 
 def check_url(url: str) -> None:

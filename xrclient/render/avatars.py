@@ -23,13 +23,18 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
+from xrclient.core.session_view import (
+    PingMarker,
+    PlacedAnnotation,
+    RemoteParticipant,
+    screen_indicator,
+)
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont
 from xrclient.render.mesh_batch import MeshBatch, MeshBuilder
 from xrclient.render.shapes import ShapeBatch
 from xrclient.render.text import TextBatch
-from xrclient.session import PingMarker, PlacedAnnotation, RemoteParticipant, screen_indicator
 
 F32 = npt.NDArray[np.float32]
 

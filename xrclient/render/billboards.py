@@ -14,7 +14,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 
 F32 = npt.NDArray[np.float32]
 

@@ -33,7 +33,12 @@ def load_program(
 
 @dataclass(slots=True, eq=False)
 class GpuBatch:
-    """One asset on the GPU: static vertex, index and per-instance buffers and their VAO."""
+    """One asset on the GPU: static vertex, index and per-instance buffers and their VAO.
+
+    A triangle batch may have a second VAO over the same buffers, ``plain_vao``, for the
+    mesh program compiled without emissive and highlight (``GLOW 0``): drawing with it
+    gives the same pixels while none of the batch's machines glows, and costs less.
+    """
 
     asset: str
     vao: moderngl.VertexArray
@@ -42,12 +47,17 @@ class GpuBatch:
     translucent: bool
     instances: int
     triangles: int  # per instance
+    plain_vao: moderngl.VertexArray | None = None
 
-    def render(self) -> None:
-        self.vao.render(instances=self.instances)
+    def render(self, glow: bool = True) -> None:
+        """Draw every instance; ``glow=False`` may use the cheaper program without glow."""
+        vao = self.vao if glow or self.plain_vao is None else self.plain_vao
+        vao.render(instances=self.instances)
 
     def release(self) -> None:
         self.vao.release()
+        if self.plain_vao is not None:
+            self.plain_vao.release()
         for buf in self.buffers:
             buf.release()
 
@@ -57,8 +67,13 @@ def upload_batch(
     batch: Batch,
     mesh_program: moderngl.Program,
     points_program: moderngl.Program,
+    plain_program: moderngl.Program | None = None,
 ) -> GpuBatch | None:
-    """Buffers and VAO for ``batch``; ``None`` when there is nothing to draw."""
+    """Buffers and VAO for ``batch``; ``None`` when there is nothing to draw.
+
+    ``plain_program`` (the mesh program without glow) gets a second VAO for triangle
+    batches.
+    """
     mesh = batch.mesh
     points = mesh.primitive == "points"
     if batch.instance_count == 0 or mesh.vertex_count == 0:
@@ -72,6 +87,7 @@ def upload_batch(
     machine = ctx.buffer(np.ascontiguousarray(batch.machine, dtype=np.int32))
     instanced = [(model, "16f/i", "in_model"), (machine, "i/i", "in_machine")]
     buffers: tuple[moderngl.Buffer, ...]
+    plain_vao: moderngl.VertexArray | None = None
     if points:
         content = [(vbo, "3f 12x 4f", "in_position", "in_color"), *instanced]
         vao = ctx.vertex_array(points_program, content, mode=moderngl.POINTS)
@@ -79,13 +95,14 @@ def upload_batch(
     else:
         ibo = ctx.buffer(np.ascontiguousarray(mesh.indices, dtype=np.uint32))
         content = [(vbo, "3f 3f 4f", "in_position", "in_normal", "in_color"), *instanced]
-        vao = ctx.vertex_array(
-            mesh_program,
-            content,
-            index_buffer=ibo,
-            index_element_size=4,
-            mode=moderngl.TRIANGLES,
-        )
+
+        def indexed(program: moderngl.Program) -> moderngl.VertexArray:
+            return ctx.vertex_array(
+                program, content, index_buffer=ibo, index_element_size=4, mode=moderngl.TRIANGLES
+            )
+
+        vao = indexed(mesh_program)
+        plain_vao = indexed(plain_program) if plain_program is not None else None
         buffers = (vbo, ibo, model, machine)
     translucent = bool(mesh.colors.shape[0] and float(mesh.colors[:, 3].min()) < OPAQUE_ALPHA)
     return GpuBatch(
@@ -96,6 +113,7 @@ def upload_batch(
         translucent=translucent,
         instances=batch.instance_count,
         triangles=mesh.triangle_count,
+        plain_vao=plain_vao,
     )
 
 

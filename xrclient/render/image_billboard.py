@@ -15,7 +15,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.billboards import draw_views, uniform, vec
 from xrclient.render.gpu import load_program
 from xrclient.render.image_file import ImageTexture

@@ -16,9 +16,9 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
 from xrclient.core.anomaly import PredictionState
 from xrclient.core.energy import EnergyState
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont
 from xrclient.render.text import TextBatch
 

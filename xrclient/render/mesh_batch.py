@@ -17,7 +17,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 
 F32 = npt.NDArray[np.float32]
 
@@ -248,7 +248,7 @@ class MeshBatch:
             ctx.enable(moderngl.BLEND)
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         for program in (self._program, self._line_program):
-            program["u_encoded"].value = self.srgb_output  # type: ignore[union-attr]
+            program["u_encoded"].value = self.srgb_output  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
         default_target = ctx.fbo
         for view in views:
             target = view.framebuffer if view.framebuffer is not None else default_target
@@ -256,16 +256,16 @@ class MeshBatch:
             ctx.viewport = view.viewport
             vp = np.ascontiguousarray(view.view_projection.T, np.float32)
             if self._vertices:
-                self._program["u_vp"].write(vp)  # type: ignore[union-attr]
+                self._program["u_vp"].write(vp)  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
                 if self._translucent:
                     target.depth_mask = False
                 self._vao.render(moderngl.TRIANGLES, vertices=self._vertices)
                 target.depth_mask = True
                 calls += 1
             if self._line_vertices:
-                self._line_program["u_vp"].write(vp)  # type: ignore[union-attr]
+                self._line_program["u_vp"].write(vp)  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
                 size = (view.viewport[2] / 2.0, view.viewport[3] / 2.0)
-                self._line_program["u_viewport"].value = size  # type: ignore[union-attr]
+                self._line_program["u_viewport"].value = size  # type: ignore[union-attr]  # moderngl types program[name] as any member kind; this one is a uniform
                 self._line_vao.render(moderngl.TRIANGLES, vertices=self._line_vertices)
                 calls += 1
         if self._translucent:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.rules import GaugeRule
+from xrclient.core.view import View
 from xrclient.scene.model import OverlayOptions
-from xrclient.scene.schema_bindings import GaugeRule
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -76,7 +76,7 @@ def place_panels(
     near = np.flatnonzero(level == NEAR)
     near = near[np.argsort(place.dist[near], kind="stable")]
     candidates = near[: 3 * limit] if declutter else near[:limit]
-    level[np.setdiff1d(near, candidates)] = MID
+    level[near[candidates.shape[0] :]] = MID
     placed = 0
     for i in candidates.tolist():
         x, y, u = place.px[i, 0], place.px[i, 1], place.unit_px[i]

@@ -83,6 +83,7 @@ class Slot:
     rows: list[tuple[int, int]]  # (title, value) strings
     gauges: list[tuple[int, int]]
     detail: bool = False
+    anchored: int = -1  # the machine its elements are anchored at (-1: none yet)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -240,7 +241,7 @@ class PanelBuilder:
                         color=BAND_RGBA[0], track_color=track, **place)  # fmt: skip
         value = self.text.add("", origin, color=TEXT, align="right", em=0.7,
                               offset=(right - 1.4, y), **place)  # fmt: skip
-        return GaugeWidget(bar, bar_bands, arc, arc_bands, value)  # type: ignore[arg-type]
+        return GaugeWidget(bar, bar_bands, arc, arc_bands, value)  # type: ignore[arg-type]  # the band tuples are built from range(3): three handles each
 
     def texts(self, slot: Slot) -> list[int]:
         out = [slot.title, slot.state, slot.message]
@@ -264,9 +265,12 @@ class PanelBuilder:
         each (a call costs more than the few rows it writes)."""
         m = slot.machine
         t, s = self.text, self.shapes
-        anchor = self.anchors[m][None, :]
-        t.set_anchors(np.array(self.texts(slot)), np.repeat(anchor, len(self.texts(slot)), 0))
-        s.set_anchors(np.array(slot.shapes), np.repeat(anchor, len(slot.shapes), 0))
+        if slot.anchored != m:  # a slot that keeps its machine keeps its anchors
+            anchor = self.anchors[m][None, :]
+            strings = self.texts(slot)
+            t.set_anchors(np.array(strings), np.repeat(anchor, len(strings), 0))
+            s.set_anchors(np.array(slot.shapes), np.repeat(anchor, len(slot.shapes), 0))
+            slot.anchored = m
         stale = bool(state.stale[m])
         level = int(state.alarm_level[m])
         colored = [slot.background, slot.strip, slot.badge]

@@ -26,10 +26,10 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
 from xrclient.core.bindings import Bindings, BindingState
 from xrclient.core.color import linear_to_srgb
 from xrclient.core.twin_store import TwinStore
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont
 from xrclient.render.overlay_layout import (
     DETAIL_W,
@@ -93,8 +93,9 @@ class Overlays:
         self.anchors[:, 0] = bounds[:, :, 0].mean(axis=1)
         self.anchors[:, 1] = bounds[:, 1, 1] + 0.3
         self.anchors[:, 2] = bounds[:, :, 2].mean(axis=1)
-        self.text = TextBatch(ctx, font, outline_px=1.5, srgb_output=srgb_output)
-        self.shapes = ShapeBatch(ctx, srgb_output=srgb_output)
+        # pools and levels of detail keep most elements hidden: only visible ones are drawn
+        self.text = TextBatch(ctx, font, outline_px=1.5, srgb_output=srgb_output, skip_hidden=True)
+        self.shapes = ShapeBatch(ctx, srgb_output=srgb_output, skip_hidden=True)
         self.level = np.full(n, HIDDEN, np.int8)
         self.text_updates = 0
         self.layouts = 0  # updates done (see ``due``)
@@ -152,6 +153,13 @@ class Overlays:
                 for a in anchors
             ]
         )
+        # every machine's coloured shapes and shapes shown by level, in one array each; the
+        # values last written to them, so a layout writes only what changed
+        self._colored = np.concatenate([self.dots, self.pill_dots, self.badges])
+        self._leveled = np.concatenate([self.dots, self.pills, self.pill_dots, self.badges])
+        self._colors_written: F32 | None = None
+        self._visible_written: npt.NDArray[np.bool_] | None = None
+        self._names_written: npt.NDArray[np.int64] | None = None
         self.panels = PanelBuilder(self.shapes, self.text, scene, bindings, self.anchors, place)
         self._slots = [self.panels.make() for _ in range(opt.max_panels)]
         self._detail = self.panels.make(detail=True)
@@ -221,9 +229,10 @@ class Overlays:
         if mid.size > self._name_pool:  # the nearest pills keep their names
             level[mid[np.argsort(dist[mid], kind="stable")[self._name_pool :]]] = FAR
         self.level = level
-        self._update_far_mid(state, level)
-        updates = self._update_slots(store, state, level, dist, now)
-        updates += self._update_detail(store, state, selected, now)
+        status = self._status_rgba(state)
+        self._update_far_mid(state, level, status)
+        updates = self._update_slots(store, state, level, dist, now, status)
+        updates += self._update_detail(store, state, selected, now, status)
         self.text_updates = updates
         self.layouts += 1
         self._layout = (now, selected)
@@ -239,34 +248,55 @@ class Overlays:
         rgba[~state.colored & ~state.stale] = DIM
         return rgba
 
-    def _update_far_mid(self, state: BindingState, level: npt.NDArray[np.int8]) -> None:
+    def _update_far_mid(
+        self, state: BindingState, level: npt.NDArray[np.int8], status: F32
+    ) -> None:
         s = self.shapes
-        status = self._status_rgba(state)
         far, mid = level == FAR, level == MID
         badged = (state.alarm_level > 0) & (far | mid)
-        # one write each for every machine's dot, pill, pill dot and badge
-        s.set_colors(
-            np.concatenate([self.dots, self.pill_dots, self.badges]),
-            np.concatenate([status, status, ALARM_RGBA[state.alarm_level]]),
-        )
-        s.set_visible(
-            np.concatenate([self.dots, self.pills, self.pill_dots, self.badges]),
-            np.concatenate([far, mid, mid, badged]),
-        )
+        # one write each for every machine's dot, pill, pill dot and badge whose colour or
+        # visibility changed since the last layout
+        colors = np.concatenate([status, status, ALARM_RGBA[state.alarm_level]])
+        last = self._colors_written
+        if last is None:
+            s.set_colors(self._colored, colors)
+        else:
+            changed = np.flatnonzero((colors != last).any(axis=1))
+            if changed.shape[0]:
+                s.set_colors(self._colored[changed], colors[changed])
+        self._colors_written = colors
+        visible = np.concatenate([far, mid, mid, badged])
+        was = self._visible_written
+        if was is None:
+            s.set_visible(self._leveled, visible)
+        else:
+            flipped = np.flatnonzero(visible != was)
+            if flipped.shape[0]:
+                s.set_visible(self._leveled[flipped], visible[flipped])
+        self._visible_written = visible
         self._assign_names(np.flatnonzero(mid))
 
     def _assign_names(self, mid: npt.NDArray[np.intp]) -> None:
         """Give each pill's machine a name from the pool; names keep their machine while it
         stays a pill, so only newcomers are laid out."""
         shown = self._name_of
-        keep = np.isin(shown, mid)
-        newcomers = np.setdiff1d(mid, shown[keep])
+        # masks over the machines plus one last entry that stands for -1 (no machine)
+        is_mid = np.zeros(self.n + 1, bool)
+        is_mid[mid] = True
+        keep = is_mid[shown]
+        held = np.zeros(self.n + 1, bool)
+        held[shown[keep]] = True
+        newcomers = mid[~held[mid]]
         free = np.flatnonzero(~keep)
         t = self.text
         for slot, m in zip(free.tolist(), newcomers.tolist(), strict=False):
             t.set_text(int(self.names[slot]), self.scene.machines[m].name)
             shown[slot] = m
-        shown[~keep] = np.where(np.isin(shown[~keep], mid), shown[~keep], -1)
+        rest = shown[~keep]
+        shown[~keep] = np.where(is_mid[rest], rest, -1)
+        if self._names_written is not None and np.array_equal(shown, self._names_written):
+            return  # the same machines in the same names: anchors and colours stand
+        self._names_written = shown.copy()
         on = shown >= 0
         if on.any():
             t.set_anchors(self.names[on], self.anchors[shown[on]])
@@ -281,6 +311,7 @@ class Overlays:
         level: npt.NDArray[np.int8],
         dist: F64,
         now: float,
+        status: F32,
     ) -> int:
         wanted = np.flatnonzero(level == NEAR)
         wanted = wanted[np.argsort(dist[wanted], kind="stable")]
@@ -297,14 +328,18 @@ class Overlays:
             slot.machine = m
             self.panels.show(slot, True)
         updates = 0
-        status = self._status_rgba(state)
         for slot in self._slots:
             if slot.machine >= 0:
                 updates += self.panels.fill(slot, store, state, status, now)
         return updates
 
     def _update_detail(
-        self, store: TwinStore, state: BindingState, selected: int | None, now: float
+        self,
+        store: TwinStore,
+        state: BindingState,
+        selected: int | None,
+        now: float,
+        status: F32,
     ) -> int:
         slot = self._detail
         if selected is None or not 0 <= selected < self.n:
@@ -314,7 +349,7 @@ class Overlays:
         if slot.machine != selected:
             slot.machine = selected
             self.panels.show(slot, True)
-        return self.panels.fill(slot, store, state, self._status_rgba(state), now)
+        return self.panels.fill(slot, store, state, status, now)
 
     # -- drawing -----------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """The one renderer: instanced, lit scene geometry drawn into any number of views.
 
-Per frame the CPU work is one upload of the machine visuals and, per view, two uniform
-writes; everything else (buffers, VAOs, lights) is built in ``__init__``. Each batch (asset)
-is one instanced draw call per view, whatever the machine count.
+Per frame the CPU work is one upload of the machine visuals, one numpy pass finding the
+batches with a glowing machine (emissive or highlight) and, per view, the view-projection
+and eye uniform writes; everything else (buffers, VAOs, lights) is built in ``__init__``.
+Each batch (asset) is one instanced draw call per view, whatever the machine count. A batch
+none of whose machines glows is drawn by the mesh program compiled without glow, which
+gives the same pixels for less work on a software rasterizer.
 
 Translucent assets (any vertex alpha < 1) are drawn after the opaque ones with alpha
 blending and depth writes off; they are not sorted, which suits a few glass guards but not
@@ -24,8 +27,8 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
 from xrclient.core.color import srgb_to_linear
+from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_batch
 from xrclient.scene.geometry import SceneGeometry
@@ -83,10 +86,10 @@ def _light_uniforms(lights: Sequence[Light]) -> tuple[dict[str, int], dict[str, 
                 dirs.append((d / norm, radiance))
         else:
             points.append((np.asarray(light.position, dtype=np.float64), radiance))
+    # irradiance = ambient + mix(ground, sky, 0.5 + 0.5 * n.y) = base + slope * n.y
     values: dict[str, Any] = {
-        "u_ambient": tuple(ambient),
-        "u_sky": tuple(sky),
-        "u_ground": tuple(ground),
+        "u_hemi_base": tuple(ambient + 0.5 * (sky + ground)),
+        "u_hemi_slope": tuple(0.5 * (sky - ground)),
     }
     for prefix, items in (("u_dir_light", dirs), ("u_point_light", points)):
         if items:
@@ -127,22 +130,39 @@ class Renderer:
         self.ctx = ctx
         self.geometry = geometry
         defines, light_values = _light_uniforms(lights)
-        self._mesh = load_program(ctx, "mesh", defines)
+        # the mesh program with emissive + highlight, and without for batches none of
+        # whose machines glows this frame (same pixels, one varying less)
+        self._mesh = load_program(ctx, "mesh", {**defines, "GLOW": 1})
+        self._plain = load_program(ctx, "mesh", {**defines, "GLOW": 0})
         self._points = load_program(ctx, "points")
-        self._programs = (self._mesh, self._points)
+        self._programs = (self._mesh, self._plain, self._points)
         self._visuals = VisualsTexture(ctx, geometry.machine_count)
         self._background = tuple(float(c) for c in background)[:3]
 
-        uploaded = [upload_batch(ctx, b, self._mesh, self._points) for b in geometry.batches]
-        ready = [g for g in uploaded if g is not None]
-        self._opaque: tuple[GpuBatch, ...] = tuple(g for g in ready if not g.translucent)
-        self._translucent: tuple[GpuBatch, ...] = tuple(g for g in ready if g.translucent)
+        ready: list[tuple[GpuBatch, np.ndarray]] = []
+        for b in geometry.batches:
+            uploaded = upload_batch(ctx, b, self._mesh, self._points, self._plain)
+            if uploaded is not None:
+                ready.append((uploaded, b.machine))
+        opaque = [pair for pair in ready if not pair[0].translucent]
+        translucent = [pair for pair in ready if pair[0].translucent]
+        self._opaque: tuple[GpuBatch, ...] = tuple(g for g, _ in opaque)
+        self._translucent: tuple[GpuBatch, ...] = tuple(g for g, _ in translucent)
         self._all = self._opaque + self._translucent
         self._instances = sum(g.instances for g in self._all)
         self._triangles = sum(g.instances * g.triangles for g in self._all)
+        # every drawn instance's machine (fixtures: one past the last machine, never
+        # glowing), batch after batch as in _all, and where each batch starts
+        n = geometry.machine_count
+        owners = [np.where(m >= 0, m, n) for _, m in opaque + translucent]
+        self._instance_machine = (
+            np.concatenate(owners).astype(np.intp) if owners else np.zeros(0, np.intp)
+        )
+        self._batch_starts = np.cumsum([0] + [g.instances for g in self._all[:-1]], dtype=np.intp)
 
         for name, value in light_values.items():
             _set(self._mesh, name, value)
+            _set(self._plain, name, value)
         for prog in self._programs:
             _set(prog, "u_visuals", _VISUALS_UNIT)
             _set(prog, "u_highlight_color", tuple(float(c) for c in highlight_color))
@@ -151,12 +171,15 @@ class Renderer:
 
         uses_points = any(g.points for g in self._all)
         uses_mesh = any(not g.points for g in self._all)
+        used = ((self._mesh, uses_mesh), (self._plain, uses_mesh), (self._points, uses_points))
         self._vp_uniforms = tuple(
-            u
-            for prog, used in ((self._mesh, uses_mesh), (self._points, uses_points))
-            if used and (u := _uniform(prog, "u_view_proj")) is not None
+            u for prog, on in used if on and (u := _uniform(prog, "u_view_proj")) is not None
         )
-        self._eye_uniform = _uniform(self._mesh, "u_eye") if uses_mesh else None
+        self._eye_uniforms = tuple(
+            u
+            for prog in (self._mesh, self._plain)
+            if uses_mesh and (u := _uniform(prog, "u_eye")) is not None
+        )
 
     @property
     def srgb_output(self) -> bool:
@@ -177,12 +200,31 @@ class Renderer:
         """The RGBA the views are cleared to, as stored in the framebuffer."""
         return self._clear_color
 
+    def _glowing(self, visuals: MachineVisuals | None) -> list[bool]:
+        """Per batch (in ``_all`` order): does any of its machines glow (emissive or
+        highlight not zero)?"""
+        if visuals is None or not self._all:
+            return [False] * len(self._all)
+        # a machine's glow texel as two 64-bit words: any bit set (-0.0 and NaN included)
+        # takes the glow program, which draws every such value as before
+        words = visuals.data.view(np.uint64)[: visuals.count, 1]
+        lit = np.zeros(visuals.count + 1, dtype=bool)
+        np.not_equal(words[:, 0] | words[:, 1], 0, out=lit[:-1])
+        flags: list[bool] = np.logical_or.reduceat(
+            lit[self._instance_machine], self._batch_starts
+        ).tolist()
+        return flags
+
     def draw(self, views: Sequence[View], visuals: MachineVisuals | None = None) -> FrameStats:
         """Clear each view's viewport and draw every batch into it."""
         start = time.perf_counter()
         gl_s = 0.0
         ctx = self.ctx
         self._visuals.upload(visuals)
+        glowing = self._glowing(visuals)
+        split = len(self._opaque)
+        opaque = tuple(zip(self._opaque, glowing[:split], strict=True))
+        translucent = tuple(zip(self._translucent, glowing[split:], strict=True))
         self._visuals.use(_VISUALS_UNIT)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.PROGRAM_POINT_SIZE)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
@@ -196,20 +238,22 @@ class Renderer:
             vp = view.view_projection.T.tobytes()
             for uniform in self._vp_uniforms:
                 uniform.write(vp)
-            if self._eye_uniform is not None:
-                self._eye_uniform.value = view.eye_position
+            if self._eye_uniforms:
+                eye = np.array(view.eye_position, dtype=np.float32).tobytes()
+                for uniform in self._eye_uniforms:
+                    uniform.write(eye)
             t0 = time.perf_counter()
             target.clear(color=self._clear_color, depth=1.0, viewport=view.viewport)
-            for batch in self._opaque:
-                batch.render()
+            for batch, glow in opaque:
+                batch.render(glow)
             gl_s += time.perf_counter() - t0
-            if self._translucent:
+            if translucent:
                 ctx.enable(moderngl.BLEND)
                 ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
                 target.depth_mask = False
                 t0 = time.perf_counter()
-                for batch in self._translucent:
-                    batch.render()
+                for batch, glow in translucent:
+                    batch.render(glow)
                 gl_s += time.perf_counter() - t0
                 target.depth_mask = True
                 ctx.disable(moderngl.BLEND)

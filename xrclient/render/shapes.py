@@ -26,7 +26,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.billboards import draw_views, rgba, uniform, vec
 from xrclient.render.gpu import load_program
 
@@ -72,6 +72,11 @@ class ShapeBatch:
     tests against, without writing, its depth. Pulsing shapes (``pulse=True``) beat
     ``pulse_hz`` times a second of the ``time`` passed to ``draw``: at full size and opacity
     on each beat (``time`` 0, 1/hz, ...), shrinking to 80 % and fading to 35 % between.
+
+    With ``skip_hidden`` the GPU buffer holds only the shapes that draw something (neither
+    hidden nor broken), in draw order: a batch with many hidden shapes (pools, levels of
+    detail) costs the vertex stage only its visible ones, for a re-upload of the visible
+    rows from the first place where the set of visible rows changed.
     """
 
     def __init__(
@@ -81,8 +86,13 @@ class ShapeBatch:
         srgb_output: bool = True,
         capacity: int = 1024,
         pulse_hz: float = 1.0,
+        skip_hidden: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.skip_hidden = bool(skip_hidden)
+        # with skip_hidden: the rows on the GPU, in order (row indices into _data)
+        self._shown = np.zeros(0, dtype=np.int64)
+        self._shown_of = 0  # the row count _shown was taken from
         self._program = load_program(ctx, "shapes")
         corners = np.array([0, 0, 1, 0, 0, 1, 1, 1], dtype=np.float32)
         self._corners = ctx.buffer(corners.tobytes())
@@ -141,9 +151,16 @@ class ShapeBatch:
 
     @property
     def instances(self) -> int:
-        """Instances drawn per view (one per shape, one per polyline segment)."""
+        """Instances in the batch (one per shape, one per polyline segment); every one is
+        drawn per view unless ``skip_hidden`` leaves out the hidden ones (``drawn``)."""
         self._compact()
         return self._count
+
+    @property
+    def drawn(self) -> int:
+        """Instances the next draw issues per view."""
+        self._upload()
+        return int(self._shown.shape[0]) if self.skip_hidden else self._count
 
     # --- adding shapes ------------------------------------------------------------------------
 
@@ -490,6 +507,9 @@ class ShapeBatch:
                 self._gpu_rows *= 2
             self._instances.orphan(self._gpu_rows * _STRIDE * 4)
             self._full_upload = True
+        if self.skip_hidden:
+            self._upload_shown(n)
+            return
         if self._full_upload:
             self._full_upload = False
             self._dirty[:] = False
@@ -499,13 +519,40 @@ class ShapeBatch:
         if dirty.shape[0] == 0:
             return
         self._dirty[dirty] = False
-        cuts = np.flatnonzero(np.diff(dirty) > _GAP_ROWS)
-        starts = dirty[np.concatenate([[0], cuts + 1])]
-        ends = dirty[np.concatenate([cuts, [dirty.shape[0] - 1]])] + 1
-        if starts.shape[0] > _MAX_RUNS:
-            starts, ends = starts[:1], ends[-1:]
-        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        for lo, hi in _runs(dirty):
             self._write_rows(lo, hi)
+
+    def _upload_shown(self, n: int) -> None:
+        """Only the rows that draw, packed in order: unchanged places keep their rows, from
+        the first place where the visible set differs on every row is written."""
+        full = self._full_upload
+        self._full_upload = False
+        dirty = np.flatnonzero(self._dirty[:n])
+        if dirty.shape[0] == 0 and not full and n == self._shown_of:
+            return
+        self._shown_of = n
+        self._dirty[dirty] = False
+        flags = self._data[:n, _FLAGS].astype(np.int32)
+        shown = np.flatnonzero((flags & (_HIDDEN | _BROKEN)) == 0)
+        old = self._shown
+        same = min(old.shape[0], shown.shape[0])
+        if full:
+            first = 0
+        else:
+            differ = np.flatnonzero(old[:same] != shown[:same])
+            first = int(differ[0]) if differ.shape[0] else same
+        self._shown = shown
+        # places of the dirty rows that stay where they were
+        at = np.searchsorted(shown, dirty)
+        ok = at < shown.shape[0]
+        at = at[ok][shown[at[ok]] == dirty[ok]]
+        places = np.concatenate([at[at < first], np.arange(first, shown.shape[0])])
+        if places.shape[0] == 0:
+            return
+        for lo, hi in _runs(places):
+            chunk = self._data[shown[lo:hi]].tobytes()
+            self._instances.write(chunk, offset=lo * _STRIDE * 4)
+            self.uploaded_bytes += len(chunk)
 
     def _write_rows(self, lo: int, hi: int) -> None:
         if hi > lo:
@@ -519,7 +566,7 @@ class ShapeBatch:
         """Draw every shape into each view; returns the draw calls issued (one per view).
         ``time`` (seconds, any origin) drives the pulse of pulsing shapes."""
         self._upload()
-        count = self._count
+        count = int(self._shown.shape[0]) if self.skip_hidden else self._count
         if count == 0 or not views:
             return 0
         cycles = float(time) * self._pulse_hz
@@ -534,6 +581,17 @@ class ShapeBatch:
         self._instances.release()
         self._corners.release()
         self._program.release()
+
+
+def _runs(rows: I64) -> list[tuple[int, int]]:
+    """Sorted row indices as ``(lo, hi)`` ranges to write: rows closer than ``_GAP_ROWS``
+    share a range, and more than ``_MAX_RUNS`` ranges become one span."""
+    cuts = np.flatnonzero(np.diff(rows) > _GAP_ROWS)
+    starts = rows[np.concatenate([[0], cuts + 1])]
+    ends = rows[np.concatenate([cuts, [rows.shape[0] - 1]])] + 1
+    if starts.shape[0] > _MAX_RUNS:
+        starts, ends = starts[:1], ends[-1:]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _rect(values: Sequence[float]) -> F32:

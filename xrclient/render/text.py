@@ -23,7 +23,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.billboards import draw_views, rgba, vec
 from xrclient.render.font import SdfFont
 from xrclient.render.gpu import load_program
@@ -195,6 +195,11 @@ class TextBatch:
     Draw after the scene, into the same views: ``draw`` blends over the colour target and
     tests against, without writing, its depth. ``outline_px`` draws a halo of that many
     pixels in ``outline_color`` behind every glyph (0 = none).
+
+    With ``skip_hidden`` the GPU buffer holds only the glyphs of strings that draw something
+    (alpha above 0), in draw order: pooled strings kept transparent cost the vertex stage
+    nothing, for a re-upload of the visible glyphs from the first place where the set of
+    visible glyphs changed.
     """
 
     def __init__(
@@ -206,8 +211,14 @@ class TextBatch:
         outline_color: Sequence[float] = (0.0, 0.0, 0.0, 0.85),
         srgb_output: bool = True,
         capacity: int = 256,
+        skip_hidden: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.skip_hidden = bool(skip_hidden)
+        # with skip_hidden: the glyph rows on the GPU, in order, and the row count they
+        # were taken from
+        self._shown = np.zeros(0, dtype=np.int64)
+        self._shown_of = 0
         self.font = font
         self._program = load_program(ctx, "text")
         width, height = font.atlas_size
@@ -282,9 +293,16 @@ class TextBatch:
 
     @property
     def glyphs(self) -> int:
-        """Glyph instances drawn per view."""
+        """Glyph instances in the batch; every one is drawn per view unless ``skip_hidden``
+        leaves out the transparent ones (``drawn``)."""
         self._pack()
         return int(self._data.shape[0])
+
+    @property
+    def drawn(self) -> int:
+        """Glyph instances the next draw issues per view."""
+        self._upload()
+        return int(self._shown.shape[0]) if self.skip_hidden else int(self._data.shape[0])
 
     # --- strings ----------------------------------------------------------------------------
 
@@ -436,26 +454,53 @@ class TextBatch:
 
     def _upload(self) -> None:
         self._pack()
-        if self._dirty is None:
+        n = int(self._data.shape[0])
+        if self._dirty is None and (not self.skip_hidden or n == self._shown_of):
             return
-        lo, hi = self._dirty
+        lo, hi = self._dirty if self._dirty is not None else (0, 0)
         self._dirty = None
-        if self._data.shape[0] > self._capacity:
-            while self._capacity < self._data.shape[0]:
+        full = False
+        if n > self._capacity:
+            while self._capacity < n:
                 self._capacity *= 2
             self._instances.orphan(self._capacity * _STRIDE * 4)
-            lo, hi = 0, self._data.shape[0]
-        if hi > lo:
-            chunk = self._data[lo:hi].tobytes()
-            self._instances.write(chunk, offset=lo * _STRIDE * 4)
-            self.uploaded_bytes += len(chunk)
+            lo, hi, full = 0, n, True
+        if self.skip_hidden:
+            self._upload_shown(n, lo, hi, full)
+        elif hi > lo:
+            self._send(lo, self._data[lo:hi])
+
+    def _upload_shown(self, n: int, lo: int, hi: int, full: bool) -> None:
+        """Only the visible glyphs, packed in order: the changed rows ``lo:hi`` where they
+        keep their place, and every row from the first place where the visible set differs."""
+        shown = np.flatnonzero(self._data[:, _COLOR.stop - 1] > 0.0)
+        old = self._shown
+        same = min(old.shape[0], shown.shape[0])
+        if full:
+            first = 0
+        else:
+            differ = np.flatnonzero(old[:same] != shown[:same])
+            first = int(differ[0]) if differ.shape[0] else same
+        self._shown, self._shown_of = shown, n
+        a, b = np.searchsorted(shown, [lo, hi]).tolist()
+        ranges = [(a, min(b, first)), (first, int(shown.shape[0]))]
+        if ranges[0][1] > ranges[0][0] and ranges[0][1] >= ranges[1][0] - 32:  # one write
+            ranges = [(min(a, first), ranges[1][1])]
+        for start, stop in ranges:
+            if stop > start:
+                self._send(start, self._data[shown[start:stop]])
+
+    def _send(self, place: int, rows: F32) -> None:
+        chunk = rows.tobytes()
+        self._instances.write(chunk, offset=place * _STRIDE * 4)
+        self.uploaded_bytes += len(chunk)
 
     # --- drawing ----------------------------------------------------------------------------
 
     def draw(self, views: Sequence[View]) -> int:
         """Draw every string into each view; returns the draw calls issued (one per view)."""
         self._upload()
-        count = int(self._data.shape[0])
+        count = int(self._shown.shape[0]) if self.skip_hidden else int(self._data.shape[0])
         if count == 0 or not views:
             return 0
         self._atlas.use(_ATLAS_UNIT)

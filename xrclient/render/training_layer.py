@@ -25,7 +25,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont
 from xrclient.render.image_billboard import WorldImage
 from xrclient.render.mesh_batch import MeshBatch, MeshBuilder
@@ -272,7 +272,7 @@ class TrainingLayer:
                 border=0.08,
                 border_color=_border(lines),
                 through=True,
-                **place,  # type: ignore[arg-type]
+                **place,  # type: ignore[arg-type]  # place mixes float and bool keywords; the dict's joined value type fits neither
             )
         ]
         for k, line in enumerate(lines):
@@ -285,7 +285,7 @@ class TrainingLayer:
                     align="left",
                     offset=(left + PAD, y),
                     through=True,
-                    **place,  # type: ignore[arg-type]
+                    **place,  # type: ignore[arg-type]  # place mixes float and bool keywords; the dict's joined value type fits neither
                 )
             )
 

@@ -14,7 +14,7 @@ from typing import Literal
 from xrclient.core import math3d
 from xrclient.core.anomaly_config import PredictionConfig
 from xrclient.core.energy import EnergyConfig
-from xrclient.scene.schema_bindings import Binding, TwinConfig
+from xrclient.core.rules import Binding, TwinConfig
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]

@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import rtoml
 
@@ -42,7 +41,9 @@ from xrclient.scene.model import (
     Vec3,
     Viewpoint,
 )
+from xrclient.scene.reader import Reader, describe_value
 from xrclient.scene.schema_bindings import parse_bindings, parse_twin
+from xrclient.scene.zones import utc_offset
 
 FORMAT_VERSION = 1
 MAX_SCENE_BYTES = 16 * 2**20
@@ -50,133 +51,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 POINTCLOUD_SUFFIXES = (".pcd", ".xyz")
 ASSET_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply", ".pcd", ".xyz")
 LIGHT_KINDS: tuple[LightKind, ...] = ("directional", "ambient", "hemisphere", "point")
-
-T = TypeVar("T")
-
-
-def describe_value(value: object) -> str:
-    """What a TOML value is, for error messages: "a string", "a list of 3", "a table"."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
-def check_table(
-    value: object,
-    path: str,
-    required: set[str],
-    optional: set[str],
-    fail: Callable[[str, str], Exception],
-) -> dict[str, Any]:
-    """``value`` as a TOML table with all of ``required`` and nothing beyond ``optional``;
-    otherwise raises ``fail(key path, message)`` (scene and procedure files)."""
-    if not isinstance(value, dict):
-        raise fail(path, f"expected a table, got {describe_value(value)}")
-    unknown = sorted(set(value) - required - optional)
-    if unknown:
-        allowed = ", ".join(sorted(required | optional))
-        where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise fail(where, f"unknown key (allowed here: {allowed})")
-    for key in sorted(required):
-        if key not in value:
-            raise fail(f"{path}.{key}" if path else key, "required key is missing")
-    return cast(dict[str, Any], value)
-
-
-class _Reader:
-    """Walks a parsed TOML document, keeping the key path for error messages."""
-
-    describe = staticmethod(describe_value)
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, path: str, message: str) -> SceneError:
-        return SceneError(self.file, path, message)
-
-    def table(
-        self, value: object, path: str, required: set[str], optional: set[str]
-    ) -> dict[str, Any]:
-        return check_table(value, path, required, optional, self.fail)
-
-    def string(self, value: object, path: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {describe_value(value)}")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(
-                path, f"expected an id of 1-64 letters, digits or . _ : -, got {value!r}"
-            )
-        return value
-
-    def choice(self, value: object, path: str, options: tuple[str, ...]) -> str:
-        text = self.string(value, path)
-        if text not in options:
-            raise self.fail(path, f"expected one of {', '.join(options)}, got {text!r}")
-        return text
-
-    def number(
-        self, value: object, path: str, minimum: float | None = None, positive: bool = False
-    ) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number, got {describe_value(value)}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise self.fail(path, f"expected a finite number, got {value}")
-        if positive and number <= 0:
-            raise self.fail(path, f"expected a number > 0, got {value}")
-        if minimum is not None and number < minimum:
-            raise self.fail(path, f"expected a number >= {minimum:g}, got {value}")
-        return number
-
-    def integer(self, value: object, path: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {describe_value(value)}")
-        if value < minimum:
-            raise self.fail(path, f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    def numbers(self, value: object, path: str, count: int) -> tuple[float, ...]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"expected {count} numbers, got {describe_value(value)}")
-        if len(value) != count:
-            raise self.fail(path, f"expected {count} numbers, got {len(value)}")
-        return tuple(self.number(v, f"{path}[{i}]") for i, v in enumerate(value))
-
-    def vec3(self, value: object, path: str) -> Vec3:
-        x, y, z = self.numbers(value, path, 3)
-        return (x, y, z)
-
-    def colour(self, value: object, path: str) -> Vec3:
-        rgb = self.vec3(value, path)
-        for i, c in enumerate(rgb):
-            if not 0.0 <= c <= 1.0:
-                raise self.fail(f"{path}[{i}]", f"expected a colour component in 0..1, got {c:g}")
-        return rgb
-
-    def array_of_tables(self, value: object, path: str) -> list[object]:
-        if not isinstance(value, list):
-            raise self.fail(
-                path, f"expected an array of tables ([[{path}]]), got {describe_value(value)}"
-            )
-        return value
-
-    def unique(self, items: list[T], key: Callable[[T], str], path: str, what: str) -> None:
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            k = key(item)
-            if k in seen:
-                raise self.fail(
-                    f"{path}[{i}].{what}", f"duplicate {what} {k!r} (first at {path}[{seen[k]}])"
-                )
-            seen[k] = i
 
 
 def read_text_file(file: Path, max_bytes: int) -> str:
@@ -214,7 +88,7 @@ def parse_scene(
     document: dict[str, Any], base_dir: Path, shown: str, source: Path | None = None
 ) -> Scene:
     """Validate an already-parsed document; asset paths resolve against ``base_dir``."""
-    r = _Reader(shown)
+    r = Reader(shown)
     top = r.table(
         document,
         "",
@@ -264,7 +138,9 @@ def parse_scene(
     bindings = parse_bindings(r, top.get("bindings", []), machines, lines)
     overlays = _overlays(r, top.get("overlays", {}))
     try:
-        prediction = parse_prediction_table(top.get("prediction", {}), "prediction")
+        prediction = parse_prediction_table(
+            top.get("prediction", {}), "prediction", zones=utc_offset
+        )
         energy = parse_energy_table(top.get("energy", {}), "energy")
     except (PredictionConfigError, EnergyConfigError) as exc:
         raise r.fail(exc.path, exc.message) from None
@@ -286,7 +162,7 @@ def parse_scene(
     )
 
 
-def _overlays(r: _Reader, value: object) -> OverlayOptions:
+def _overlays(r: Reader, value: object) -> OverlayOptions:
     keys = {"depth", "near_m", "far_m", "max_panels", "unit_m", "min_px", "max_px", "declutter"}
     t = r.table(value, "overlays", set(), keys)
     d = OverlayOptions()
@@ -308,10 +184,10 @@ def _overlays(r: _Reader, value: object) -> OverlayOptions:
         if not isinstance(t["declutter"], bool):
             raise r.fail("overlays.declutter", "expected true or false")
         declutter = t["declutter"]
-    return OverlayOptions(depth, near, far, panels, unit, lo, hi, declutter)  # type: ignore[arg-type]
+    return OverlayOptions(depth, near, far, panels, unit, lo, hi, declutter)  # type: ignore[arg-type]  # depth is one of the OverlayOptions literals: r.choice checked it
 
 
-def _plant(r: _Reader, value: object) -> Plant:
+def _plant(r: Reader, value: object) -> Plant:
     t = r.table(value, "plant", {"name"}, {"site", "description", "units", "up_axis"})
     units = r.choice(t.get("units", "m"), "plant.units", tuple(UNIT_SCALE))
     up = r.choice(t.get("up_axis", "y"), "plant.up_axis", ("y", "z"))
@@ -324,7 +200,7 @@ def _plant(r: _Reader, value: object) -> Plant:
     )
 
 
-def _assets(r: _Reader, value: object, base_dir: Path) -> dict[str, Asset]:
+def _assets(r: Reader, value: object, base_dir: Path) -> dict[str, Asset]:
     if not isinstance(value, dict):
         raise r.fail("assets", f"expected a table of named assets, got {describe_value(value)}")
     assets: dict[str, Asset] = {}
@@ -363,7 +239,7 @@ def _assets(r: _Reader, value: object, base_dir: Path) -> dict[str, Asset]:
     return assets
 
 
-def _lines(r: _Reader, value: object) -> tuple[Line, ...]:
+def _lines(r: Reader, value: object) -> tuple[Line, ...]:
     lines = []
     for i, item in enumerate(r.array_of_tables(value, "lines")):
         t = r.table(item, f"lines[{i}]", {"id"}, {"name"})
@@ -373,9 +249,7 @@ def _lines(r: _Reader, value: object) -> tuple[Line, ...]:
     return tuple(lines)
 
 
-def _ref(
-    r: _Reader, value: object, path: str, known: dict[str, Asset] | set[str], what: str
-) -> str:
+def _ref(r: Reader, value: object, path: str, known: dict[str, Asset] | set[str], what: str) -> str:
     name = r.string(value, path)
     if name not in known:
         options = ", ".join(sorted(known)) or "none declared"
@@ -398,7 +272,7 @@ def _point(p: Vec3, unit: float, fix: math3d.F32 | None) -> Vec3:
 
 
 def _transform(
-    r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
+    r: Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
 ) -> Transform:
     t = r.table(value, path, set(), {"position", "rotation", "quaternion", "scale"})
     if "rotation" in t and "quaternion" in t:
@@ -433,7 +307,7 @@ def _transform(
 
 
 def _machine(
-    r: _Reader,
+    r: Reader,
     value: object,
     path: str,
     assets: dict[str, Asset],
@@ -455,7 +329,7 @@ def _machine(
 
 
 def _fixture(
-    r: _Reader,
+    r: Reader,
     value: object,
     path: str,
     assets: dict[str, Asset],
@@ -471,7 +345,7 @@ def _fixture(
 
 
 def _viewpoint(
-    r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
+    r: Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
 ) -> Viewpoint:
     t = r.table(value, path, {"name", "position", "target"}, {"fov"})
     position = _point(r.vec3(t["position"], f"{path}.position"), unit, fix)
@@ -488,7 +362,7 @@ def _viewpoint(
     )
 
 
-def _light(r: _Reader, value: object, path: str, unit: float, fix: math3d.F32 | None) -> Light:
+def _light(r: Reader, value: object, path: str, unit: float, fix: math3d.F32 | None) -> Light:
     t = r.table(value, path, {"type"}, {"color", "intensity", "direction", "position", "ground"})
     kind = cast(LightKind, r.choice(t["type"], f"{path}.type", LIGHT_KINDS))
     allowed = {"directional": "direction", "point": "position", "hemisphere": "ground"}

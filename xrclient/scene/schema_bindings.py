@@ -6,7 +6,8 @@ syntax or type error is reported on load with its key path and column, for examp
 ``scene.toml: bindings[3].alarm.when: unexpected ')' at column 14``. Selectors are checked
 against the scene's machines: one that matches nothing is an error naming its key.
 
-:mod:`xrclient.core.bindings` evaluates the rules every frame. The format is documented in
+The rules themselves are plain data in :mod:`xrclient.core.rules`;
+:mod:`xrclient.core.bindings` evaluates them every frame. The format is documented in
 ``docs/scene-format.md`` ("Twin bindings").
 """
 
@@ -14,20 +15,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import numpy as np
-import numpy.typing as npt
-
 from xrclient.core.expr import Expr, ExprError, compile_expr
+from xrclient.core.rules import (
+    AlarmRule,
+    Binding,
+    ColorRule,
+    Direction,
+    GaugeRule,
+    GaugeStyle,
+    Gradient,
+    LabelRule,
+    Selector,
+    Severity,
+    TwinConfig,
+)
 from xrclient.core.twin_schema import ENUM_VALUE, MACHINE_ID, PROPERTY_NAME
+from xrclient.scene.reader import Reader
 
 if TYPE_CHECKING:
     from xrclient.scene.model import Line, Machine
-    from xrclient.scene.schema import _Reader
+
 
 MAX_BINDINGS = 1000
 MAX_SELECT_ITEMS = 256
@@ -41,109 +52,10 @@ FORMAT = re.compile(
     r"^\{:((?:[^{}]?[<>=^])?[+\- ]?#?0?(?:[1-9][0-9]?)?[,_]?(?:\.[0-9]{1,2})?[eEfFgG%]?)\}$"
 )
 
-Severity = Literal["warning", "critical"]
-Direction = Literal["high", "low"]
-GaugeStyle = Literal["bar", "radial"]
-ColorMode = Literal["states", "thresholds", "gradient", "when"]
-#: alarm level per severity (0 is "no alarm")
-SEVERITY_LEVEL: dict[str, int] = {"warning": 1, "critical": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class TwinConfig:
-    url: str = ""  # default stream, "" when the scene names none
-    stale_after_s: float = 10.0  # machines silent longer than this look stale
-    stale_color: str = "#8a8f96"
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """Machines a binding applies to: all keys given must match (any item of each)."""
-
-    types: tuple[str, ...] = ()
-    ids: tuple[str, ...] = ()  # fnmatch globs, case-sensitive
-    lines: tuple[str, ...] = ()
-
-    def matches(self, machine: Machine) -> bool:
-        return (
-            (not self.types or machine.type in self.types)
-            and (not self.lines or machine.line in self.lines)
-            and (not self.ids or any(fnmatchcase(machine.id, g) for g in self.ids))
-        )
-
-    def mask(self, machines: Sequence[Machine]) -> npt.NDArray[np.bool_]:
-        return np.fromiter((self.matches(m) for m in machines), np.bool_, len(machines))
-
-
-@dataclass(frozen=True, slots=True)
-class Gradient:
-    min: float
-    max: float
-    colors: tuple[str, ...]  # evenly spaced stops from min to max
-
-
-@dataclass(frozen=True, slots=True)
-class ColorRule:
-    mode: ColorMode
-    value: Expr  # the property or expression read (the condition for "when")
-    property: str = ""  # set when the rule reads one property directly
-    states: tuple[tuple[str, str], ...] = ()  # (enum value / "true" / "false", colour)
-    thresholds: tuple[tuple[float, str], ...] = ()  # ascending (from value, colour)
-    below: str | None = None  # colour under the first threshold (none: rule does not apply)
-    gradient: Gradient | None = None
-    color: str | None = None  # "when" rules
-    strength: float = 0.85
-
-
-@dataclass(frozen=True, slots=True)
-class LabelRule:
-    value: Expr
-    property: str  # "" for an expression
-    title: str
-    unit: str | None  # None: the stream's unit for the property
-    format: str  # a format spec such as ".1f" ("" = general)
-
-
-@dataclass(frozen=True, slots=True)
-class GaugeRule:
-    value: Expr
-    property: str
-    title: str
-    unit: str | None
-    format: str
-    min: float
-    max: float
-    warn: float | None
-    alarm: float | None
-    direction: Direction  # "high": high values are bad; "low": low values are bad
-    style: GaugeStyle = "bar"  # how panels draw it: a bar, or a radial (arc) gauge
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmRule:
-    when: Expr
-    severity: Severity
-    message: str
-
-    @property
-    def level(self) -> int:
-        return SEVERITY_LEVEL[self.severity]
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    select: Selector
-    color: ColorRule | None = None
-    label: LabelRule | None = None
-    gauge: GaugeRule | None = None
-    alarm: AlarmRule | None = None
-    stale_after_s: float | None = None  # overrides [twin] for the selected machines
-
-
 # ---- [twin] ------------------------------------------------------------------------------
 
 
-def parse_twin(r: _Reader, value: object) -> TwinConfig:
+def parse_twin(r: Reader, value: object) -> TwinConfig:
     t = r.table(value, "twin", set(), {"url", "stale_after_s", "stale_color"})
     url = r.string(t.get("url", ""), "twin.url")
     if url and not _ws_url(url):
@@ -170,7 +82,7 @@ def _ws_url(url: str) -> bool:
 
 
 def parse_bindings(
-    r: _Reader, value: object, machines: Sequence[Machine], lines: Sequence[Line]
+    r: Reader, value: object, machines: Sequence[Machine], lines: Sequence[Line]
 ) -> tuple[Binding, ...]:
     items = r.array_of_tables(value, "bindings")
     if len(items) > MAX_BINDINGS:
@@ -182,7 +94,7 @@ def parse_bindings(
 
 
 def _binding(
-    r: _Reader,
+    r: Reader,
     value: object,
     path: str,
     machines: Sequence[Machine],
@@ -207,7 +119,7 @@ def _binding(
     )
 
 
-def _strings(r: _Reader, value: object, path: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+def _strings(r: Reader, value: object, path: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise r.fail(path, f"expected a non-empty list of strings, got {r.describe(value)}")
     if len(value) > MAX_SELECT_ITEMS:
@@ -222,7 +134,7 @@ def _strings(r: _Reader, value: object, path: str, pattern: re.Pattern[str]) -> 
 
 
 def _selector(
-    r: _Reader, value: object, path: str, machines: Sequence[Machine], lines: Sequence[Line]
+    r: Reader, value: object, path: str, machines: Sequence[Machine], lines: Sequence[Line]
 ) -> Selector:
     t = r.table(value, path, set(), {"types", "ids", "lines"})
     if not t:
@@ -253,14 +165,14 @@ def _selector(
     return sel
 
 
-def _colour(r: _Reader, value: object, path: str) -> str:
+def _colour(r: Reader, value: object, path: str) -> str:
     text = r.string(value, path)
     if not COLOUR.match(text):
         raise r.fail(path, f'expected a colour "#rrggbb", got {text[:40]!r}')
     return text.lower()
 
 
-def _expr(r: _Reader, value: object, path: str, ids: set[str], want: str) -> Expr:
+def _expr(r: Reader, value: object, path: str, ids: set[str], want: str) -> Expr:
     text = r.string(value, path)
     try:
         expr = compile_expr(text)
@@ -276,7 +188,7 @@ def _expr(r: _Reader, value: object, path: str, ids: set[str], want: str) -> Exp
 
 
 def _source(
-    r: _Reader, t: dict[str, Any], path: str, ids: set[str], allow_when: bool = False
+    r: Reader, t: dict[str, Any], path: str, ids: set[str], allow_when: bool = False
 ) -> tuple[str, str, Expr]:
     """(key, property, expression) of a rule's value: ``property``, ``expr`` or ``when``."""
     keys = [k for k in ("property", "expr", "when") if k in t and (allow_when or k != "when")]
@@ -294,7 +206,7 @@ def _source(
     return key, "", _expr(r, t[key], f"{path}.{key}", ids, want)
 
 
-def _color(r: _Reader, value: object, path: str, ids: set[str]) -> ColorRule:
+def _color(r: Reader, value: object, path: str, ids: set[str]) -> ColorRule:
     keys = {"property", "expr", "when", "states", "thresholds", "below", "gradient", "color"}
     t = r.table(value, path, set(), keys | {"strength"})
     key, prop, expr = _source(r, t, path, ids, allow_when=True)
@@ -329,7 +241,7 @@ def _color(r: _Reader, value: object, path: str, ids: set[str]) -> ColorRule:
     return ColorRule("thresholds", expr, prop, thresholds=steps, below=below, strength=strength)
 
 
-def _states(r: _Reader, value: object, path: str) -> tuple[tuple[str, str], ...]:
+def _states(r: Reader, value: object, path: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not value:
         raise r.fail(path, f"expected a table of value = colour, got {r.describe(value)}")
     if len(value) > MAX_STEPS * 8:
@@ -342,7 +254,7 @@ def _states(r: _Reader, value: object, path: str) -> tuple[tuple[str, str], ...]
     return tuple(out)
 
 
-def _thresholds(r: _Reader, value: object, path: str) -> tuple[tuple[float, str], ...]:
+def _thresholds(r: Reader, value: object, path: str) -> tuple[tuple[float, str], ...]:
     if not isinstance(value, list) or not value:
         raise r.fail(path, f"expected a list of [value, colour] pairs, got {r.describe(value)}")
     if len(value) > MAX_STEPS:
@@ -359,7 +271,7 @@ def _thresholds(r: _Reader, value: object, path: str) -> tuple[tuple[float, str]
     return tuple(out)
 
 
-def _gradient(r: _Reader, value: object, path: str) -> Gradient:
+def _gradient(r: Reader, value: object, path: str) -> Gradient:
     t = r.table(value, path, {"min", "max", "colors"}, set())
     lo = r.number(t["min"], f"{path}.min")
     hi = r.number(t["max"], f"{path}.max")
@@ -375,14 +287,14 @@ def _gradient(r: _Reader, value: object, path: str) -> Gradient:
     )
 
 
-def _text(r: _Reader, value: object, path: str) -> str:
+def _text(r: Reader, value: object, path: str) -> str:
     text = r.string(value, path)
     if len(text) > MAX_TEXT or not text.isprintable():
         raise r.fail(path, f"expected printable text of at most {MAX_TEXT} characters")
     return text
 
 
-def _format(r: _Reader, value: object, path: str) -> str:
+def _format(r: Reader, value: object, path: str) -> str:
     text = r.string(value, path)
     m = FORMAT.match(text)
     if m is not None:
@@ -395,7 +307,7 @@ def _format(r: _Reader, value: object, path: str) -> str:
     return m.group(1)
 
 
-def _display(r: _Reader, t: dict[str, Any], path: str, expr: Expr) -> tuple[str, str | None, str]:
+def _display(r: Reader, t: dict[str, Any], path: str, expr: Expr) -> tuple[str, str | None, str]:
     """Title (default: the property or the expression), unit (None: the stream's), format."""
     title = _text(r, t.get("title", " ".join(expr.text.split())[:60]), f"{path}.title")
     unit = _text(r, t["unit"], f"{path}.unit") if "unit" in t else None
@@ -403,14 +315,14 @@ def _display(r: _Reader, t: dict[str, Any], path: str, expr: Expr) -> tuple[str,
     return title, unit, fmt
 
 
-def _label(r: _Reader, value: object, path: str, ids: set[str]) -> LabelRule:
+def _label(r: Reader, value: object, path: str, ids: set[str]) -> LabelRule:
     t = r.table(value, path, set(), {"property", "expr", "title", "unit", "format"})
     _, prop, expr = _source(r, t, path, ids)
     title, unit, fmt = _display(r, t, path, expr)
     return LabelRule(expr, prop, title, unit, fmt)
 
 
-def _gauge(r: _Reader, value: object, path: str, ids: set[str]) -> GaugeRule:
+def _gauge(r: Reader, value: object, path: str, ids: set[str]) -> GaugeRule:
     keys = {"property", "expr", "title", "unit", "format", "min", "max", "warn", "alarm"}
     t = r.table(value, path, {"max"}, keys | {"direction", "style"})
     _, prop, expr = _source(r, t, path, ids)
@@ -433,7 +345,7 @@ def _gauge(r: _Reader, value: object, path: str, ids: set[str]) -> GaugeRule:
     return GaugeRule(expr, prop, title, unit, fmt, lo, hi, warn, alarm, direction, style)
 
 
-def _alarm(r: _Reader, value: object, path: str, ids: set[str]) -> AlarmRule:
+def _alarm(r: Reader, value: object, path: str, ids: set[str]) -> AlarmRule:
     t = r.table(value, path, {"when"}, {"severity", "message"})
     when = _expr(r, t["when"], f"{path}.when", ids, "condition")
     severity = r.choice(t.get("severity", "warning"), f"{path}.severity", ("warning", "critical"))

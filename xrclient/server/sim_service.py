@@ -75,11 +75,21 @@ async def serve_simulator(
         announce(
             f"twin-sim: serving {sim.n_machines} machines x {n_props} properties of "
             f"{scene.plant.name} on ws://{config.host}:{port} at {config.rate_hz:g} Hz "
-            f"(seed {seed}{', token required' if config.token else ''}); Ctrl-C stops"
+            f"(seed {seed}{', token required' if config.token else ''}; "
+            f"{control_note(config)}); Ctrl-C stops"
         )
 
     await serve_until_signal(server, config, started)
     announce(f"twin-sim: stopped after {server.ticks} ticks")
+
+
+def control_note(config: ServerConfig) -> str:
+    """Who may send control requests, for the start-up line."""
+    if config.allow_control:
+        return "control open to every client"
+    if config.control_token is not None:
+        return "control with the control token"
+    return "control refused"
 
 
 async def serve_until_signal(

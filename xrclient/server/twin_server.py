@@ -6,6 +6,14 @@ at a fixed rate and fans the changes out. Each client has its own sender task an
 its mask (newest values win), never in a queue, so it costs bounded memory and never slows
 the tick or other clients. Client frames are parsed by ``core.protocol`` and rate-limited
 per connection; with a token configured the handshake itself is refused (401) without it.
+
+Admission (``_admit``): a repeated ``Authorization`` or ``Origin`` header is a bad request
+(400); an ``Origin`` (sent by every browser) must be on ``origins``, compared exactly, and
+with no list every request carrying one is refused (403), so a web page cannot reach the
+plant; a request without one is a native client. Control requests (``pause``, ``resume`` and
+everything the source acts on) are privileged: only a client that presented
+``control_token``, or any client when ``allow_control`` is set, may send them; others get
+``forbidden``. Reading the stream and ``resync`` need no privilege.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import contextlib
 import hmac
 import logging
 import time
+import urllib.parse
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -25,10 +35,11 @@ import numpy.typing as npt
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.typing import Origin, Subprotocol
+from websockets.typing import Subprotocol
 
 from xrclient import __version__
 from xrclient.core import protocol as proto
+from xrclient.core.display_text import printable
 from xrclient.core.twin_schema import StreamSchema
 from xrclient.core.updates import TOUCH
 from xrclient.core.wire import (
@@ -42,6 +53,11 @@ from xrclient.server.limits import TokenBucket, is_loopback
 log = logging.getLogger("xrclient.twin_server")
 
 SERVER_NAME = f"xrclient-twin/{__version__}"
+#: answers (acks, errors) one connection may have waiting; past it the server stops reading
+#: that client's frames until the answers are sent (backpressure, never an abort)
+MAX_PENDING_REPLIES = 64
+#: the control actions the server handles itself (these, like all others, are privileged)
+SERVER_ACTIONS = ("pause", "resume")
 
 
 class TwinSource(Protocol):
@@ -75,7 +91,13 @@ class ServerConfig:
     #: control/resync messages per second per client, and the burst allowed
     client_rate: float = 20.0
     client_burst: int = 40
+    #: exact ``Origin`` values allowed (``scheme://host[:port]``); empty: refuse any request
+    #: that carries one (browsers always do; native clients send none)
     origins: tuple[str, ...] = field(default=())
+    #: a second bearer token that grants control requests (and reading, like ``token``)
+    control_token: str | None = None
+    #: every admitted client may send control requests (otherwise only ``control_token``'s)
+    allow_control: bool = False
 
     def check(self) -> None:
         if not 0.1 <= self.rate_hz <= 10_000:
@@ -91,6 +113,30 @@ class ServerConfig:
                 f"refusing to serve on {self.host} without a token: anyone on the network "
                 "could read the plant and send control messages (give --token-file)"
             )
+        if self.control_token is not None and self.control_token == self.token:
+            raise ValueError("the control token must differ from the read token")
+        if self.allow_control and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to let every client control the plant on {self.host}: give "
+                "--control-token-file instead of --allow-control"
+            )
+        check_origins(self.origins)
+
+
+def check_origins(origins: Sequence[str]) -> None:
+    """Each allowed origin must be exactly ``scheme://host[:port]`` as a browser sends it."""
+    for origin in origins:
+        parts = urllib.parse.urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            raise ValueError(f"an origin looks like https://host[:port], got {origin!r}")
 
 
 Mask = npt.NDArray[np.bool_]
@@ -103,9 +149,15 @@ class _Body:
 
 
 class _Client:
-    def __init__(self, ws: ServerConnection, encoding: str, shape: tuple[int, int]) -> None:
+    def __init__(
+        self, ws: ServerConnection, encoding: str, shape: tuple[int, int], control: bool
+    ) -> None:
         self.ws = ws
         self.encoding = encoding
+        #: whether this client may send control requests
+        self.control = control
+        #: set whenever the sender took replies off ``replies`` (or stopped)
+        self.drained = asyncio.Event()
         self.dirty = np.zeros(shape, bool)
         self.wake = asyncio.Event()
         self.seq = 0
@@ -141,6 +193,8 @@ class TwinServer:
         #: when each machine was last known alive (sent with keep-alives and snapshots)
         self._touch_time = np.full(n_machines, started)
         self._ticker: asyncio.Task[None] | None = None
+        #: connections admitted with the control privilege (read when their handler starts)
+        self._controllers: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
 
     @property
     def port(self) -> int:
@@ -159,7 +213,6 @@ class TwinServer:
             select_subprotocol=_select_subprotocol,
             process_request=self._admit,
             max_size=proto.MAX_CLIENT_FRAME,
-            origins=[Origin(o) for o in cfg.origins] or None,
             server_header=SERVER_NAME,
             compression=None,
             ping_interval=10,
@@ -189,14 +242,25 @@ class TwinServer:
     # -- handshake ---------------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        token = self.config.token
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
+        cfg = self.config
+        auth = request.headers.get_all("Authorization")
+        origin = request.headers.get_all("Origin")
+        if len(auth) > 1 or len(origin) > 1:
+            return _refuse(connection, HTTPStatus.BAD_REQUEST, "repeated header")
+        if origin and origin[0] not in cfg.origins:
+            return _refuse(connection, HTTPStatus.FORBIDDEN, "origin not allowed")
+        given = auth[0].encode("utf-8", "surrogateescape") if auth else b""
+        controller = cfg.control_token is not None and _same(given, cfg.control_token)
+        if not controller:
+            reader = cfg.token is not None and _same(given, cfg.token)
+            # a wrong credential is refused, never quietly taken as read-only access
+            wrong = bool(auth) and cfg.control_token is not None
+            if (cfg.token is not None or wrong) and not reader:
                 return _refuse(connection, HTTPStatus.UNAUTHORIZED, "missing or wrong token")
-        if len(self.clients) >= self.config.max_clients:
+        if len(self.clients) >= cfg.max_clients:
             return _refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "too many clients")
+        if controller or cfg.allow_control:
+            self._controllers.add(connection)
         return None
 
     # -- ticking -----------------------------------------------------------------------------
@@ -240,11 +304,12 @@ class TwinServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         encoding = "msgpack" if ws.subprotocol == proto.SUBPROTOCOL_MSGPACK else "json"
-        client = _Client(ws, encoding, self._changes.shape)
+        client = _Client(ws, encoding, self._changes.shape, ws in self._controllers)
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
+        sender.add_done_callback(lambda _task: client.drained.set())
         try:
-            await self._receive_loop(client)
+            await self._receive_loop(client, sender)
         except ConnectionClosed:
             pass
         finally:
@@ -253,9 +318,16 @@ class TwinServer:
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
 
-    async def _receive_loop(self, client: _Client) -> None:
+    async def _receive_loop(self, client: _Client, sender: asyncio.Task[None]) -> None:
         bucket = TokenBucket(self.config.client_rate, self.config.client_burst)
         async for frame in client.ws:
+            # answers still waiting: read nothing more until the sender caught up, so a
+            # burst is answered in full and a client that never reads costs bounded memory
+            while len(client.replies) >= MAX_PENDING_REPLIES and not sender.done():
+                client.drained.clear()
+                await client.drained.wait()
+            if sender.done():
+                return
             if not bucket.take():
                 if bucket.refused > 10 * self.config.client_burst:
                     self.dropped_floods += 1
@@ -274,7 +346,15 @@ class TwinServer:
                 client.wake.set()
                 continue
             action = msg.body.get("action")
-            if action in ("pause", "resume") and set(msg.body) == {"action"}:
+            if not client.control:
+                self._reply(
+                    client,
+                    proto.error_message(
+                        "forbidden", "control requests need the control token", msg.id
+                    ),
+                )
+                continue
+            if action in SERVER_ACTIONS and set(msg.body) == {"action"}:
                 self.paused = action == "pause"
                 self._reply(client, {"type": "control_ack", "id": msg.id, "result": action + "d"})
                 continue
@@ -287,15 +367,13 @@ class TwinServer:
                     log.exception("control message failed")
                     code, text = "internal", "the control message could not be applied"
                 else:
-                    text = getattr(exc, "message", str(exc))
-                self._reply(client, proto.error_message(code, text, msg.id))
+                    text = printable(str(getattr(exc, "message", exc)))
+                self._reply(client, proto.error_message(code, text[:1024], msg.id))
                 continue
             self._reply(client, {"type": "control_ack", "id": msg.id, "result": result})
 
     def _reply(self, client: _Client, doc: dict[str, Any]) -> None:
-        if len(client.replies) >= 64:  # a client that does not read its replies
-            client.ws.transport.abort()
-            return
+        """Queue an answer; the receive loop keeps at most ``MAX_PENDING_REPLIES`` waiting."""
         client.replies.append(doc)
         client.wake.set()
 
@@ -313,6 +391,7 @@ class TwinServer:
             client.wake.clear()
             while client.replies:
                 await self._send(client, client.replies.pop(0))
+                client.drained.set()
             if client.needs_snapshot:
                 client.needs_snapshot = False
                 client.dirty.fill(False)
@@ -393,6 +472,11 @@ def _select_subprotocol(
         if sub in proto.SUBPROTOCOLS:
             return sub
     return None
+
+
+def _same(given: bytes, token: str) -> bool:
+    """``given`` is exactly ``Bearer <token>``, compared in constant time."""
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
 def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:

@@ -14,22 +14,57 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from xrclient.replies import Pending
 from xrclient.training.runner import TrainingRun, TrainingView
 
 if TYPE_CHECKING:
     from xrclient.core.expr import StoreView
+    from xrclient.core.run_result import RunResult
+    from xrclient.core.session_mirror import Notice
     from xrclient.scene.model import Scene
-    from xrclient.session import Session
     from xrclient.training.model import Procedure, Vec3
 
 #: most messages kept for the front end to show
 MAX_SAID = 8
 
 
+class LinkStatus(Protocol):
+    """What the driver reads of a session's link state."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def connects(self) -> int: ...
+
+
+class TrainingReporter(Protocol):
+    """The requests the driver sends to the room (a session client has them)."""
+
+    def report_progress(
+        self, view: TrainingView, score: float | None = None
+    ) -> concurrent.futures.Future[Any]: ...
+
+    def send_result(self, result: RunResult) -> concurrent.futures.Future[Any]: ...
+
+
+class TrainingSession(Protocol):
+    """The part of a shared session the driver uses (:class:`xrclient.session.Session`
+    has it); typed here so that training does not depend on the session front end."""
+
+    @property
+    def status(self) -> LinkStatus: ...
+
+    @property
+    def client(self) -> TrainingReporter: ...
+
+    def take_training_control(self) -> Notice | None: ...
+
+
 class TrainingDriver:
-    def __init__(self, run: TrainingRun, session: Session | None = None) -> None:
+    def __init__(self, run: TrainingRun, session: TrainingSession | None = None) -> None:
         self.run = run
         self.session = session
         self.view: TrainingView | None = None
@@ -39,7 +74,7 @@ class TrainingDriver:
         self.result_seq: int | None = None
         self._reported: tuple[object, ...] | None = None
         self._connects = -1
-        self._pending: list[tuple[concurrent.futures.Future[Any], str]] = []
+        self._pending: Pending[str] = Pending()
         self._last_message: tuple[object, ...] | None = None
         self._result_failed = False  # resend after the next reconnect
 
@@ -49,7 +84,7 @@ class TrainingDriver:
         procedure: Procedure,
         scene: Scene,
         trainee: str = "",
-        session: Session | None = None,
+        session: TrainingSession | None = None,
     ) -> TrainingDriver:
         return cls(TrainingRun.for_scene(procedure, scene, trainee=trainee), session)
 
@@ -83,6 +118,13 @@ class TrainingDriver:
     def running(self) -> bool:
         return self.run.status == "running"
 
+    def target(self) -> int | None:
+        """The running step's machine (scene index), if it names one."""
+        view = self.view
+        if view is None or view.status != "running" or view.target_machine < 0:
+            return None
+        return view.target_machine
+
     # -- per frame ---------------------------------------------------------------------------
 
     def frame(self, store: StoreView | None, now: float, head: Vec3 | None) -> TrainingView:
@@ -107,7 +149,7 @@ class TrainingDriver:
         self._collect()
         return view
 
-    def _report(self, session: Session, view: TrainingView) -> None:
+    def _report(self, session: TrainingSession, view: TrainingView) -> None:
         status = session.status
         if status.state != "live":
             return
@@ -119,30 +161,23 @@ class TrainingDriver:
             if reconnected and self._result_failed:
                 self._result_failed, self.result_sent = False, False
             score = self.run.result().score
-            self._pending.append((session.client.report_progress(view, score), "progress"))
+            self._pending.add(session.client.report_progress(view, score), "progress")
         if view.status != "running" and not self.result_sent:
             self.result_sent = True
-            self._pending.append((session.client.send_result(self.run.result()), "result"))
+            self._pending.add(session.client.send_result(self.run.result()), "result")
 
     def _collect(self) -> None:
-        still = []
-        for fut, what in self._pending:
-            if not fut.done():
-                still.append((fut, what))
-                continue
-            try:
-                reply = fut.result()
-            except Exception as exc:  # the hub refused or the link dropped
+        for answer in self._pending.settled():
+            what = answer.tag
+            if answer.error is not None:  # the hub refused or the link dropped
                 if what == "result":
                     self._result_failed = True  # try again after a reconnect
-                self.said.append(f"training {what} not sent: {exc}")
-                continue
-            if what == "result":
-                seq = getattr(reply, "data", {}).get("seq")
-                ok = isinstance(seq, int | float) and float(seq).is_integer()
-                self.result_seq = int(seq) if ok else 0  # type: ignore[arg-type]
+                self.said.append(f"training {what} not sent: {answer.error}")
+            elif what == "result":
+                seq = getattr(answer.result, "data", {}).get("seq")
+                whole = isinstance(seq, int | float) and float(seq).is_integer()
+                self.result_seq = int(seq) if whole and isinstance(seq, int | float) else 0
                 self.said.append("result stored by the hub")
-        self._pending = still
 
 
 def _how(view: TrainingView) -> str:

@@ -18,7 +18,8 @@ import rtoml
 from xrclient.core.expr import Expr, ExprError, compile_expr
 from xrclient.errors import XRClientError
 from xrclient.scene.model import Scene
-from xrclient.scene.schema import check_table, describe_value, read_text_file
+from xrclient.scene.reader import check_table, describe_value
+from xrclient.scene.schema import read_text_file
 from xrclient.training.model import (
     COMPLETIONS,
     ON_FAIL_KEYWORDS,

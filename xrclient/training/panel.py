@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
-from xrclient.training.assessment import RunResult
+from xrclient.core.run_result import RunResult
 from xrclient.training.runner import TrainingView
 
 Kind = Literal["title", "step", "text", "detail", "hint", "warning", "message", "done", "failed"]

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from xrclient.training.assessment import RunResult
+from xrclient.core.run_result import RunResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_results (

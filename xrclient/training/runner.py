@@ -25,15 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from xrclient.core.expr import Expr, StoreView
+from xrclient.core.run_result import Event, RunResult, RunStatus, StepStatus
 from xrclient.scene.model import Scene
-from xrclient.training.assessment import (
-    Event,
-    RunResult,
-    RunStatus,
-    StepRecord,
-    StepStatus,
-    assess,
-)
+from xrclient.training.assessment import StepRecord, assess
 from xrclient.training.model import Completion, Procedure, Step, Vec3, ZoneShape
 from xrclient.training.zones import ZoneGeometry
 
@@ -104,7 +98,7 @@ class TrainingRun:
     def for_scene(cls, procedure: Procedure, scene: Scene, **kw: str | None) -> TrainingRun:
         """A run over ``scene``'s machines (target indices are scene machine indices)."""
         positions = {m.id: m.transform.position for m in scene.machines}
-        return cls(procedure, [m.id for m in scene.machines], positions, **kw)  # type: ignore[arg-type]
+        return cls(procedure, [m.id for m in scene.machines], positions, **kw)  # type: ignore[arg-type]  # kw is trainee (str) and run_id (str | None); one annotation covers both
 
     def _reset_state(self) -> None:
         self.status: RunStatus = "running"

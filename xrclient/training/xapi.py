@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from xrclient.training.assessment import RunResult, StepResult
+from xrclient.core.run_result import RunResult, StepResult
 
 VERBS = {
     "attempted": "http://adlnet.gov/expapi/verbs/attempted",

@@ -12,18 +12,19 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xrclient.app import Progress, load_geometry, quiet
-from xrclient.core.picking import Picker
 from xrclient.errors import XRClientError
+from xrclient.frame import compose_plant
+from xrclient.progress import Progress, quiet
 from xrclient.render.renderer import Renderer
-from xrclient.scene.loaders import LoadLimits
+from xrclient.scene.load import load_geometry, machine_index
 from xrclient.scene.model import Scene
+from xrclient.scene.picking import Picker
 from xrclient.scene.schema import load_scene
+from xrclient.settings import Settings
 from xrclient.xr.controls import Controls
 from xrclient.xr.frame_loop import FrameInfo, FrameLoop
 from xrclient.xr.glcontext import GLWindow
@@ -39,39 +40,14 @@ from xrclient.xr.session import XrSession
 from xrclient.xr.swapchains import Swapchains
 
 if TYPE_CHECKING:
-    from xrclient.core.bindings import Bindings
-    from xrclient.live import LiveTwin, TwinOptions
+    from xrclient.core.run_result import RunResult
     from xrclient.render.overlays import OverlayStats
-    from xrclient.session import SessionOptions
-    from xrclient.training.assessment import RunResult
     from xrclient.training.runner import TrainingView
     from xrclient.xr.history_link import HistoryReport
 
 log = logging.getLogger(__name__)
 EXIT_GRACE_S = 5.0  # how long the runtime gets to walk the session to EXITING
 RECREATE_TRIES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class XrOptions:
-    scene: Path
-    limits: LoadLimits = field(default_factory=LoadLimits)
-    twin: TwinOptions | None = None
-    session: SessionOptions | None = None
-    overlays: bool = True
-    mixed_reality: bool = False
-    mirror: bool = False
-    frames: int | None = None  # stop after this many frames
-    space: str = "auto"  # reference space: auto (stage, local floor, local), stage, local
-    view: str | None = None  # start at this viewpoint of the scene (floor below it)
-    select: str | None = None
-    #: a recording to scrub, or (with ``twin`` and a new file) where the live stream is recorded
-    history: Path | None = None
-    #: seconds to wait for the twin's first state before entering the headset (0: don't)
-    twin_wait: float = 0.0
-    keep_frames: bool = False  # keep every FrameInfo in the report (tests, benchmarks)
-    procedure: str | None = None  # a training procedure to run (file or shipped name)
-    trainee: str = ""  # the name its result is stored under
 
 
 @dataclass(slots=True)
@@ -128,7 +104,7 @@ def start_rig(scene: Scene, bounds: F64, view: str | None) -> F64:
 
 
 def run_xr(
-    options: XrOptions,
+    options: Settings,
     progress: Progress = quiet,
     hook: RenderHook | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -143,11 +119,7 @@ def run_xr(
 
         procedure = load_procedure(procedure_path(options.procedure), scene)
     geometry, _cache = load_geometry(scene, options.limits, progress)
-    selected = None
-    if options.select is not None:
-        if options.select not in scene.machine_index:
-            raise XRClientError(f"--select: no machine {options.select!r} in {scene.source}")
-        selected = scene.machine_index[options.select]
+    selected = machine_index(scene, options.select)
     bounds = geometry.bounds.astype(np.float64)
     rig = start_rig(scene, bounds, options.view)
     report = XrReport()
@@ -163,23 +135,18 @@ def run_xr(
                 "warning: the runtime offers no additive or alpha-blend mode; --mr renders "
                 "over a transparent background that this headset shows as black"
             )
-        live = None
-        if options.twin is not None:
-            from xrclient.live import LiveTwin
-
-            live = LiveTwin(scene, options.twin)
-            live.start()
-            stack.callback(live.stop)
-            progress(f"connecting to twin stream {options.twin.url}")
+        plant = compose_plant(scene, options.twin, options.history, progress)
+        stack.callback(plant.close)
         history = None
-        if options.history is not None:  # before any state arrives: it may record the stream
+        if plant.insight is not None:
             from xrclient.xr.history_link import XrHistoryLink
 
             history = XrHistoryLink(
-                scene, geometry, window.ctx, live, options.history, keep_frames=options.keep_frames
+                scene, geometry, window.ctx, plant, keep_frames=options.keep_frames
             )
             stack.callback(history.close)
             report.history = history.report
+        live = plant.live
         if live is not None and options.twin is not None and options.twin_wait > 0:
             if not live.wait_for_state(options.twin_wait):
                 st = live.status
@@ -194,8 +161,7 @@ def run_xr(
             progress(f"joining session {options.session.url}")
             link = XrSessionLink(options.session, scene)
             stack.callback(link.close)
-            if history is not None:
-                history.session = link.session
+            plant.session = link.session
         training = None
         if procedure is not None:
             from xrclient.xr.training_link import XrTraining
@@ -205,6 +171,7 @@ def run_xr(
                 procedure, scene, geometry.machine_bounds, options.trainee, session
             )
             stack.callback(training.release)
+            plant.training = training.driver
         ctx = window.ctx
         diag = float(np.linalg.norm(bounds[1] - bounds[0]))
         mr = options.mixed_reality
@@ -223,13 +190,11 @@ def run_xr(
             renderer,
             markers,
             controls,
-            len(scene.machines),
-            live=live,
+            plant,
             far=max(100.0, 2.0 * diag),
             session=link,
             history=history,
             training=training,
-            bindings=history.bindings if history is not None else _bindings_of(live),
             scene=scene,
         )
         if mr:
@@ -263,10 +228,6 @@ def run_xr(
     return report
 
 
-def _bindings_of(live: LiveTwin | None) -> Bindings | None:
-    return live.bindings if live is not None else None
-
-
 def _release_overlays(parts: SceneParts) -> None:
     if parts.overlays is not None:
         parts.overlays.release()
@@ -277,7 +238,7 @@ def _run_session(
     runtime: Runtime,
     window: GLWindow,
     sink: SceneView,
-    options: XrOptions,
+    options: Settings,
     report: XrReport,
     should_stop: Callable[[], bool],
 ) -> Command:
@@ -307,7 +268,7 @@ def _run_session(
             report.reason = session.lifecycle.reason
 
 
-def _prepare_gl(sink: SceneView, options: XrOptions, srgb: bool, eye_size: tuple[int, int]) -> None:
+def _prepare_gl(sink: SceneView, options: Settings, srgb: bool, eye_size: tuple[int, int]) -> None:
     """Colour handling follows the swapchain: an sRGB image stores sRGB-encoded bytes
     (the renderer encodes); a linear one gets linear values."""
     p = sink.parts
@@ -324,12 +285,13 @@ def _prepare_gl(sink: SceneView, options: XrOptions, srgb: bool, eye_size: tuple
         from xrclient.render.font import load_font
 
         p.training.prepare(p.ctx, load_font(), srgb)
-    if p.bindings is not None and p.scene is not None and options.overlays and p.overlays is None:
+    bindings = p.plant.bindings
+    if bindings is not None and p.scene is not None and options.overlays and p.overlays is None:
         from xrclient.render.font import load_font
         from xrclient.render.overlays import Overlays
 
         p.overlays = Overlays(
-            p.ctx, p.scene, p.renderer.geometry, p.bindings, load_font(), srgb_output=srgb
+            p.ctx, p.scene, p.renderer.geometry, bindings, load_font(), srgb_output=srgb
         )
 
 
@@ -337,7 +299,7 @@ def _loop(
     session: XrSession,
     loop: FrameLoop,
     sink: SceneView,
-    options: XrOptions,
+    options: Settings,
     report: XrReport,
     should_stop: Callable[[], bool],
 ) -> Command:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xrclient.core.picking import Picker, Ray
+from xrclient.scene.picking import Picker, Ray
 from xrclient.xr import locomotion
 from xrclient.xr.input import HandState
 from xrclient.xr.poses import F64, Pose, world_pose

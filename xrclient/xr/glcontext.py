@@ -55,12 +55,12 @@ class GLWindow:
         """The session's graphics binding for this context (Xlib/GLX on Linux, Win32 WGL
         on Windows)."""
         if sys.platform == "win32":
-            from OpenGL import WGL  # type: ignore[import-untyped]
+            from OpenGL import WGL  # type: ignore[import-untyped]  # PyOpenGL ships no type information
 
             return xr.GraphicsBindingOpenGLWin32KHR(
                 h_dc=WGL.wglGetCurrentDC(), h_glrc=WGL.wglGetCurrentContext()
             )
-        from OpenGL import GLX  # type: ignore[import-untyped]
+        from OpenGL import GLX  # type: ignore[import-untyped]  # PyOpenGL ships no type information
 
         return xr.GraphicsBindingOpenGLXlibKHR(
             x_display=GLX.glXGetCurrentDisplay(),

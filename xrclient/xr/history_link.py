@@ -3,8 +3,9 @@ controller, driven by the controllers, and the predicted-issue and line-energy l
 
 Per frame, :class:`~.scene_view.SceneView` calls ``before_controls`` (place the card where
 lasers can hit it, keep the left stick from moving the user while the card is up),
-``after_controls`` (controller input to timeline requests), then ``frame`` (which store and
-time to render: live, or the chosen moment of the recording) and ``draw``.
+``after_controls`` (controller input to timeline requests), then, after the plant frame
+chose the store and time to render (live, or the chosen moment of the recording),
+``frame`` (the card and the labels follow it) and ``draw``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,15 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import moderngl
 
-from xrclient.backends.base import View
-from xrclient.core.bindings import Bindings
-from xrclient.core.twin_store import TwinStore
-from xrclient.history.insight import Insight
-from xrclient.live import LiveTwin
+from xrclient.core.view import View
+from xrclient.frame import PlantFrame
 from xrclient.render.font import load_font
+from xrclient.render.insight_layer import InsightLayer
 from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.model import Scene
-from xrclient.session import Session
 from xrclient.xr.controls import Controls, ControlsOutput
 from xrclient.xr.input import HandState
 from xrclient.xr.poses import Pose
@@ -56,23 +53,23 @@ class XrHistoryLink:
         scene: Scene,
         geometry: SceneGeometry,
         ctx: moderngl.Context,
-        live: LiveTwin | None,
-        history: Path,
+        plant: PlantFrame,
         *,
         keep_frames: bool = False,
     ) -> None:
+        if plant.insight is None:
+            raise ValueError("the plant frame has no history")
         font = load_font()
-        self.insight = Insight(scene, geometry, ctx, font, live, history)
+        self.plant = plant
+        self.insight = plant.insight
+        self.labels = InsightLayer.for_scene(ctx, font, scene, geometry)
         try:
-            self.bindings = live.bindings if live is not None else Bindings.compile(scene)
             self.input = TimelineInput()
             self.panel = TimelinePanel(ctx, font)
         except BaseException:
-            self.insight.close()
+            self.labels.release()
             raise
         self.report = HistoryReport()
-        #: the shared session, if any: follow its shared moment, share this one when leading
-        self.session: Session | None = None
         self.keep_frames = keep_frames
         self._rect: PanelRect | None = None
         self._hot: str | None = None
@@ -80,7 +77,7 @@ class XrHistoryLink:
         self._said_until = -math.inf
 
     def set_srgb_output(self, srgb: bool) -> None:
-        self.insight.srgb_output = srgb
+        self.labels.srgb_output = srgb
         self.panel.set_srgb_output(srgb)
 
     # --- per frame ------------------------------------------------------------------------
@@ -117,33 +114,20 @@ class XrHistoryLink:
         )
 
     def control(self, request: str, now: float) -> str:
-        """Carry out one timeline request (from the controllers or a script). In a session,
-        a leader or an expert takes the room along; anyone else leaves the shared moment
-        to scrub on from it."""
-        session = self.session
-        sharing = session is not None and session.can_share_timeline
-        if session is not None and not sharing and session.viewing_shared_past:
-            session.leave_shared_timeline(live=False)
-        said = self.insight.control(request)
-        tl = self.insight.timeline
-        if session is not None and sharing and tl is not None and session.status.state == "live":
-            tl.update(now)
-            session.share_timeline(tl.state(now))
+        """Carry out one timeline request (from the controllers or a script); see
+        ``PlantFrame.timeline_request``."""
+        said, _shared = self.plant.timeline_request(request, now)
         self.report.requests.append(request)
         log.info("timeline: %s%s", request, f" ({said})" if said else "")
         if said:
             self._said, self._said_until = said, now + SAY_S
         return said
 
-    def frame(self, live_store: TwinStore | None, now: float) -> tuple[TwinStore | None, float]:
-        """The store and time to render (the chosen moment); updates the card."""
-        session = self.session
-        if session is not None:  # the moment the session's leader shares, or live again
-            if session.shared_timeline is not None and not session.timeline_detached:
-                self.insight.open_timeline()
-            if self.insight.timeline is not None:
-                session.follow_timeline(self.insight.timeline, now)
-        store, t = self.insight.frame(live_store, now)
+    def frame(self, now: float) -> None:
+        """After the plant frame: the card and the labels show the moment it chose."""
+        plant = self.plant
+        if plant.store is not None:
+            self.labels.update(self.insight.prediction, self.insight.energy, now)
         tl = self.insight.timeline
         model = panel_model(
             self.insight.moment(),
@@ -155,11 +139,10 @@ class XrHistoryLink:
             model = dataclasses.replace(model, label=self._said)
         self.panel.update(self._rect if self.input.shown else None, model)
         if self.keep_frames:
-            self.report.shown.append(t if store is not None else math.nan)
-        return store, t
+            self.report.shown.append(plant.t if plant.store is not None else math.nan)
 
     def draw(self, views: Sequence[View]) -> None:
-        self.insight.draw(list(views))
+        self.labels.draw(views)
         self.panel.draw(views)
         bar = self.panel.bar_corners()
         if bar is not None:
@@ -171,4 +154,4 @@ class XrHistoryLink:
         m = self.insight.moment()
         self.report.line = f"history: {m.label if m is not None else 'none'}"
         self.panel.release()
-        self.insight.close()
+        self.labels.release()

@@ -5,8 +5,9 @@ display time."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import xr
 
@@ -41,6 +42,29 @@ class HandState:
 
 
 NO_HANDS = (HandState(), HandState())
+
+#: the buttons of ``HandState`` that act once per press
+Button = Literal["menu", "timeline", "confirm", "hint"]
+
+
+class ButtonEdges:
+    """Which hands pressed a button this frame (its rising edge), for the buttons named:
+    a button held down acts once, on the frame it goes down."""
+
+    def __init__(self, *buttons: Button) -> None:
+        self._down: dict[Button, list[bool]] = {b: [False, False] for b in buttons}
+
+    def update(self, hands: Sequence[HandState]) -> dict[Button, list[int]]:
+        """Per button, the hands (0 left, 1 right) whose button went down since the last call."""
+        pressed: dict[Button, list[int]] = {}
+        for button, was in self._down.items():
+            pressed[button] = []
+            for i, hand in enumerate(hands[:2]):
+                down = bool(getattr(hand, button))
+                if down and not was[i]:
+                    pressed[button].append(i)
+                was[i] = down
+        return pressed
 
 
 def pose_of(location: Any) -> Pose | None:

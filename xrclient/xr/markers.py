@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
 from xrclient.core.color import srgb_to_linear
+from xrclient.core.view import View
 from xrclient.xr.controls import ControlsOutput
 from xrclient.xr.poses import F64, Vec
 

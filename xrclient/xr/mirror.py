@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glfw
 import moderngl
-from OpenGL import GL  # type: ignore[import-untyped]
+from OpenGL import GL  # type: ignore[import-untyped]  # PyOpenGL ships no type information
 
 from xrclient.xr.glcontext import GLWindow
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import moderngl
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 
 OPAQUE, ADDITIVE, ALPHA_BLEND = 1, 2, 3  # XrEnvironmentBlendMode
 

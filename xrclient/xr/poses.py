@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
+from xrclient.core.view import View
 
 if TYPE_CHECKING:
     import moderngl

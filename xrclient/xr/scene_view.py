@@ -1,14 +1,13 @@
 """The frame sink of the headset: the plant, overlays and hand markers drawn for two eyes.
 
-``update`` reads the controllers and the twin queue (non-blocking) and moves the user;
-with ``--history`` the store and time shown come from the history link (live, or the chosen
-moment of a recording), and colours and overlays follow them. ``render`` draws both eyes
-with the desktop's renderer through a list of two Views.
+``update`` reads the controllers and moves the user, then runs the plant frame (the twin
+queue drained without waiting, the store and time shown: live, or with ``--history`` the
+chosen moment of a recording, and the bindings over them), and lays the overlays out for
+it. ``render`` draws both eyes with the desktop's renderer through a list of two Views.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import moderngl
 
-from xrclient.backends.base import View
-from xrclient.core.visuals import MachineVisuals
+from xrclient.core.view import View
+from xrclient.frame import PlantFrame
 from xrclient.render.renderer import Renderer
 from xrclient.xr.controls import Controls, ControlsOutput
 from xrclient.xr.frame_loop import Eye
@@ -27,8 +26,7 @@ from xrclient.xr.passthrough import TransparentBackground
 from xrclient.xr.poses import Pose, eye_view
 
 if TYPE_CHECKING:
-    from xrclient.core.bindings import Bindings
-    from xrclient.live import LiveTwin
+    from xrclient.core.visuals import MachineVisuals
     from xrclient.render.overlays import Overlays, OverlayStats
     from xrclient.scene.model import Scene
     from xrclient.xr.history_link import XrHistoryLink
@@ -48,15 +46,13 @@ class SceneParts:
     renderer: Renderer
     markers: Markers
     controls: Controls
-    n_machines: int
+    #: live state, history and bindings, once per frame
+    plant: PlantFrame
     overlays: Overlays | None = None
-    live: LiveTwin | None = None
     transparent: TransparentBackground | None = None
     session: XrSessionLink | None = None
     history: XrHistoryLink | None = None
     training: XrTraining | None = None
-    #: the scene's bindings over the store shown (live, or the chosen moment of a recording)
-    bindings: Bindings | None = None
     scene: Scene | None = None
     near: float = 0.05
     far: float = 500.0
@@ -88,7 +84,6 @@ class SceneView:
         self.space: Any = None
         self.focused: Callable[[], bool] = lambda: False
         self.mirror: Mirror | None = None
-        self.visuals = MachineVisuals(parts.n_machines)
         self.output = ControlsOutput()
         self.now = 0.0
         self.shown_t = 0.0  # the time rendered: now, or the chosen moment of a recording
@@ -119,40 +114,31 @@ class SceneView:
         if history is not None:
             history.after_controls(self.hands, self.output, now)
         p.markers.update(self.output)
-        store, t = None, now
-        if p.live is not None:
-            p.live.update(now)  # drains the network queue; never waits
-            store = p.live.store
+        plant = p.plant
+        store = plant.update(now)
+        t = self.shown_t = plant.t
         if history is not None:
-            store, t = history.frame(store, now)
-        self.shown_t = t
-        if p.bindings is not None:
-            if store is not None:
-                p.bindings.evaluate(store, t)
-                p.bindings.apply(self.visuals)
-            else:
-                self.visuals.reset()
-        self.visuals.highlight[:] = 0.0
+            history.frame(now)
         if p.training is not None:
             head = head_pose(eyes)
             p.training.update(store, t, p.controls.rig, head, self.hands, self.output)
-            target = p.training.target()
-            if target is not None:  # the step's machine pulses
-                self.visuals.highlight[target] = 0.35 + 0.35 * (0.5 + 0.5 * math.sin(now * 5.0))
         selected = p.controls.selected
-        if selected is not None:
-            self.visuals.highlight[selected] = 1.0
+        plant.mark(selected, None, now)
         if p.session is not None:
             first = self._view(eyes[0], self.eye_size, None) if eyes else None
             p.session.update(p.controls, self.hands, head_pose(eyes), self.output, first, now)
-        overlays, bindings = p.overlays, p.bindings
+        overlays, state = p.overlays, plant.state
         self.overlay_layout_s = 0.0
-        if overlays is not None and bindings is not None and store is not None and eyes:
+        if overlays is not None and state is not None and store is not None and eyes:
             if overlays.due(now, selected):
                 started = time.perf_counter()
                 view = self._view(eyes[0], self.eye_size, None)
-                self.overlay_stats = overlays.update(store, bindings.state, view, t, selected)
+                self.overlay_stats = overlays.update(store, state, view, t, selected)
                 self.overlay_layout_s = time.perf_counter() - started
+
+    @property
+    def visuals(self) -> MachineVisuals:
+        return self.parts.plant.visuals
 
     def _view(self, eye: Eye, size: tuple[int, int], fbo: moderngl.Framebuffer | None) -> View:
         p = self.parts

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
 from xrclient.core import math3d
+from xrclient.core.view import View
 from xrclient.render.avatars import Avatars
 from xrclient.render.font import SdfFont
 from xrclient.scene.model import Scene
 from xrclient.session import Session, SessionOptions, scene_anchors
 from xrclient.xr import locomotion
 from xrclient.xr.controls import Controls, ControlsOutput
-from xrclient.xr.input import HandState
+from xrclient.xr.input import ButtonEdges, HandState
 from xrclient.xr.poses import F64, Pose, world_pose
 
 #: a follower is teleported beside the leader once this far away (metres, horizontal)
@@ -35,17 +35,14 @@ FOLLOW_BEHIND_M = 1.2
 
 def world_pose7(rig: F64, pose: Pose) -> list[float]:
     """A tracked pose as the session's 7 floats in plant coordinates."""
-    p, r = world_pose(rig, pose)
-    m = np.eye(4, dtype=np.float32)
-    m[:3, :3] = r
-    return [*(float(c) for c in p), *(float(c) for c in math3d.matrix_quat(m))]
+    return list(math3d.pose7(*world_pose(rig, pose)))
 
 
 class XrSessionLink:
     def __init__(self, options: SessionOptions, scene: Scene) -> None:
         self.session = Session(options, anchors=scene_anchors(scene))
         self.avatars: Avatars | None = None  # made with the swapchains (colour encoding)
-        self._menu = [False, False]
+        self._menu = ButtonEdges("menu")
         self.teleports = 0
         self.session.start()
 
@@ -112,11 +109,7 @@ class XrSessionLink:
         self.teleports += 1
 
     def _pings(self, hands: Sequence[HandState], output: ControlsOutput) -> None:
-        for i, hand in enumerate(hands[:2]):
-            pressed = hand.menu and not self._menu[i]
-            self._menu[i] = hand.menu
-            if not pressed:
-                continue
+        for i in self._menu.update(hands)["menu"]:
             laser = next((la for la in output.lasers if la.hand == i), None)
             if laser is not None:
                 self.session.ping([float(c) for c in laser.end])

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from xrclient.xr.controls import Laser
-from xrclient.xr.input import HandState
+from xrclient.xr.input import ButtonEdges, HandState
 from xrclient.xr.timeline_layout import BAR_X, bar_fraction, seek_request, target_at
 
 LEFT = 0
@@ -38,7 +38,7 @@ class TimelineInput:
     shown: bool = True
     hand: int = LEFT  # the hand carrying the panel; its stick drives the timeline
     config: TimelineInputConfig = field(default_factory=TimelineInputConfig)
-    _buttons: list[bool] = field(default_factory=lambda: [False, False])
+    _buttons: ButtonEdges = field(default_factory=lambda: ButtonEdges("timeline"))
     _latched: str | None = None  # the stick request being held
     _repeat_at: float = 0.0
     _drag: int | None = None  # the hand scrubbing the bar with its trigger held
@@ -54,10 +54,8 @@ class TimelineInput:
 
     def step(self, hands: Sequence[HandState], lasers: Sequence[Laser], now: float) -> list[str]:
         """Requests made this frame (the panel's visibility is ``shown``)."""
-        for i, hand in enumerate(hands[:2]):
-            if hand.timeline and not self._buttons[i]:
-                self.shown = not self.shown
-            self._buttons[i] = hand.timeline
+        for _ in self._buttons.update(hands)["timeline"]:
+            self.shown = not self.shown
         if not self.shown:
             self._latched, self._drag = None, None
             return []

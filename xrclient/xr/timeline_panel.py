@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from xrclient.backends.base import View
 from xrclient.core.color import srgb_to_linear
+from xrclient.core.view import View
 from xrclient.history.insight import Moment
 from xrclient.render.font import SdfFont
 from xrclient.render.text import Align, TextBatch

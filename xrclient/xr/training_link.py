@@ -19,12 +19,12 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from xrclient.backends.base import View
+from xrclient.core.view import View
 from xrclient.render.font import SdfFont
 from xrclient.render.training_layer import TrainingLayer
 from xrclient.training.driver import TrainingDriver
 from xrclient.xr.controls import ControlsOutput
-from xrclient.xr.input import HandState
+from xrclient.xr.input import ButtonEdges, HandState
 from xrclient.xr.poses import F64, Pose, world_pose
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class XrTraining:
         self.driver = TrainingDriver.for_scene(procedure, scene, trainee, session)
         self.bounds = np.asarray(machine_bounds, np.float64)
         self.layer: TrainingLayer | None = None  # made with the swapchains (colour encoding)
-        self._buttons = [[False, False], [False, False]]  # per hand: confirm, hint
+        self._buttons = ButtonEdges("confirm", "hint")
 
     def prepare(self, ctx: moderngl.Context, font: SdfFont, srgb: bool) -> None:
         if self.layer is None:
@@ -74,13 +74,11 @@ class XrTraining:
                 else:
                     d.select(laser.machine, now)
         d.point_at(output.hovered, now)
-        for i, hand in enumerate(hands[:2]):
-            confirm, hint = hand.confirm, hand.hint
-            if confirm and not self._buttons[i][0]:
-                d.confirm(now)
-            if hint and not self._buttons[i][1]:
-                d.hint(now)
-            self._buttons[i] = [confirm, hint]
+        pressed = self._buttons.update(hands)
+        for _ in pressed["confirm"]:
+            d.confirm(now)
+        for _ in pressed["hint"]:
+            d.hint(now)
         eye: tuple[float, float, float] | None = None
         anchor = None
         if head is not None:
@@ -96,12 +94,6 @@ class XrTraining:
             self.layer.update(
                 view, anchor, confirm_key="A / X (or the trigger on it)", hint_key="stick click"
             )
-
-    def target(self) -> int | None:
-        view = self.driver.view
-        if view is None or view.status != "running" or view.target_machine < 0:
-            return None
-        return view.target_machine
 
     def draw(self, views: Sequence[View], now: float) -> None:
         if self.layer is not None:

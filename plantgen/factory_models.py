@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import trimesh
 
-from xrclient.scene.shapes import (
+from plantgen.shapes import (
     DEFAULT_STYLE,
     FINISHES,
     Finish,
@@ -716,7 +716,7 @@ def build(name: str) -> trimesh.Scene:
 
 def export_glb(scene: trimesh.Scene) -> bytes:
     """GLB bytes of a model, with vertex normals."""
-    data = trimesh.exchange.gltf.export_glb(scene, include_normals=True)  # type: ignore[no-untyped-call]
+    data = trimesh.exchange.gltf.export_glb(scene, include_normals=True)  # type: ignore[no-untyped-call]  # trimesh ships no type information
     return bytes(data)
 
 

@@ -1,4 +1,9 @@
-"""``xrclient procedure check`` and ``xrclient training results``."""
+"""``xrclient procedure check`` and ``xrclient training results``.
+
+Texts of results come from trainees over the network: every one is printed through
+``display_text.printable``, so a tab cannot make a column, a newline a row, nor an escape
+sequence reach the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from xrclient.core.display_text import printable
 from xrclient.errors import XRClientError
 from xrclient.training.loader import (
     ProcedureError,
@@ -18,7 +24,7 @@ from xrclient.training.results import ResultsError, read_results
 from xrclient.training.xapi import DEFAULT_BASE, export
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     proc = sub.add_parser(
         "procedure",
         help="list and check training procedures (docs/training.md)",
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int | None:
 def _check(args: argparse.Namespace) -> int:
     scene = None
     if args.scene is not None:
-        from xrclient.app import resolve_scene
+        from xrclient.scene.load import resolve_scene
         from xrclient.scene.schema import load_scene
 
         try:
@@ -108,7 +114,7 @@ def _list(_args: argparse.Namespace) -> int:
         except ProcedureError as exc:
             print(f"{file.stem}\t(error: {exc})")
             continue
-        print(f"{file.stem}\t{p.title}\t{len(p.steps)} steps")
+        print(f"{printable(file.stem)}\t{printable(p.title)}\t{len(p.steps)} steps")
     return 0
 
 
@@ -121,9 +127,10 @@ def _results(args: argparse.Namespace) -> int:
     for row in rows:
         r = row.result
         verdict = "passed" if r.passed else "failed"
+        cells = (row.room, r.trainee, r.procedure_id, r.status)
         print(
-            f"{row.room}\t{r.trainee}\t{r.procedure_id}\t{r.status}\t"
-            f"{r.score:.0f}\t{verdict}\t{r.duration_s:.1f} s\t{len(r.errors)} errors"
+            "\t".join(printable(str(c)) for c in cells) + f"\t{r.score:.0f}\t{verdict}\t"
+            f"{r.duration_s:.1f} s\t{len(r.errors)} errors"
         )
     if args.xapi is not None:
         stmts = export((row.result for row in rows), base=args.base)

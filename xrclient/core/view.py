@@ -1,16 +1,16 @@
-"""What every backend hands the renderer: views (pose, projection, viewport, target)."""
+"""What every backend hands the renderer: views (pose, projection, viewport, target).
+
+A plain value (no GL): picking, overlay layout and cameras read it as well as the renderer.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from xrclient.core.math3d import F32
-
-if TYPE_CHECKING:
-    import moderngl
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -27,7 +27,8 @@ class View:
     view: F32
     projection: F32
     viewport: tuple[int, int, int, int]
-    framebuffer: moderngl.Framebuffer | None = None
+    #: a ``moderngl.Framebuffer``; typed loosely because core imports no GL
+    framebuffer: Any = None
 
     def __post_init__(self) -> None:
         for name in ("view", "projection"):

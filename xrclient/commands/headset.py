@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from xrclient.cli_args import (
+from xrclient.commands.args import (
     add_limits,
     add_session_options,
     add_training_options,
@@ -22,6 +22,7 @@ from xrclient.cli_args import (
     twin_options_from,
 )
 from xrclient.errors import XRClientError
+from xrclient.settings import Settings
 
 
 def _frames(text: str) -> int:
@@ -96,15 +97,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         try:
-            from xrclient.xr.client import XrOptions, run_xr
+            from xrclient.app import run_headset
         except ImportError as exc:
             raise XRClientError(
                 f"the headset client needs the 'xr' extra (pip install 'xrclient[xr]'): {exc}"
             ) from None
-        from xrclient.app import resolve_scene
+        from xrclient.scene.load import resolve_scene
 
         twin = twin_options_from(args)
-        options = XrOptions(
+        options = Settings(
             scene=resolve_scene(args.scene),
             limits=limits_from(args),
             twin=twin,
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         stop = _StopSignals()
         try:
             with stop:
-                report = run_xr(options, say, should_stop=stop.is_set)
+                report = run_headset(options, say, should_stop=stop.is_set)
         except xr.XrException as exc:  # the runtime failed mid-session (e.g. it crashed)
             raise XRClientError(f"the OpenXR runtime failed: {exc}") from None
         if stop.is_set() and not report.reason:
@@ -180,7 +181,7 @@ class _StopSignals:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m xrclient.xr.cli``)."""
+    """Stand-alone entry (``python -m xrclient.commands.headset``)."""
     parser = argparse.ArgumentParser(prog="xrclient")
     add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(argv))

@@ -35,7 +35,7 @@ class Finish:
 
     def material(self, name: str) -> PBRMaterial:
         blend = self.color[3] < 1.0
-        return PBRMaterial(  # type: ignore[no-untyped-call]
+        return PBRMaterial(  # type: ignore[no-untyped-call]  # trimesh ships no type information
             name=name,
             baseColorFactor=list(self.color),
             metallicFactor=self.metallic,
@@ -226,6 +226,6 @@ class PartBuilder:
             mesh = trimesh.graph.smooth_shade(merged, angle=CREASE, facet_minarea=None)
             if finish not in materials:
                 materials[finish] = self.finishes[finish].material(finish)
-            mesh.visual = TextureVisuals(material=materials[finish])  # type: ignore[no-untyped-call]
+            mesh.visual = TextureVisuals(material=materials[finish])  # type: ignore[no-untyped-call]  # trimesh ships no type information
             scene.add_geometry(mesh, node_name=part, geom_name=part)
         return scene

@@ -94,7 +94,7 @@ def read_token(path: Path | None) -> str | None:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise XRClientError(f"{path}: cannot read token: {exc}") from None
-    if not 16 <= len(text) <= 4096 or not text.isascii() or any(c.isspace() for c in text):
+    if not 16 <= len(text) <= 4096 or not (text.isascii() and text.isprintable()) or " " in text:
         raise XRClientError(
             f"{path}: a token must be one line of 16 to 4096 printable ASCII characters"
         )

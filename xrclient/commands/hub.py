@@ -10,13 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xrclient.core import session_schema as s
+from xrclient.core import display_text
+from xrclient.core import session_checks as checks
+from xrclient.core import session_codec as codec
+from xrclient.core import session_roles as roles
 from xrclient.errors import XRClientError
 
 DEFAULT_SECRET = Path("hub.secret")
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers action is generic only in the stubs
     hub = sub.add_parser(
         "hub",
         help="run a session hub: shared rooms, presence and persistent annotations",
@@ -66,6 +69,63 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="connection attempts per second allowed per client address, in bursts of six "
         "times that (default 10); beyond it the handshake is refused with HTTP 429",
     )
+    hub.add_argument(
+        "--handshake-burst",
+        type=int,
+        metavar="N",
+        help="connection attempts one client address may make at once (default six times "
+        "--handshake-rate); everyone behind one NAT address shares it",
+    )
+    hub.add_argument(
+        "--max-per-name",
+        type=int,
+        default=4,
+        metavar="N",
+        help="connections at once per token name in one room (default 4)",
+    )
+    hub.add_argument(
+        "--room-annotations",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="annotations a room may hold (default 10000)",
+    )
+    hub.add_argument(
+        "--room-annotation-bytes",
+        type=int,
+        default=8 * 2**20,
+        metavar="BYTES",
+        help="bytes a room's annotations may take (default 8 MiB)",
+    )
+    hub.add_argument(
+        "--author-annotations",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="annotations one author (token name) may hold in a room (default 1000)",
+    )
+    hub.add_argument(
+        "--author-annotation-bytes",
+        type=int,
+        default=2**20,
+        metavar="BYTES",
+        help="bytes one author's annotations may take in a room (default 1 MiB)",
+    )
+    hub.add_argument(
+        "--room-fanout",
+        type=float,
+        default=20_000.0,
+        metavar="N",
+        help="reliable frames per second one room may send out, messages times receivers, "
+        "in bursts of twice that (default 20000)",
+    )
+    hub.add_argument(
+        "--audit-key-file",
+        type=Path,
+        metavar="FILE",
+        help="key of the audit chain, hex like the secret file (default: derived from "
+        "--secret-file); 'xrclient audit verify' needs the same file",
+    )
     hub.add_argument("-v", "--verbose", action="store_true", help="log every join and leave")
 
     tok = sub.add_parser(
@@ -75,7 +135,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     tok.add_argument("--room", required=True, help="room name (A-Z a-z 0-9 . _ -)")
     tok.add_argument("--name", required=True, help="the person's display name")
-    tok.add_argument("--role", required=True, choices=[r.value for r in s.Role])
+    tok.add_argument("--role", required=True, choices=[r.value for r in roles.Role])
     tok.add_argument("--ttl", default="8h", help="lifetime: 90s, 15m, 8h, 2d (default 8h)")
     tok.add_argument(
         "--secret-file",
@@ -91,6 +151,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     aud_sub = aud.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ver = aud_sub.add_parser("verify", help="verify the hash chain of the annotation audit log")
     ver.add_argument("--db", type=Path, required=True, metavar="FILE", help="hub database")
+    ver.add_argument(
+        "--secret-file",
+        type=Path,
+        default=DEFAULT_SECRET,
+        metavar="FILE",
+        help="the hub's secret, the audit key is derived from it (default hub.secret, "
+        "when it exists)",
+    )
+    ver.add_argument(
+        "--audit-key-file",
+        type=Path,
+        metavar="FILE",
+        help="the hub's --audit-key-file, when it was started with one",
+    )
+    ver.add_argument(
+        "--unkeyed",
+        action="store_true",
+        help="check a log written before the chain was keyed, without any key",
+    )
 
 
 def _port(text: str) -> int:
@@ -120,19 +199,36 @@ def _token(args: argparse.Namespace) -> int:
     try:
         secret = tokens.load_secret(args.secret_file)
         ttl = tokens.parse_ttl(args.ttl)
-        token = tokens.mint(secret, args.room, args.name, s.Role(args.role), ttl)
-    except (ValueError, s.SessionError) as exc:
+        name = display_text.name(args.name, "--name", checks.MAX_NAME)
+        token = tokens.mint(secret, args.room, name, roles.Role(args.role), ttl)
+    except (ValueError, codec.SessionError) as exc:
         raise XRClientError(str(exc)) from None
     print(token)
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from xrclient.hub import audit
+    from xrclient.hub import audit, tokens
 
-    verdict = audit.verify(args.db)
+    key: bytes | None = None
+    source = args.audit_key_file or args.secret_file
+    # no key file at all (not given, no hub.secret here): check as an unkeyed log, which a
+    # keyed log then fails with "give the hub's secret file"
+    if not args.unkeyed and (args.audit_key_file is not None or source.exists()):
+        try:
+            key = audit.derive_key(tokens.load_secret(source))
+        except ValueError as exc:
+            raise XRClientError(f"{exc} (the audit key; --unkeyed for an unkeyed log)") from None
+    verdict = audit.verify(args.db, key)
     if verdict.ok:
         print(f"audit log OK: {verdict.rows} changes, head {verdict.head}")
+        if verdict.unkeyed_rows:
+            print(
+                f"  rows 1..{verdict.unkeyed_rows} predate the key: chained with plain "
+                "SHA-256, anchored by the key marker"
+            )
+        elif key is None:
+            print("  unkeyed log: a rewritten chain would not be detected")
         return 0
     print(f"audit log FAILED ({verdict.rows} rows read):", file=sys.stderr)
     for problem in verdict.problems:
@@ -142,8 +238,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _hub(args: argparse.Namespace) -> int:
     from xrclient.hub import tokens
-    from xrclient.hub.server import Hub, HubConfig, tls_context
+    from xrclient.hub.config import HubConfig
+    from xrclient.hub.server import Hub
     from xrclient.hub.store import StoreError
+    from xrclient.hub.tls import tls_context
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -169,7 +267,21 @@ def _hub(args: argparse.Namespace) -> int:
             rate=args.rate,
             burst=max(1, int(2 * args.rate)),
             handshake_rate=args.handshake_rate,
-            handshake_burst=max(1, int(6 * args.handshake_rate)),
+            handshake_burst=(
+                max(1, int(6 * args.handshake_rate))
+                if args.handshake_burst is None
+                else args.handshake_burst
+            ),
+            max_per_name=args.max_per_name,
+            max_annotations=args.room_annotations,
+            max_annotation_bytes=args.room_annotation_bytes,
+            max_author_annotations=args.author_annotations,
+            max_author_bytes=args.author_annotation_bytes,
+            room_fanout=args.room_fanout,
+            room_fanout_burst=max(1, int(2 * args.room_fanout)),
+            audit_secret=(
+                None if args.audit_key_file is None else tokens.load_secret(args.audit_key_file)
+            ),
         )
         config.check()
     except (ValueError, OSError) as exc:
@@ -199,7 +311,7 @@ def _hub(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xrclient.hub``: these commands on their own."""
+    """The hub, token and audit commands on their own (tests and scripts)."""
     parser = argparse.ArgumentParser(prog="xrclient-hub")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_parsers(sub)

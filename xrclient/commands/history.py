@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from xrclient.cli_args import add_token, read_token
+from xrclient.commands.args import add_token, read_token
 from xrclient.errors import XRClientError
 from xrclient.history.recorder import Recorder
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers action is generic only in the stubs
     rec = sub.add_parser(
         "record",
         help="record a live twin stream to a file for replay and scrubbing",

@@ -10,6 +10,9 @@ answers one ray at a time in two stages:
    triangles are stored once, see :mod:`xrclient.core.picking_mesh`). It stops as soon as
    the next box starts beyond the nearest surface found.
 
+The last few rays' answers are kept: a controller held still asks the same ray every frame
+(its pose is the same to the bit), and the geometry never changes under a picker.
+
 Fixtures (walls, floor) take part, so a machine behind a wall is not picked. Point-cloud
 machines are hit where the ray enters their (oriented) bounding box; point-cloud fixtures
 are not solid and never occlude.
@@ -20,6 +23,7 @@ Distances are in scene units (metres) along the ray, whose direction is unit len
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,7 +45,7 @@ from xrclient.core.picking_mesh import (
 from xrclient.scene.geometry import FIXTURE, SceneGeometry
 
 if TYPE_CHECKING:
-    from xrclient.backends.base import View
+    from xrclient.core.view import View
 
 Vec3 = tuple[float, float, float]
 
@@ -153,11 +157,15 @@ def ray_from_pose(
 class Picker:
     """Ray queries against one scene's geometry; build once, query every frame."""
 
-    __slots__ = ("_boxes", "_inv", "_owner", "_shape", "_shapes", "machine_count")
+    __slots__ = ("_boxes", "_inv", "_owner", "_recent", "_shape", "_shapes", "machine_count")
+
+    #: answers kept for repeated rays (two hands, a mouse and a little slack)
+    RECENT = 4
 
     def __init__(self, geometry: SceneGeometry, *, chunk: int = CHUNK, whole: int = WHOLE) -> None:
         """``chunk`` and ``whole`` tune :class:`~xrclient.core.picking_mesh.TriangleSet`."""
         self.machine_count = geometry.machine_count
+        self._recent: dict[bytes, Hit | None] = {}
         shapes: list[TriangleSet | F64] = []
         boxes: list[F64] = []
         inv: list[F64] = []
@@ -236,6 +244,18 @@ class Picker:
         """The nearest surface of any machine or fixture within ``max_distance``."""
         if math.isnan(max_distance) or max_distance < 0.0:
             raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        # the exact bits: -0.0 and 0.0 compare equal but can enter a slab test differently
+        key = struct.pack("7d", *ray.origin, *ray.direction, max_distance)
+        recent = self._recent
+        if key in recent:
+            return recent[key]
+        hit = self._cast(ray, max_distance)
+        if len(recent) >= self.RECENT:
+            del recent[next(iter(recent))]  # the oldest
+        recent[key] = hit
+        return hit
+
+    def _cast(self, ray: Ray, max_distance: float) -> Hit | None:
         o = np.asarray(ray.origin, dtype=np.float64)
         d = np.asarray(ray.direction, dtype=np.float64)
         enter, leave = slab(self._boxes, o, d)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xrclient.cli_args import (
+from xrclient.commands.args import (
     add_limits,
     add_session_options,
     add_training_options,
@@ -20,8 +20,8 @@ from xrclient.cli_args import (
 )
 
 if TYPE_CHECKING:
-    from xrclient.desktop.viewer import ViewerOptions
     from xrclient.live import TwinOptions
+    from xrclient.settings import Settings
 
 
 def _positive_float(text: str) -> float:
@@ -124,19 +124,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_limits(view)
 
 
-def viewer_options(
-    args: argparse.Namespace, scene: Path, twin: TwinOptions | None
-) -> ViewerOptions:
+def viewer_options(args: argparse.Namespace, scene: Path, twin: TwinOptions | None) -> Settings:
     """Options from the window arguments (and the view command's, where present)."""
-    from xrclient.desktop.viewer import ViewerOptions
     from xrclient.scene.loaders import LoadLimits
+    from xrclient.settings import Settings
 
     if args.record is not None and args.frames is None and args.seconds is None:
         print(
             "note: --record writes a PNG per frame until the window closes",
             file=sys.stderr,
         )
-    return ViewerOptions(
+    return Settings(
         scene=scene,
         twin=twin,
         session=session_options(args, "desktop") if hasattr(args, "session") else None,
@@ -157,12 +155,12 @@ def viewer_options(
     )
 
 
-def open_viewer(options: ViewerOptions) -> int:
+def open_viewer(options: Settings) -> int:
     """Run the viewer until it closes; prints what it wrote."""
-    from xrclient.app import stderr_progress
-    from xrclient.desktop.viewer import Viewer
+    from xrclient.app import build_viewer
+    from xrclient.progress import stderr_progress
 
-    with Viewer(options, stderr_progress) as viewer:
+    with build_viewer(options, stderr_progress) as viewer:
         print(
             f"window open ({viewer.window.framebuffer_size[0]}x"
             f"{viewer.window.framebuffer_size[1]}, {viewer.window.samples}x MSAA): "
@@ -182,7 +180,7 @@ def open_viewer(options: ViewerOptions) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xrclient.app import resolve_scene
+    from xrclient.scene.load import resolve_scene
 
     twin = twin_options_from(args)
     return open_viewer(viewer_options(args, resolve_scene(args.scene), twin))

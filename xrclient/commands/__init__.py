@@ -1,0 +1,1 @@
+"""The ``xrclient`` sub-commands: arguments in, one ``Settings`` or one service out."""
