@@ -40,9 +40,13 @@ def timed(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> tuple[f
 
 
 def timed_interleaved(
-    fns: dict[str, Callable[[], object]], repeat: int = 7, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    repeat: int = 7,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, tuple[float, float]]:
-    """(median, min) wall seconds per function, running them in turn each round.
+    """(median, min) seconds per function by ``clock`` (the wall clock, or
+    ``time.process_time`` for this process's CPU time), running them in turn each round.
 
     Alternating the candidates spreads the noise of a shared machine (other processes,
     frequency changes, steal time) evenly over them instead of onto whichever ran last.
@@ -53,7 +57,7 @@ def timed_interleaved(
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return {name: (statistics.median(v), min(v)) for name, v in samples.items()}

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -227,16 +226,7 @@ def timed_cpu(
     fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 1
 ) -> dict[str, tuple[float, float]]:
     """``timed_interleaved`` with the process's CPU time instead of the wall clock."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.process_time()
-            fn()
-            samples[name].append(time.process_time() - start)
-    return {name: (statistics.median(v), min(v)) for name, v in samples.items()}
+    return timed_interleaved(fns, repeat, warmup, clock=time.process_time)
 
 
 def repeat(fn: Callable[[], object], times: int) -> Callable[[], None]:

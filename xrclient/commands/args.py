@@ -34,6 +34,17 @@ def positive_mib(text: str) -> int:
     return int(value * 2**20)
 
 
+def frame_count(text: str) -> int:
+    """``--frames N``: a whole number of frames, 1 to 10 million."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 < value <= 10_000_000:
+        raise argparse.ArgumentTypeError("expected a number of frames above 0")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:

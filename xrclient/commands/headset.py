@@ -16,6 +16,7 @@ from xrclient.commands.args import (
     add_session_options,
     add_training_options,
     add_twin_options,
+    frame_count,
     limits_from,
     session_options,
     trainee_name,
@@ -23,16 +24,6 @@ from xrclient.commands.args import (
 )
 from xrclient.errors import XRClientError
 from xrclient.settings import Settings
-
-
-def _frames(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 < value <= 10_000_000:
-        raise argparse.ArgumentTypeError("expected a number of frames above 0")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "headsets) with a transparent background",
     )
     xr.add_argument("--mirror", action="store_true", help="show the left eye in a desktop window")
-    xr.add_argument("--frames", type=_frames, metavar="N", help="stop after N frames")
+    xr.add_argument("--frames", type=frame_count, metavar="N", help="stop after N frames")
     xr.add_argument(
         "--space",
         choices=("auto", "stage", "local"),

@@ -12,6 +12,7 @@ from xrclient.commands.args import (
     add_session_options,
     add_training_options,
     add_twin_options,
+    frame_count,
     limits_from,
     session_options,
     size_arg,
@@ -31,13 +32,6 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0.0 < value <= 86400.0:
         raise argparse.ArgumentTypeError("expected a number above 0 (and at most 86400)")
-    return value
-
-
-def _frames(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a number of frames above 0")
     return value
 
 
@@ -83,7 +77,7 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     )
     win.add_argument(
         "--frames",
-        type=_frames,
+        type=frame_count,
         metavar="N",
         help="close after N frames",
     )
