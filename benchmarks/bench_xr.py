@@ -12,7 +12,7 @@ are an upper bound of what a GPU machine spends.
 A second table breaks *ours* down by part, timed around the methods that do the work
 (medians per frame over the rendered frames): input (``HandInput.poll``), controls
 (``Controls.step`` without picking: locomotion, lasers), picking (``Picker.pick``, both
-lasers), twin drain (``LiveTwin.update``), bindings (``Bindings.evaluate`` + ``apply``),
+lasers), twin drain (``LiveTwin.update``), bindings (``Bindings.update`` + ``apply``),
 layout (``Overlays.update``, where it ran), overlay draw (``Overlays.draw``), markers
 (``Markers.update`` + ``draw``), renderer CPU (``Renderer.draw`` without its GL calls) and
 the rest. A part whose method a front end no longer calls shows 0.
@@ -56,7 +56,8 @@ PARTS: dict[str, list[tuple[str, str, str]]] = {
     "picking": [("xrclient.scene.picking", "Picker", "pick")],
     "twin drain": [("xrclient.live", "LiveTwin", "update")],
     "bindings": [
-        ("xrclient.core.bindings", "Bindings", "evaluate"),
+        # the plant frame's incremental update (a full evaluate inside it when needed)
+        ("xrclient.core.bindings", "Bindings", "update"),
         ("xrclient.core.bindings", "Bindings", "apply"),
     ],
     "layout": [("xrclient.render.overlays", "Overlays", "update")],
