@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from xrclient.xr.client import XrReport
     from xrclient.xr.scene_view import InputScript, RenderHook
 
-__all__ = ["Settings", "SnapshotReport", "build_viewer", "render_snapshot", "run_headset"]
-
 
 def build_viewer(settings: Settings, progress: Progress = quiet) -> Viewer:
     """The desktop viewer for ``settings`` (a window opens; ``run`` it, then ``close``)."""

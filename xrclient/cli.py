@@ -275,9 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from xrclient.app import Settings, render_snapshot
+    from xrclient.app import render_snapshot
     from xrclient.progress import stderr_progress
     from xrclient.scene.load import resolve_scene
+    from xrclient.settings import Settings
 
     twin = twin_options_from(args)
     if twin is None and args.select is not None:
@@ -396,9 +397,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:
-    from xrclient.app import Settings, render_snapshot
+    from xrclient.app import render_snapshot
     from xrclient.live import TwinOptions
     from xrclient.progress import stderr_progress
+    from xrclient.settings import Settings
 
     settings = Settings(
         scene=scene_file, size=args.size, view=args.view, twin=TwinOptions(url, wait=10.0)

@@ -108,9 +108,10 @@ class SceneView:
         self.updates += 1
         self.now = now = time.time()
         history, hands = p.history, self.hands
+        head = head_pose(eyes)
         if history is not None:
-            hands = history.before_controls(p.controls, hands, head_pose(eyes))
-        self.output = p.controls.step(hands, head_pose(eyes))
+            hands = history.before_controls(p.controls, hands, head)
+        self.output = p.controls.step(hands, head)
         if history is not None:
             history.after_controls(self.hands, self.output, now)
         p.markers.update(self.output)
@@ -120,13 +121,12 @@ class SceneView:
         if history is not None:
             history.frame(now)
         if p.training is not None:
-            head = head_pose(eyes)
             p.training.update(store, t, p.controls.rig, head, self.hands, self.output)
         selected = p.controls.selected
         plant.mark(selected, None, now)
         if p.session is not None:
             first = self._view(eyes[0], self.eye_size, None) if eyes else None
-            p.session.update(p.controls, self.hands, head_pose(eyes), self.output, first, now)
+            p.session.update(p.controls, self.hands, head, self.output, first, now)
         overlays, state = p.overlays, plant.state
         self.overlay_layout_s = 0.0
         if overlays is not None and state is not None and store is not None and eyes:
