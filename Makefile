@@ -15,12 +15,12 @@ help:
 	@echo "make assets  regenerate assets/*.glb and scenes/demo-plant.toml"
 
 demo:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	$(VENV)/bin/xrclient demo --out $(OUT)/demo-plant.png
 
 # lint first: it takes seconds, the suite takes minutes
 test:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	$(MAKE) --no-print-directory lint
 	@scripts/install_monado.sh >/dev/null
 	$(PY) -m pytest
@@ -32,20 +32,20 @@ lint:
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	@scripts/install_monado.sh >/dev/null
 	$(PY) benchmarks/run_all.py
 
 assets:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	$(PY) scripts/make_assets.py
 
 golden:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	$(PY) scripts/update_golden.py
 
 wheel:
-	@scripts/bootstrap.sh dev,scan,xr
+	@scripts/bootstrap.sh dev,scan,xr,plant
 	$(PY) -m build --wheel --outdir dist .
 
 clean:

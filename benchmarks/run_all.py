@@ -24,6 +24,8 @@ SCRIPTS = (
     "bench_anomaly.py",
     "bench_seek.py",
     "bench_abuse.py",
+    "bench_opcua.py",
+    "bench_mqtt.py",
 )
 
 

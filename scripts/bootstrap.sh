@@ -5,11 +5,11 @@
 #   2. a virtual environment in .venv with xrclient installed in editable mode plus extras.
 # A second run checks and returns in about a second.
 #
-# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan,xr
+# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan,xr,plant
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-extras="${1:-dev,scan,xr}"
+extras="${1:-dev,scan,xr,plant}"
 venv="${XRCLIENT_VENV:-.venv}"
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -22,6 +22,8 @@ apt_packages=(libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgles2 libusb-1.0-0 
 case ",$extras," in *,bench,*) apt_packages+=(hyperfine) ;; esac
 # the test suite opens real windows on a virtual X server and drives them with X events
 case ",$extras," in *,dev,*) apt_packages+=(xvfb xauth xdotool) ;; esac
+# the gateway's tests start a real MQTT broker (Debian's mosquitto, run on a private port)
+case ",$extras," in *,dev,*) apt_packages+=(mosquitto mosquitto-clients) ;; esac
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

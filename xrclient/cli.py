@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xrclient import __version__
+from xrclient.commands import gateway as gateway_cli
 from xrclient.commands import headset as xr_cli
 from xrclient.commands import history as history_cli
 from xrclient.commands import hub as hub_cli
@@ -177,6 +178,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let every client on loopback send control requests (trusted machines only)",
     )
+    plant = sim.add_argument_group("speaking a plant's protocols")
+    plant.add_argument(
+        "--serve-opcua",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve the plant as an OPC UA server on opc.tcp://HOST:PORT (one object per "
+        "machine under Objects/Plant; 0 picks a free port)",
+    )
+    plant.add_argument(
+        "--publish-mqtt",
+        default=None,
+        metavar="URL",
+        help="also publish the plant to an MQTT broker (mqtt://host[:1883] or mqtts://...): "
+        "plain topics plant/LINE/MACHINE/PROPERTY, or Sparkplug B with --sparkplug",
+    )
+    plant.add_argument(
+        "--sparkplug",
+        action="store_true",
+        help="with --publish-mqtt: publish as Sparkplug B 3.0 edge nodes (one per line, one "
+        "device per machine)",
+    )
+    plant.add_argument(
+        "--opcua-pki",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --serve-opcua: the server's certificate folder (created on first run); "
+        "Basic256Sha256 endpoints are offered besides None",
+    )
     sim.add_argument(
         "--allow-origin",
         action="append",
@@ -225,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     demo.add_argument(
+        "--via",
+        choices=("opcua", "mqtt", "sparkplug"),
+        default=None,
+        help="read the plant the way a real one is read: the simulator serves OPC UA (or "
+        "publishes to a private mosquitto broker, plain topics or Sparkplug B) and a gateway "
+        "serves the viewer (docs/connectors.md); needs the [plant] extra, and mosquitto for "
+        "mqtt and sparkplug",
+    )
+    demo.add_argument(
         "--headless",
         action="store_true",
         help="render the snapshot to --out even when a display is available",
@@ -233,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(demo)
     desktop_cli.add_parser(sub)
     xr_cli.add_parser(sub)
+    gateway_cli.add_parsers(sub)
     hub_cli.add_parsers(sub)
     history_cli.add_parsers(sub)
     training_cli.add_parsers(sub)
@@ -240,9 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(
+        gateway_cli.route(list(sys.argv[1:] if argv is None else argv))
+    )
     try:
-        code = hub_cli.run(args)
+        code = gateway_cli.run(args)
+        if code is None:
+            code = hub_cli.run(args)
         if code is None:
             code = history_cli.run(args)
         if code is None:
@@ -328,6 +373,11 @@ def _twin_sim(args: argparse.Namespace) -> int:
     if args.replay is not None:
         from xrclient.history.replay_source import serve_replay
 
+        if args.serve_opcua is not None or args.publish_mqtt is not None:
+            raise XRClientError(
+                "--serve-opcua and --publish-mqtt serve a simulated plant, not --replay"
+            )
+
         if not 0.01 <= args.speed <= 1000.0:
             raise XRClientError("--speed must be 0.01 to 1000")
         asyncio.run(
@@ -342,6 +392,31 @@ def _twin_sim(args: argparse.Namespace) -> int:
         return 0
     if args.scene is None:
         raise XRClientError("twin-sim needs a SCENE (or --replay FILE)")
+    if args.sparkplug and args.publish_mqtt is None:
+        raise XRClientError("--sparkplug needs --publish-mqtt URL")
+    if args.opcua_pki is not None and args.serve_opcua is None:
+        raise XRClientError("--opcua-pki needs --serve-opcua PORT")
+    if args.serve_opcua is not None or args.publish_mqtt is not None:
+        gateway_cli.require_plant_extra("twin-sim --serve-opcua / --publish-mqtt")
+        from xrclient.gateway.sim_plant import serve_simulator_speaking
+
+        if args.serve_opcua is not None and not 0 <= args.serve_opcua <= 65535:
+            raise XRClientError("--serve-opcua must be a port 0..65535")
+        asyncio.run(
+            serve_simulator_speaking(
+                resolve_scene(args.scene),
+                config,
+                seed=args.seed,
+                fault_rate=args.fault_rate,
+                faults=args.fault,
+                opcua_port=args.serve_opcua,
+                opcua_pki=args.opcua_pki,
+                mqtt_url=args.publish_mqtt,
+                sparkplug=args.sparkplug,
+                announce=lambda line: print(line, flush=True),
+            )
+        )
+        return 0
     asyncio.run(
         serve_simulator(
             resolve_scene(args.scene),
@@ -371,6 +446,8 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     scene_file = resolve_scene(DEMO_SCENE)
+    if args.via is not None:
+        gateway_cli.require_plant_extra(f"demo --via {args.via}")
     if args.procedure is not None:  # a bad procedure fails before anything starts
         from xrclient.scene.schema import load_scene
         from xrclient.training.loader import load_procedure, procedure_path
@@ -378,11 +455,19 @@ def _demo(args: argparse.Namespace) -> int:
         load_procedure(procedure_path(args.procedure), load_scene(scene_file))
         if not windowed:
             print("note: --procedure needs a window; the snapshot ignores it", file=sys.stderr)
-    with DemoServices(scene_file, args.seed, with_session=windowed) as services:
+    with DemoServices(scene_file, args.seed, with_session=windowed, via=args.via) as services:
         url = services.twin_url
-        print(f"plant simulator serving live state on {url}", file=sys.stderr)
+        if services.chain is not None:
+            print(
+                f"plant simulator as a {args.via} plant, read by a gateway serving {url} "
+                f"(mapping: {services.chain.mapping_file})",
+                file=sys.stderr,
+            )
+        else:
+            print(f"plant simulator serving live state on {url}", file=sys.stderr)
         if not windowed:
-            return _demo_snapshot(args, scene_file, url)
+            label = "built-in simulator" if args.via is None else f"gateway ({args.via} plant)"
+            return _demo_snapshot(args, scene_file, url, label)
         assert services.session is not None and services.hub is not None
         print(
             f"session hub on {services.hub.room_url('demo')}: you join as an expert; "
@@ -396,7 +481,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
 
 
-def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:
+def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str, label: str) -> int:
     from xrclient.app import render_snapshot
     from xrclient.live import TwinOptions
     from xrclient.progress import stderr_progress
@@ -411,7 +496,7 @@ def _demo_snapshot(args: argparse.Namespace, scene_file: Path, url: str) -> int:
         f"{report.seconds:.1f} s)"
     )
     if report.twin is not None:
-        print(report.twin.replace(url, "built-in simulator"))
+        print(report.twin.replace(url, label))
     return 0
 
 

@@ -2,6 +2,9 @@
 
 - the plant simulator serving the demo plant's live state (two machines start jammed);
   control requests (the viewer's plant keys) only from the viewer, with a fresh token;
+  with ``via`` the simulator is a plant instead (an OPC UA server, or a private mosquitto
+  broker with plain topics or Sparkplug B) read by a gateway, whose stream the viewer
+  reads (``gateway/sim_plant.py``; the gateway is read-only, so plant keys are refused);
 - a session hub with a fresh secret and a database in a temporary folder, which you join
   as an expert;
 - a scripted colleague (a trainee) in the same room, walking the hall and pointing now and
@@ -17,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from xrclient.core.session_roles import Role
 from xrclient.hub import tokens
@@ -30,6 +34,9 @@ from xrclient.server.sim_service import build_simulator
 from xrclient.server.twin_server import ServerConfig
 from xrclient.session import SessionOptions
 
+if TYPE_CHECKING:  # the plant chain needs the [plant] extra: imported only when used
+    from xrclient.gateway.sim_plant import PlantChain, Via
+
 #: faults the demo's simulator starts with, so its first picture shows alarms
 DEMO_FAULTS = ("CNV-A3=jam", "RBT-B2=jam")
 ROOM = "demo"
@@ -40,11 +47,20 @@ WALK_RADIUS_M = 9.0
 class DemoServices:
     """Simulator, hub and a scripted colleague; ``twin_url`` and ``session`` for clients."""
 
-    def __init__(self, scene_file: Path, seed: int = 0, *, with_session: bool = True) -> None:
+    def __init__(
+        self,
+        scene_file: Path,
+        seed: int = 0,
+        *,
+        with_session: bool = True,
+        via: Via | None = None,
+    ) -> None:
         self.scene_file = scene_file
         self.seed = seed
         self.with_session = with_session
+        self.via = via
         self.twin: BackgroundServer | None = None
+        self.chain: PlantChain | None = None
         self.hub: HubThread | None = None
         self.colleague: SessionClient | None = None
         self._folder: Path | None = None
@@ -60,16 +76,24 @@ class DemoServices:
 
     @property
     def twin_url(self) -> str:
+        if self.chain is not None:
+            return self.chain.url
         assert self.twin is not None, "not started"
         return self.twin.url
 
     def start(self) -> DemoServices:
         scene = load_scene(self.scene_file)
-        sim = build_simulator(scene, self.seed, 0.0, DEMO_FAULTS, time.time())
-        self.twin = BackgroundServer(
-            sim, ServerConfig(port=0, rate_hz=10.0, control_token=self.twin_control_token)
-        )
-        self.twin.start()
+        if self.via is not None:
+            from xrclient.gateway.sim_plant import PlantChain
+
+            self.chain = PlantChain(self.scene_file, self.via, seed=self.seed, faults=DEMO_FAULTS)
+            self.chain.start()
+        else:
+            sim = build_simulator(scene, self.seed, 0.0, DEMO_FAULTS, time.time())
+            self.twin = BackgroundServer(
+                sim, ServerConfig(port=0, rate_hz=10.0, control_token=self.twin_control_token)
+            )
+            self.twin.start()
         if not self.with_session:
             return self
         self._folder = Path(tempfile.mkdtemp(prefix="xrclient-demo-"))
@@ -113,6 +137,9 @@ class DemoServices:
         if self.twin is not None:
             self.twin.close()
             self.twin = None
+        if self.chain is not None:
+            self.chain.close()
+            self.chain = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

@@ -4,7 +4,8 @@
 masks and linear-RGB palettes once. :meth:`Bindings.evaluate` then computes, for every
 machine at once (numpy; loops run over rules, never over machines):
 
-* ``stale``: silent for longer than its time-to-live (never-seen machines included);
+* ``stale``: silent for longer than its time-to-live (never-seen machines included), or
+  reported ``OFFLINE`` by a stream's reserved ``quality`` property (a plant gateway's);
 * the status colour: later rules override earlier ones where they apply and yield a
   colour; a machine that reported before but is now stale shows the stale grey instead;
 * the alarm level (0 none, 1 warning, 2 critical) and which alarm rules are active;
@@ -52,6 +53,17 @@ Rows = npt.NDArray[np.intp]
 STALE_STRENGTH = 0.85
 #: emissive linear RGB per alarm level (0: none, 1: warning, 2: critical)
 ALARM_GLOW = np.array([[0.0, 0.0, 0.0], [0.45, 0.22, 0.0], [0.8, 0.04, 0.02]], np.float32)
+
+
+def _stale_when_offline(store: StoreView, stale: Bools) -> None:
+    """A stream that reports each machine's ``quality`` (a plant gateway does) says when a
+    machine's source is unreachable: such a machine is stale at once, not after its TTL."""
+    spec = store.prop("quality")
+    if spec is None or spec.kind != "enum" or "OFFLINE" not in spec.values:
+        return
+    column = store.column("quality")
+    if column is not None:
+        stale |= column == spec.values.index("OFFLINE")
 
 
 def linear(colour: str) -> F32:
@@ -290,6 +302,7 @@ class Bindings:
             age = frame.age(now)
             np.greater(age, self.ttl, out=s.stale)
             np.isfinite(age, out=s.seen)
+            _stale_when_offline(frame, s.stale)
             self._evaluate_colors(frame, now)
             self._evaluate_alarms(frame, now)
             self._evaluate_gauges(frame, now)
@@ -379,6 +392,7 @@ class Bindings:
             age = store.age(now)  # every machine: it changes with the time
             np.greater(age, self.ttl, out=s.stale)
             np.isfinite(age, out=s.seen)
+            _stale_when_offline(store, s.stale)
             self._update_colors(store, now, rows_of)
             self._update_alarms(store, now, rows_of)
             self._update_gauges(store, now, rows_of)

@@ -288,9 +288,17 @@ class PanelBuilder:
         machine = self.scene.machines[m]
         texts.append((slot.title, machine.name, TEXT))
         state_text = store.display(m, "state") if store.prop("state") else None
-        stale_text = "stale" if stale else (str(state_text) if state_text is not None else "—")
-        texts.append((slot.state, stale_text, DIM))
-        texts.append((slot.message, self._alarm_message(state, m), MESSAGE))
+        quality = store.display(m, "quality") if store.prop("quality") else None
+        shown_state = str(state_text) if state_text is not None else "—"
+        if stale:
+            shown_state = "offline" if quality == "OFFLINE" else "stale"
+        elif quality in ("BAD", "UNCERTAIN"):  # a plant gateway's value quality
+            shown_state = f"{shown_state} · {str(quality).lower()} data"
+        texts.append((slot.state, shown_state, DIM))
+        message = self._alarm_message(state, m)
+        if not message and quality in ("BAD", "UNCERTAIN"):
+            message = str(store.display(m, "quality_note") or "")
+        texts.append((slot.message, message, MESSAGE))
         rows = self._rows(store, m, now, detail=slot.detail)
         width = DETAIL_W if slot.detail else PANEL_W
         for (a, b), row in zip(slot.rows, rows + [("", "")] * len(slot.rows), strict=False):

@@ -69,18 +69,22 @@ async def serve_simulator(
         server = TwinServer(sim, config)
     except ValueError as exc:
         raise XRClientError(str(exc)) from None
-    n_props = len(sim.schema.properties)
-
-    def started(port: int) -> None:
-        announce(
-            f"twin-sim: serving {sim.n_machines} machines x {n_props} properties of "
-            f"{scene.plant.name} on ws://{config.host}:{port} at {config.rate_hz:g} Hz "
-            f"(seed {seed}{', token required' if config.token else ''}; "
-            f"{control_note(config)}); Ctrl-C stops"
-        )
-
-    await serve_until_signal(server, config, started)
+    await serve_until_signal(
+        server, config, lambda port: announce(serving_line(sim, scene, config, seed, port))
+    )
     announce(f"twin-sim: stopped after {server.ticks} ticks")
+
+
+def serving_line(
+    sim: PlantSimulator, scene: Scene, config: ServerConfig, seed: int, port: int
+) -> str:
+    """The start-up line of ``twin-sim`` (scripts and tests read the URL from it)."""
+    return (
+        f"twin-sim: serving {sim.n_machines} machines x {len(sim.schema.properties)} "
+        f"properties of {scene.plant.name} on ws://{config.host}:{port} at "
+        f"{config.rate_hz:g} Hz (seed {seed}{', token required' if config.token else ''}; "
+        f"{control_note(config)}); Ctrl-C stops"
+    )
 
 
 def control_note(config: ServerConfig) -> str:
@@ -93,17 +97,25 @@ def control_note(config: ServerConfig) -> str:
 
 
 async def serve_until_signal(
-    server: TwinServer, config: ServerConfig, started: Callable[[int], None]
+    server: TwinServer,
+    config: ServerConfig,
+    started: Callable[[int], None],
+    *,
+    also: asyncio.Task[None] | None = None,
 ) -> None:
     """Start ``server``, call ``started(port)``, serve until SIGINT or SIGTERM, then close
-    every connection cleanly (``twin-sim`` with a simulator or a recording)."""
+    every connection cleanly (``twin-sim`` with a simulator or a recording, the gateway).
+    With ``also`` (a task that runs beside the server), serving also ends when that task
+    ends, and its exception, if any, is raised after the server closed."""
     loop = asyncio.get_running_loop()
-    stop = loop.create_future()
+    stop: asyncio.Future[None] = loop.create_future()
 
     def request_stop() -> None:
         if not stop.done():
             stop.set_result(None)
 
+    if also is not None:
+        also.add_done_callback(lambda _task: request_stop())
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, request_stop)
@@ -118,3 +130,5 @@ async def serve_until_signal(
         await stop
     finally:
         await server.stop()
+    if also is not None and also.done() and not also.cancelled():
+        also.result()  # the task's exception, if it failed

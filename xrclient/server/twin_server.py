@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,14 @@ class TwinSource(Protocol):
     def step(self, now: float) -> npt.NDArray[np.bool_]: ...
 
     def control(self, msg: Mapping[str, object], now: float) -> str: ...
+
+
+@runtime_checkable
+class ReportsOffline(Protocol):
+    """A source that knows when machines cannot report (a plant connection that is down):
+    the server sends no keep-alive for a machine while ``offline`` is set, so it goes stale."""
+
+    offline: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +302,8 @@ class TwinServer:
         reported = changed[:, :-1].any(axis=1)
         self._last_report[reported] = now
         due = now - self._last_report >= self.config.keepalive_s
+        if isinstance(self.source, ReportsOffline):
+            due &= ~self.source.offline
         if due.any():
             self._touch_time[due] = now
             self._last_report[due] = now
