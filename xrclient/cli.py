@@ -280,7 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say_asset_warnings() -> None:
+    """Warnings about mesh files reach the user as one line each, without Python's source
+    location (other warnings are shown as Python shows them)."""
+    import warnings
+
+    from xrclient.scene.notices import AssetWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]  # warnings.showwarning's own signature
+        if issubclass(category, AssetWarning):
+            print(f"xrclient: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _say_asset_warnings()
     args = build_parser().parse_args(
         gateway_cli.route(list(sys.argv[1:] if argv is None else argv))
     )

@@ -132,3 +132,14 @@ def test_inspect_text_output_and_exit_zero(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"{good}: mesh")
     assert "triangles: 320" in run.stdout
+
+
+def test_a_mesh_file_loaded_with_a_part_missing_warns_in_one_line(tmp_path: Path) -> None:
+    obj = tmp_path / "part.obj"
+    obj.write_text("mtllib gone.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl steel\nf 1 2 3\n")
+    run = xrclient("inspect", str(obj))
+    assert run.returncode == 0, run.stderr
+    warning = [line for line in run.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("xrclient: warning: "), run.stderr
+    assert str(obj) in warning[0] and "gone.mtl" in warning[0], run.stderr
+    assert "warnings.warn" not in run.stderr and ".py:" not in run.stderr

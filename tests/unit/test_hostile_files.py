@@ -109,6 +109,22 @@ def _instance_bomb(doc: dict[str, Any], binary: bytearray) -> None:
     doc["nodes"] = [{"children": list(range(1, 3001))}] + [{"mesh": 0}] * 3000
 
 
+def _draco_garbage(doc: dict[str, Any], binary: bytearray) -> None:
+    """A Draco-compressed primitive whose stream is the raw positions, not Draco data."""
+    name = "KHR_draco_mesh_compression"
+    doc["extensionsUsed"] = doc["extensionsRequired"] = [name]
+    ext = {"bufferView": 0, "attributes": {"POSITION": 0}}
+    doc["meshes"][0]["primitives"][0]["extensions"] = {name: ext}
+
+
+def _meshopt_garbage(doc: dict[str, Any], binary: bytearray) -> None:
+    """A meshopt-compressed bufferView whose stream is the raw positions, not meshopt data."""
+    name = "EXT_meshopt_compression"
+    doc["extensionsUsed"] = [name]
+    ext = {"buffer": 0, "byteLength": 48, "byteStride": 12, "count": 4, "mode": "ATTRIBUTES"}
+    doc["bufferViews"][0]["extensions"] = {name: ext}
+
+
 def _png_bomb(doc: dict[str, Any], binary: bytearray, png: bytes) -> None:
     offset = len(binary)
     binary.extend(png)
@@ -265,23 +281,24 @@ CASES = [
         LoadLimits(max_triangles=5_000),
     ),
     Case(
-        "glb-draco",
-        lambda f, k: _glb(
-            f,
-            k,
-            "draco.glb",
-            lambda d, b: _set(d, "extensionsRequired", ["KHR_draco_mesh_compression"]),
-        ),
-        UnsupportedAssetError,
-        r"KHR_draco_mesh_compression \(Draco",
+        "glb-draco-garbage-stream",
+        lambda f, k: _glb(f, k, "draco.glb", _draco_garbage),
+        MalformedAssetError,
+        r"mesh 0 primitive 0: Draco stream does not decode",
     ),
     Case(
-        "glb-meshopt",
+        "glb-meshopt-garbage-stream",
+        lambda f, k: _glb(f, k, "meshopt.glb", _meshopt_garbage),
+        MalformedAssetError,
+        r"bufferView 0: meshopt stream does not decode",
+    ),
+    Case(
+        "glb-khr-meshopt",
         lambda f, k: _glb(
-            f, k, "meshopt.glb", lambda d, b: _set(d, "extensionsUsed", ["EXT_meshopt_compression"])
+            f, k, "meshopt.glb", lambda d, b: _set(d, "extensionsUsed", ["KHR_meshopt_compression"])
         ),
         UnsupportedAssetError,
-        r"EXT_meshopt_compression \(meshopt",
+        r"KHR_meshopt_compression \(meshopt",
     ),
     Case(
         "glb-png-bomb",

@@ -17,7 +17,7 @@ from interop_builders import CUBE_FACES, CUBE_POSITIONS, pcd, ply, stl_ascii, st
 
 from xrclient.core.color import srgb_to_linear
 from xrclient.errors import MalformedAssetError, UnsupportedAssetError
-from xrclient.scene.loaders import load_asset, load_mesh, load_point_cloud
+from xrclient.scene.loaders import AssetWarning, load_asset, load_mesh, load_point_cloud
 from xrclient.scene.mesh import MeshData
 
 Write = Callable[[str, bytes | str], Path]
@@ -113,8 +113,9 @@ def test_blender_obj_with_mtl_quads_ngon_and_relative_indices(write: Write, newl
     assert sorted(mesh.materials) == ["Orange", "Steel"]
     np.testing.assert_allclose(mesh.bounds, [[-0.5, -0.5, -1.0], [3.866, 0.5, 1.0]], atol=1e-6)
     cube = mesh.positions[:, 0] < 1.0
-    np.testing.assert_allclose(mesh.colors[cube][0], [*linear(204, 102, 0), 1.0], atol=2e-3)
-    np.testing.assert_allclose(mesh.colors[~cube][0], [*linear(51, 51, 51), 1.0], atol=2e-3)
+    # Kd is the linear base colour (as Blender writes it), used as it is
+    np.testing.assert_allclose(mesh.colors[cube][0], [0.8, 0.4, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(mesh.colors[~cube][0], [0.2, 0.2, 0.2, 1.0], atol=1e-6)
     # the file's normals are kept: the cap's all point up, the cube's faces point out
     np.testing.assert_allclose(mesh.normals[~cube], np.tile([0.0, 1.0, 0.0], ((~cube).sum(), 1)))
     cube_tris = mesh.indices[cube[mesh.indices].all(axis=1)]
@@ -125,7 +126,8 @@ def test_blender_obj_with_mtl_quads_ngon_and_relative_indices(write: Write, newl
 
 
 def test_obj_with_missing_mtl_file_loads_grey(write: Write) -> None:
-    mesh = load_mesh(write("lonely.obj", BLENDER_OBJ))
+    with pytest.warns(AssetWarning, match=r"lonely\.obj: material library 'parts\.mtl' not found"):
+        mesh = load_mesh(write("lonely.obj", BLENDER_OBJ))
     assert mesh.triangle_count == 16
     np.testing.assert_allclose(mesh.colors[0], [0.5, 0.5, 0.5, 1.0])
 

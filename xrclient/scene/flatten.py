@@ -5,16 +5,19 @@ winding), ``scale`` is applied, and each part's base colour is baked into per-ve
 RGBA colours. The result is validated: triangle indices in range, finite positions, vertex
 and triangle counts within the limits, at least one triangle.
 
-Colours: glTF ``baseColorFactor`` and ``COLOR_0`` are linear and used as they are; 8-bit
-colours from PLY/OBJ (vertex or face colours, OBJ ``Kd``) are sRGB and converted to
-linear. A base colour texture contributes its mean colour (averaged in linear space over a
-64x64 box-filtered copy), multiplied with the factor, so a textured part keeps its overall
-tint rather than turning white. Parts without any material are a neutral grey.
+Colours: glTF ``baseColorFactor`` and ``COLOR_0`` are linear and used as they are, and so
+is OBJ ``Kd`` (exporters write the linear base colour there); 8-bit colours from PLY/OBJ
+(vertex or face colours) are sRGB and converted to linear. A base colour texture
+contributes its mean colour (averaged in linear space over a 64x64 box-filtered copy),
+multiplied with the factor, so a textured part keeps its overall tint rather than turning
+white. Parts without any material, and texture coordinates without a material or texture
+(a PLY with UVs only), are a neutral grey.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,13 +50,26 @@ class _Part:
     material: str | None
 
 
-def flatten_scene(path: Path, scene: Any, gltf: bool, limits: LoadLimits, scale: float) -> MeshData:
+def flatten_scene(
+    path: Path,
+    scene: Any,
+    gltf: bool,
+    limits: LoadLimits,
+    scale: float,
+    batches: Mapping[str, npt.NDArray[np.float64]] | None = None,
+) -> MeshData:
+    """One :class:`MeshData` of ``scene``; ``batches``: instance transforms by node name.
+
+    A geometry node named in ``batches`` (or a primitive child ``<name>_<id>`` of one) is
+    drawn once per ``(4, 4)`` matrix there, at its world matrix times that matrix
+    (glTF ``EXT_mesh_gpu_instancing``, see :mod:`xrclient.scene.gltf_instancing`).
+    """
     instances = [
         (matrix, name)
-        for matrix, name in _world_transforms(scene.graph)
+        for matrix, name in _world_transforms(scene.graph, batches or {})
         if isinstance(scene.geometry.get(name), trimesh.Trimesh)
     ]
-    triangles = sum(len(scene.geometry[name].faces) for _, name in instances)
+    triangles = sum(len(scene.geometry[name].faces) * _copies(m) for m, name in instances)
     if triangles == 0:
         raise MalformedAssetError(path, "file contains no triangle geometry")
     if triangles > limits.max_triangles:
@@ -67,7 +83,7 @@ def flatten_scene(path: Path, scene: Any, gltf: bool, limits: LoadLimits, scale:
         for _, name in instances:
             if name not in parts:
                 parts[name] = _prepare(path, name, scene.geometry[name], gltf, memo)
-        vertices = sum(len(parts[name].positions) for _, name in instances)
+        vertices = sum(len(parts[name].positions) * _copies(m) for m, name in instances)
         if vertices > limits.max_vertices:
             raise AssetLimitError(
                 path,
@@ -76,10 +92,29 @@ def flatten_scene(path: Path, scene: Any, gltf: bool, limits: LoadLimits, scale:
         return _assemble(path, instances, parts, vertices, triangles, scale)
 
 
-_Instance = tuple[npt.NDArray[np.float64] | None, str]  # world matrix (None: identity)
+# world matrix (None: identity), or (N, 4, 4) world matrices of N instanced copies
+_Instance = tuple[npt.NDArray[np.float64] | None, str]
 
 
-def _world_transforms(graph: Any) -> list[_Instance]:
+def _copies(matrix: npt.NDArray[np.float64] | None) -> int:
+    return len(matrix) if matrix is not None and matrix.ndim == 3 else 1
+
+
+def _batched(
+    node: Any, matrix: npt.NDArray[np.float64] | None, batches: Mapping[str, Any]
+) -> npt.NDArray[np.float64] | None:
+    """The world matrices of an instanced node's copies; ``matrix`` for other nodes."""
+    if not batches:
+        return matrix
+    local = batches.get(str(node))
+    if local is None:
+        local = batches.get(str(node).rpartition("_")[0])
+    if local is None:
+        return matrix
+    return np.asarray(local if matrix is None else matrix @ local, dtype=np.float64)
+
+
+def _world_transforms(graph: Any, batches: Mapping[str, Any]) -> list[_Instance]:
     """Each geometry node's world matrix, accumulated once per node down the scene tree.
 
     Reads trimesh's forest (child -> parent links and per-edge matrices) directly, which
@@ -94,7 +129,8 @@ def _world_transforms(graph: Any) -> list[_Instance]:
         out: list[_Instance] = []
         for node in graph.nodes_geometry:
             matrix, name = graph[node]
-            out.append((np.asarray(matrix, dtype=np.float64), str(name)))
+            placed = _batched(node, np.asarray(matrix, dtype=np.float64), batches)
+            out.append((placed, str(name)))
         return out
     unreachable = object()
     world: dict[Any, Any] = {graph.base_frame: None}
@@ -118,7 +154,7 @@ def _world_transforms(graph: Any) -> list[_Instance]:
             world[child] = above
         matrix = world[node]
         if matrix is not unreachable:
-            instances.append((matrix, str(name)))
+            instances.append((_batched(node, matrix, batches), str(name)))
     return instances
 
 
@@ -139,6 +175,18 @@ def _assemble(
     v0 = t0 = 0
     for matrix, name in instances:
         part = parts[name]
+        if matrix is not None and matrix.ndim == 3:
+            v1, t1 = _place_copies(part, matrix, positions, normals, indices, v0, t0)
+            if part.normals is None:
+                computed.append((t0, t1))
+            if part.colors.ndim == 2:
+                colors[v0:v1] = np.tile(part.colors, (len(matrix), 1))
+            else:
+                colors[v0:v1] = part.colors
+            if part.material:
+                materials[part.material] = None
+            v0, t0 = v1, t1
+            continue
         v1, t1 = v0 + len(part.positions), t0 + len(part.faces)
         faces = part.faces
         if matrix is None:
@@ -180,9 +228,41 @@ def _assemble(
         colors=colors,
         indices=indices,
         primitive="triangles",
-        parts=len(instances),
+        parts=sum(_copies(m) for m, _ in instances),
         materials=tuple(materials),
     )
+
+
+def _place_copies(
+    part: _Part,
+    matrices: npt.NDArray[np.float64],
+    positions: _F32,
+    normals: _F32,
+    indices: npt.NDArray[np.uint32],
+    v0: int,
+    t0: int,
+) -> tuple[int, int]:
+    """Write ``len(matrices)`` transformed copies of ``part`` at ``v0``/``t0``, vectorised."""
+    n, nv, nt = len(matrices), len(part.positions), len(part.faces)
+    v1, t1 = v0 + n * nv, t0 + n * nt
+    linear = matrices[:, :3, :3]
+    placed = np.einsum("nij,vj->nvi", linear.astype(np.float32), part.positions)
+    placed += matrices[:, None, :3, 3].astype(np.float32)
+    positions[v0:v1] = placed.reshape(-1, 3)
+    det = np.linalg.det(linear) if n else np.zeros(0)
+    if part.normals is not None:
+        singular = det == 0
+        safe = np.where(singular[:, None, None], np.eye(3), linear)
+        cofactor = np.transpose(np.linalg.inv(safe), (0, 2, 1)) * det[:, None, None]
+        cofactor = np.where(singular[:, None, None], linear, cofactor)
+        cofactor *= np.where(det < 0, -1.0, 1.0)[:, None, None]
+        turned = np.einsum("nij,vj->nvi", cofactor.astype(np.float32), part.normals)
+        normals[v0:v1] = turned.reshape(-1, 3)
+    faces = np.broadcast_to(part.faces, (n, nt, 3)).copy()
+    faces[det < 0] = faces[det < 0][:, :, ::-1]  # a mirror flips the winding
+    faces += (v0 + nv * np.arange(n, dtype=np.int64))[:, None, None]
+    indices[t0:t1] = faces.reshape(-1, 3)
+    return v1, t1
 
 
 def _prepare(path: Path, name: str, geom: Any, gltf: bool, memo: dict[int, _F32]) -> _Part:
@@ -308,13 +388,45 @@ def _material_color(path: Path, material: Any) -> _F32:
             color = _unit_rgba(np.asarray(factor).reshape(1, -1), linear=True)[0]
         texture = material.baseColorTexture
     elif isinstance(material, SimpleMaterial):
-        color = _unit_rgba(np.asarray(material.diffuse).reshape(1, -1), linear=False)[0]
         texture = getattr(material, "image", None)
+        if _placeholder(material, texture):
+            return _GREY.copy()
+        color = _kd_color(material)
     else:
         return _GREY.copy()
     if texture is not None:
         color = color * _texture_mean(path, texture)
     return color.astype(np.float32)
+
+
+def _kd_color(material: Any) -> _F32:
+    """An OBJ material's ``Kd`` as linear RGBA: exporters write the linear base colour
+    there (Blender: the Principled BSDF base colour), the same value as glTF's
+    ``baseColorFactor``. The float values of the MTL file are used, not 8-bit copies."""
+    diffuse = np.asarray(material.diffuse).reshape(1, -1)
+    color: _F32 = _unit_rgba(diffuse, linear=True)[0]
+    kd = getattr(material, "kwargs", {}).get("kd")
+    if isinstance(kd, int | float):
+        kd = [kd] * 3  # a single value is a grey
+    if isinstance(kd, list) and len(kd) >= 3 and all(isinstance(v, int | float) for v in kd):
+        values = np.asarray(kd[:3], dtype=np.float64)
+        if np.isfinite(values).all():
+            color[:3] = np.clip(values, 0.0, 1.0)
+    return color
+
+
+def _placeholder(material: Any, image: Any) -> bool:
+    """Whether ``material`` is the stand-in trimesh gives texture coordinates that come
+    with no material (a PLY with UVs and no texture): a 2x2 grey image, no ``Kd``."""
+    if getattr(material, "kwargs", {}).get("kd") is not None or image is None:
+        return False
+    if getattr(image, "size", None) != (2, 2) or "file_path" in getattr(image, "info", {}):
+        return False
+    try:
+        pixels = np.asarray(image.convert("RGBA"), dtype=np.uint8).reshape(-1, 4)
+    except Exception:  # not an image after all: treat as a real texture
+        return False
+    return bool((pixels == np.array([100, 100, 100, 255], dtype=np.uint8)).all())
 
 
 def _texture_mean(path: Path, image: Any) -> _F32:

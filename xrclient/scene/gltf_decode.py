@@ -2,7 +2,11 @@
 
 trimesh ignores ``sparse`` and ``normalized`` on accessors, so quantized
 (``KHR_mesh_quantization``), normalized and sparse vertex attributes are decoded here to
-float32 in an extra buffer before trimesh reads the document. Where this trimesh offers the
+float32 in an extra buffer before trimesh reads the document. In the same rewrite,
+meshopt-compressed bufferViews (:mod:`xrclient.scene.gltf_meshopt`) and Draco-compressed
+primitives (:mod:`xrclient.scene.gltf_draco`) are decoded, and nodes with
+``EXT_mesh_gpu_instancing`` are marked for expansion (:mod:`xrclient.scene.gltf_instancing`);
+documents that need none of this skip the rewrite. Where this trimesh offers the
 GLB reader below its JSON parse (:data:`GLB_BUFFERS`), the document the guard already parsed
 and validated is handed to it directly instead of letting ``trimesh.load_scene`` parse the
 JSON a second time; otherwise the public reader is used.
@@ -23,14 +27,21 @@ import trimesh
 from trimesh.resolvers import Resolver
 
 from xrclient.errors import MalformedAssetError
+from xrclient.scene import gltf_draco, gltf_instancing, gltf_meshopt
+from xrclient.scene.gltf_accessors import append_accessors, read_accessor
 from xrclient.scene.guards import LoadLimits
 from xrclient.scene.guards_gltf import GlbContents, buffer_bytes
 
-__all__ = ["GLB_BUFFERS", "attributes_to_decode", "scene_from_decoded", "scene_from_glb"]
+__all__ = [
+    "GLB_BUFFERS",
+    "attributes_to_decode",
+    "needs_rewrite",
+    "scene_from_glb",
+    "scene_from_rewritten",
+]
 
 _F32 = npt.NDArray[np.float32]
 
-_NUMPY_TYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
 _WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
 _DECODED = ("POSITION", "NORMAL", "TANGENT", "TEXCOORD_", "COLOR_")
 
@@ -93,91 +104,62 @@ def attributes_to_decode(doc: dict[str, Any]) -> set[int]:
     return out
 
 
-def scene_from_decoded(
-    path: Path, glb: GlbContents, decode: set[int], resolver: Resolver, limits: LoadLimits
-) -> Any:
-    """Decode ``decode`` accessors into an extra float32 buffer, then let trimesh read it."""
+def needs_rewrite(doc: dict[str, Any]) -> bool:
+    """Whether the document must be rewritten before trimesh reads it (see module doc)."""
+    return bool(
+        gltf_meshopt.compressed_views(doc)
+        or gltf_draco.draco_primitives(doc)
+        or gltf_instancing.instanced_nodes(doc)
+        or attributes_to_decode(doc)
+    )
+
+
+def scene_from_rewritten(
+    path: Path, glb: GlbContents, resolver: Resolver, limits: LoadLimits
+) -> tuple[Any, dict[str, npt.NDArray[np.float64]]]:
+    """Decode meshopt views, Draco primitives and integer attributes, mark instanced nodes.
+
+    Returns the trimesh scene and the instance transforms of the marked nodes by scene node
+    name (see :func:`xrclient.scene.gltf_instancing.mark_instanced_nodes`).
+    """
     doc: dict[str, Any] = dict(glb.document)
     buffers: list[bytes] = buffer_bytes(path, glb, limits)
-    accessors = list(doc["accessors"])
-    views = list(doc.get("bufferViews", []))
-    blob = bytearray()
-    for index in sorted(decode):
-        values = _decode_accessor(path, doc, buffers, accessors[index], index)
-        views.append({"buffer": len(buffers), "byteOffset": len(blob), "byteLength": values.nbytes})
-        blob += values.tobytes()
-        accessors[index] = {
-            "bufferView": len(views) - 1,
-            "componentType": 5126,
-            "count": len(values),
-            "type": accessors[index]["type"],
-        }
-    buffers.append(bytes(blob))
-    doc.update(accessors=accessors, bufferViews=views)
-    doc["buffers"] = [*doc.get("buffers", []), {"byteLength": len(blob)}]
+    doc = gltf_meshopt.decode_views(path, doc, buffers, limits)
+    doc = gltf_draco.decode_primitives(path, doc, buffers, limits)
+    doc, batches = gltf_instancing.mark_instanced_nodes(path, doc, buffers)
+    decode = attributes_to_decode(doc)
+    if decode:
+        accessors = doc["accessors"]
+        decoded = [_decode_accessor(path, doc, buffers, accessors[i], i) for i in sorted(decode)]
+        doc = append_accessors(doc, buffers, dict(zip(sorted(decode), decoded, strict=True)))
     if GLB_BUFFERS is not None:
         read_buffers, load_kwargs = GLB_BUFFERS
         kwargs = read_buffers(
             header=doc, buffers=buffers, mesh_kwargs={"process": False}, resolver=resolver
         )
-        return load_kwargs(**kwargs)
-    return trimesh.load_scene(
+        return load_kwargs(**kwargs), batches
+    scene = trimesh.load_scene(
         io.BytesIO(_single_buffer_glb(doc, buffers)),
         file_type="glb",
         resolver=resolver,
         process=False,
     )
+    return scene, batches
 
 
 def _decode_accessor(
     path: Path, doc: dict[str, Any], buffers: list[bytes], acc: dict[str, Any], index: int
 ) -> _F32:
     """An accessor's elements as float32 rows, sparse substitution and normalization applied."""
-    dtype = np.dtype(_NUMPY_TYPES[acc["componentType"]])
-    width, count = _WIDTHS[acc["type"]], acc["count"]
-    if "bufferView" in acc:
-        values = _read_view(doc, buffers, acc["bufferView"], acc.get("byteOffset", 0), count,
-                            dtype, width)  # fmt: skip
-    else:
-        values = np.zeros((count, width), dtype=dtype)
-    sparse = acc.get("sparse")
-    if sparse and sparse["count"]:
-        n, where, what = sparse["count"], sparse["indices"], sparse["values"]
-        itype = np.dtype(_NUMPY_TYPES[where["componentType"]])
-        rows = _read_view(doc, buffers, where["bufferView"], where.get("byteOffset", 0), n,
-                          itype, 1, tight=True)[:, 0]  # fmt: skip
-        if int(rows.max()) >= count:
-            raise MalformedAssetError(
-                path, f"accessor {index}: sparse index {int(rows.max())} is out of range ({count})"
-            )
-        values[rows] = _read_view(doc, buffers, what["bufferView"], what.get("byteOffset", 0),
-                                  n, dtype, width, tight=True)  # fmt: skip
+    try:
+        values = read_accessor(doc, buffers, acc)
+    except ValueError as exc:
+        raise MalformedAssetError(path, f"accessor {index}: {exc}") from None
     out = values.astype(np.float32)
-    if acc.get("normalized") and dtype.kind in "iu":
-        out *= np.float32(1.0 / np.iinfo(dtype).max)
+    if acc.get("normalized") and values.dtype.kind in "iu":
+        out *= np.float32(1.0 / np.iinfo(values.dtype).max)
         np.maximum(out, -1.0, out=out)
     return out
-
-
-def _read_view(
-    doc: dict[str, Any],
-    buffers: list[bytes],
-    view_index: int,
-    offset: int,
-    count: int,
-    dtype: np.dtype[Any],
-    width: int,
-    tight: bool = False,
-) -> npt.NDArray[Any]:
-    """``count`` rows of ``width`` values from a (possibly strided) bufferView; a copy."""
-    view = doc["bufferViews"][view_index]
-    start = view.get("byteOffset", 0) + offset
-    stride = (0 if tight else view.get("byteStride", 0)) or dtype.itemsize * width
-    raw = np.frombuffer(buffers[view["buffer"]], dtype=np.uint8)
-    rows = np.lib.stride_tricks.as_strided(
-        raw[start:], shape=(count, width * dtype.itemsize), strides=(stride, 1), writeable=False
-    )
-    return np.array(rows).view(dtype).reshape(count, width)  # a writable copy
 
 
 def _single_buffer_glb(doc: dict[str, Any], buffers: list[bytes]) -> bytes:

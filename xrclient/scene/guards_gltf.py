@@ -7,8 +7,15 @@ ranges against the bytes really present, indices against the array they index, t
 hierarchy for cycles, and the triangles instanced by all nodes together against the
 triangle limit. Embedded and external images have their declared pixel size read from
 their header (Pillow reads headers lazily) so a decompression bomb is refused before it is
-decoded. Mesh compression extensions (Draco, meshopt) are refused as unsupported; external
-URIs must name files inside the asset's own folder (no absolute paths, no URLs).
+decoded. ``EXT_mesh_gpu_instancing`` nodes count their mesh once per instance, and their
+instance accessors are checked for type and count. Draco-compressed primitives
+(``KHR_draco_mesh_compression``) are accepted when DracoPy is installed: their accessors
+keep their counts, so the limits apply before anything is decoded. meshopt-compressed
+bufferViews (``EXT_meshopt_compression``) are accepted when the meshopt package is
+installed: their decoded layout is checked against the spec's rules and their decoded size
+against the file size limit; ``KHR_meshopt_compression`` is refused with a command to
+convert the file. External URIs must name files inside the asset's own folder (no absolute
+paths, no URLs).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from urllib.parse import unquote
 import orjson
 
 from xrclient.errors import AssetLimitError, MalformedAssetError, UnsupportedAssetError
+from xrclient.scene import gltf_draco, gltf_meshopt
 from xrclient.scene.guards import LoadLimits
 
 _JSON_CHUNK = 0x4E4F534A
@@ -38,12 +46,31 @@ _COMPRESSION = {
     "EXT_meshopt_compression": "meshopt compression",
     "KHR_meshopt_compression": "meshopt compression",
 }
+_DRACO = gltf_draco.EXTENSION
+_MESHOPT = gltf_meshopt.EXTENSION
+_MESHOPT_MODES = frozenset({"ATTRIBUTES", "TRIANGLES", "INDICES"})
+_MESHOPT_FILTERS = frozenset({"NONE", "OCTAHEDRAL", "QUATERNION", "EXPONENTIAL"})
+_INSTANCING = "EXT_mesh_gpu_instancing"
+#: how to turn a meshopt-compressed file into one this loader reads: gltfpack (releases
+#: after June 2024) decompresses meshopt input and, without -c/-cc, writes none; -noq keeps
+#: the attributes unquantized
+_MESHOPT_FIX = (
+    "convert it without compression, e.g. gltfpack -i in.glb -o out.glb -noq "
+    "(a gltfpack release after June 2024)"
+)
 _SUPPORTED_REQUIRED = (
     "KHR_materials_",
     "KHR_texture_transform",
     "KHR_lights_punctual",
     "KHR_mesh_quantization",  # integer attributes are decoded by the loader
+    _INSTANCING,  # instances are expanded into copies by the loader
 )
+#: instance attribute: (accessor type, allowed component types (normalized for integers))
+_INSTANCE_ATTRIBUTES = {
+    "TRANSLATION": ("VEC3", (5126,)),
+    "ROTATION": ("VEC4", (5126, 5120, 5122)),
+    "SCALE": ("VEC3", (5126,)),
+}
 _MAX_OBJECTS = 200_000  # nodes, meshes, primitives, accessors... in one document
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _TEXTURE_SLOTS = ("normalTexture", "occlusionTexture", "emissiveTexture")
@@ -60,6 +87,10 @@ class _Doc:
     external_bytes: int = 0
     loaded: dict[str, bytes] = field(default_factory=dict)
     checked: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    #: meshopt placeholder buffers (no data; only compressed views refer to them)
+    virtual: set[int] = field(default_factory=set)
+    #: bufferViews holding meshopt-compressed data
+    compressed: set[int] = field(default_factory=set)
 
     def bad(self, reason: str) -> MalformedAssetError:
         return MalformedAssetError(self.path, reason)
@@ -171,9 +202,10 @@ def buffer_bytes(path: Path, contents: GlbContents, limits: LoadLimits) -> list[
     for i, buf in enumerate(doc.items("buffers")):
         if "uri" in buf:
             out.append(_uri_bytes(doc, buf["uri"], f"buffer {i}"))
-        else:
-            assert contents.binary is not None
+        elif i == 0 and contents.binary is not None:
             out.append(bytes(contents.binary))
+        else:
+            out.append(b"")  # a meshopt placeholder: only compressed views refer to it
     return out
 
 
@@ -218,15 +250,32 @@ def _check_extensions(doc: _Doc) -> None:
             raise doc.bad(f"glTF '{key}' must be a list of strings")
         names.update(value)
     for name in sorted(names):
+        if name == _DRACO and gltf_draco.available():
+            continue
+        if name == _MESHOPT and gltf_meshopt.available():
+            continue
+        if name == _DRACO:
+            raise UnsupportedAssetError(
+                doc.path,
+                f"uses {name} ({_COMPRESSION[name]}), which needs the DracoPy package "
+                "(pip install DracoPy) or an export without mesh compression",
+            )
+        if name == _MESHOPT:
+            raise UnsupportedAssetError(
+                doc.path,
+                f"uses {name} ({_COMPRESSION[name]}), which needs the meshopt package "
+                f"(pip install meshopt); or {_MESHOPT_FIX}",
+            )
         if name in _COMPRESSION:
             raise UnsupportedAssetError(
                 doc.path,
-                f"uses {name} ({_COMPRESSION[name]}), which is not decoded; "
-                "export the asset without mesh compression",
+                f"uses {name} ({_COMPRESSION[name]}), which is not decoded; {_MESHOPT_FIX}",
             )
     required = doc.root.get("extensionsRequired", [])
     assert isinstance(required, list)
     for name in required:
+        if name in (_DRACO, _MESHOPT):
+            continue  # refused above unless the decoder is installed
         if not str(name).startswith(_SUPPORTED_REQUIRED):
             raise UnsupportedAssetError(doc.path, f"requires unsupported extension {name[:60]!r}")
 
@@ -236,7 +285,10 @@ def _check_buffers(doc: _Doc) -> None:
         where = f"buffer {i}"
         declared = doc.int_of(buf, "byteLength", where)
         uri = buf.get("uri")
-        if uri is None:
+        if uri is None and (i != 0 or doc.bin_chunk is None) and _uses_meshopt(doc):
+            present = declared  # a placeholder: compressed views decode into its layout
+            doc.virtual.add(i)
+        elif uri is None:
             if i != 0 or doc.bin_chunk is None:
                 raise doc.bad(f"{where} has no uri and the file has no BIN chunk")
             present = len(doc.bin_chunk)
@@ -250,13 +302,30 @@ def _check_buffers(doc: _Doc) -> None:
 def _check_views(doc: _Doc) -> list[tuple[int, int, int, int]]:
     """Each bufferView as (buffer, offset, length, stride or 0)."""
     views = []
+    decoded = 0
     for i, view in enumerate(doc.items("bufferViews")):
         where = f"bufferView {i}"
-        if "extensions" in view and isinstance(view["extensions"], dict):
-            for name in view["extensions"]:
-                if name in _COMPRESSION:
-                    raise UnsupportedAssetError(doc.path, f"{where} uses {name}, not decoded")
+        ext = view.get("extensions")
+        if isinstance(ext, dict):
+            for name in ext:
+                if name == _MESHOPT and gltf_meshopt.available():
+                    continue
+                if name in _COMPRESSION and name != _DRACO:
+                    raise UnsupportedAssetError(
+                        doc.path, f"{where} uses {name}, not decoded; {_MESHOPT_FIX}"
+                    )
+        if isinstance(ext, dict) and _MESHOPT in ext and gltf_meshopt.available():
+            decoded += _check_meshopt_view(doc, view, ext[_MESHOPT], where)
+            doc.compressed.add(i)
+            if decoded > doc.limits.max_file_bytes:
+                raise AssetLimitError(
+                    doc.path,
+                    f"meshopt-compressed views decode to over {doc.limits.max_file_bytes:,} "
+                    "bytes, the limit of an uncompressed file",
+                )
         buffer = doc.ref(view, "buffer", where, "buffers", len(doc.buffer_sizes))
+        if buffer in doc.virtual and i not in doc.compressed:
+            raise doc.bad(f"{where} refers to buffer {buffer}, a placeholder without data")
         offset = doc.int_of(view, "byteOffset", where, 0)
         length = doc.int_of(view, "byteLength", where)
         stride = doc.int_of(view, "byteStride", where, 0)
@@ -271,6 +340,52 @@ def _check_views(doc: _Doc) -> list[tuple[int, int, int, int]]:
     return views
 
 
+def _uses_meshopt(doc: _Doc) -> bool:
+    used = doc.root.get("extensionsUsed", [])
+    return isinstance(used, list) and _MESHOPT in used and gltf_meshopt.available()
+
+
+def _check_meshopt_view(doc: _Doc, view: dict[str, object], ext: object, where: str) -> int:
+    """The extension object of a compressed view (per the spec's validity rules); its size."""
+    where = f"{where} {_MESHOPT}"
+    if not isinstance(ext, dict):
+        raise doc.bad(f"{where} must be an object")
+    source = doc.ref(ext, "buffer", where, "buffers", len(doc.buffer_sizes))
+    if source in doc.virtual:
+        raise doc.bad(f"{where}: compressed data in buffer {source}, a placeholder")
+    offset = doc.int_of(ext, "byteOffset", where, 0)
+    length = doc.int_of(ext, "byteLength", where)
+    if offset + length > doc.buffer_sizes[source]:
+        raise doc.bad(f"{where}: compressed bytes run past the end of buffer {source}")
+    stride = doc.int_of(ext, "byteStride", where)
+    count = doc.int_of(ext, "count", where)
+    mode, filt = ext.get("mode"), ext.get("filter", "NONE")
+    if not isinstance(mode, str) or not isinstance(filt, str):
+        raise doc.bad(f"{where}: 'mode' and 'filter' must be strings")
+    if mode not in _MESHOPT_MODES or filt not in _MESHOPT_FILTERS:
+        raise doc.bad(f"{where}: mode {mode!r:.20} / filter {filt!r:.20} is not a meshopt one")
+    outer = doc.int_of(view, "byteLength", where)
+    if outer != stride * count or view.get("byteStride", stride) != stride:
+        raise doc.bad(f"{where}: {count:,} x {stride} bytes does not fill the bufferView")
+    valid = {
+        "ATTRIBUTES": stride % 4 == 0 and 0 < stride <= 256,
+        "TRIANGLES": stride in (2, 4) and count % 3 == 0 and filt == "NONE",
+        "INDICES": stride in (2, 4) and filt == "NONE",
+    }[str(mode)]
+    valid = (
+        valid
+        and {
+            "NONE": True,
+            "OCTAHEDRAL": stride in (4, 8),
+            "QUATERNION": stride == 8,
+            "EXPONENTIAL": stride % 4 == 0,
+        }[str(filt)]
+    )
+    if not valid:
+        raise doc.bad(f"{where}: byteStride {stride} / count {count:,} invalid for {mode}/{filt}")
+    return outer
+
+
 def _check_accessors(
     doc: _Doc, views: list[tuple[int, int, int, int]]
 ) -> list[tuple[int, int, str]]:
@@ -281,6 +396,9 @@ def _check_accessors(
         where = f"accessor {i}"
         ctype = acc.get("componentType")
         kind = acc.get("type")
+        # type() first: a list or object from the JSON is not hashable
+        if type(ctype) is not int or type(kind) is not str:
+            raise doc.bad(f"{where}: bad componentType/type {ctype!r:.20}/{kind!r:.20}")
         if ctype not in _COMPONENT_BYTES or kind not in _TYPE_COMPONENTS:
             raise doc.bad(f"{where}: bad componentType/type {ctype!r:.20}/{kind!r:.20}")
         assert isinstance(ctype, int) and isinstance(kind, str)
@@ -327,7 +445,7 @@ def _check_sparse(
         size = element
         if key == "indices":
             ctype = part.get("componentType")
-            if ctype not in _INDEX_TYPES:
+            if type(ctype) is not int or ctype not in _INDEX_TYPES:
                 raise doc.bad(f"{where}: sparse indices componentType {ctype!r:.20} is invalid")
             assert isinstance(ctype, int)
             size = _COMPONENT_BYTES[ctype]
@@ -355,11 +473,15 @@ def _check_meshes(doc: _Doc, accessors: list[tuple[int, int, str]]) -> tuple[lis
             ext = prim.get("extensions")
             if isinstance(ext, dict):
                 for name in ext:
+                    if name == _DRACO and gltf_draco.available():
+                        continue
                     if name in _COMPRESSION:
                         raise UnsupportedAssetError(
                             doc.path, f"{where} uses {name} ({_COMPRESSION[name]}), not decoded"
                         )
             t, v = _check_primitive(doc, prim, where, accessors, n_materials)
+            if isinstance(ext, dict) and _DRACO in ext:
+                _check_draco(doc, prim, ext[_DRACO], where, accessors)
             t_sum += t
             v_sum += v
         tris.append(t_sum)
@@ -422,6 +544,74 @@ def _check_primitive(
     return 0, n_vertices
 
 
+def _check_draco(
+    doc: _Doc,
+    prim: dict[str, object],
+    ext: object,
+    where: str,
+    accessors: list[tuple[int, int, str]],
+) -> None:
+    """The Draco extension object of a primitive the guard already checked."""
+    where = f"{where} {_DRACO}"
+    if not isinstance(ext, dict):
+        raise doc.bad(f"{where} must be an object")
+    doc.ref(ext, "bufferView", where, "bufferViews", len(doc.items("bufferViews")))
+    mode = prim.get("mode", 4)
+    if mode != 4:
+        raise UnsupportedAssetError(
+            doc.path, f"{where}: mode {mode!r:.20} is not read compressed, only triangles (4)"
+        )
+    attributes = ext.get("attributes")
+    declared = prim.get("attributes")
+    assert isinstance(declared, dict)
+    if not isinstance(attributes, dict) or not attributes:
+        raise doc.bad(f"{where}: 'attributes' must be a non-empty object")
+    points = accessors[doc.int_of(declared, "POSITION", where)][0]
+    for name in attributes:
+        if name not in declared:
+            raise doc.bad(f"{where}: attribute {name!s:.30} is not an attribute of the primitive")
+        doc.int_of(attributes, name, where)
+        count, _, kind = accessors[doc.int_of(declared, name, where)]
+        if count != points or kind not in ("SCALAR", "VEC2", "VEC3", "VEC4"):
+            raise doc.bad(
+                f"{where}: {name!s:.30} accessor ({count:,} {kind}) does not match "
+                f"POSITION ({points:,})"
+            )
+
+
+def _instance_count(doc: _Doc, node: dict[str, object], where: str) -> int:
+    """How many copies of its mesh a node draws: 1, or its EXT_mesh_gpu_instancing count."""
+    ext = node.get("extensions")
+    if "mesh" not in node or not isinstance(ext, dict) or _INSTANCING not in ext:
+        return 1
+    where = f"{where} {_INSTANCING}"
+    inst = ext[_INSTANCING]
+    attributes = inst.get("attributes", {}) if isinstance(inst, dict) else None
+    if not isinstance(attributes, dict):
+        raise doc.bad(f"{where}: 'attributes' must be an object")
+    accessors = doc.items("accessors")
+    counts = set()
+    for name, (kind, ctypes) in _INSTANCE_ATTRIBUTES.items():
+        if name not in attributes:
+            continue
+        acc = accessors[doc.ref(attributes, name, where, "accessors", len(accessors))]
+        ctype = acc.get("componentType")
+        normalized = acc.get("normalized") is True
+        if acc.get("type") != kind or ctype not in ctypes or (ctype != 5126) != normalized:
+            allowed = "float" if len(ctypes) == 1 else "float or normalized byte/short"
+            raise doc.bad(f"{where}: {name} accessor must be {kind} of {allowed}")
+        counts.add(doc.int_of(acc, "count", where))
+    if len(counts) > 1:
+        raise doc.bad(f"{where}: attribute accessors have different counts {sorted(counts)}")
+    n = counts.pop() if counts else 1
+    if n > doc.limits.max_triangles:
+        raise AssetLimitError(
+            doc.path,
+            f"{where} declares {n:,} instances, above the limit of {doc.limits.max_triangles:,}",
+        )
+    return n
+
+
 def _check_nodes(doc: _Doc, mesh_tris: list[int], mesh_verts: list[int]) -> None:
     nodes = doc.items("nodes")
     parent = [-1] * len(nodes)
@@ -456,12 +646,21 @@ def _check_nodes(doc: _Doc, mesh_tris: list[int], mesh_verts: list[int]) -> None
         stack.extend(children)
     if reached != len(nodes):
         raise doc.bad("glTF node hierarchy contains a cycle")
-    triangles = vertices = 0
-    for node in nodes:
+    triangles = vertices = instanced = 0
+    for i, node in enumerate(nodes):
         mesh = node.get("mesh")
         if isinstance(mesh, int):
-            triangles += mesh_tris[mesh]
-            vertices += mesh_verts[mesh]
+            copies = _instance_count(doc, node, f"node {i}")
+            triangles += mesh_tris[mesh] * copies
+            vertices += mesh_verts[mesh] * copies
+            ext = node.get("extensions")
+            instanced += copies if isinstance(ext, dict) and _INSTANCING in ext else 0
+    if instanced > doc.limits.max_triangles:
+        raise AssetLimitError(
+            doc.path,
+            f"{_INSTANCING} nodes add up to {instanced:,} instances, above the limit of "
+            f"{doc.limits.max_triangles:,}",
+        )
     if triangles > doc.limits.max_triangles:
         raise AssetLimitError(
             doc.path,
@@ -502,10 +701,20 @@ def _check_images(doc: _Doc, views: list[tuple[int, int, int, int]]) -> None:
         where = f"image {i}"
         if "bufferView" in image:
             v = doc.ref(image, "bufferView", where, "bufferViews", len(views))
+            if v in doc.compressed:
+                raise UnsupportedAssetError(
+                    doc.path, f"{where} is stored meshopt-compressed, which is not read"
+                )
             buffer, offset, length, _ = views[v]
             raw = _buffer_slice(doc, buffer, offset, length)
         elif "uri" in image:
-            raw = _uri_bytes(doc, image["uri"], where)
+            uri = image["uri"]
+            if isinstance(uri, str) and not uri.startswith("data:"):
+                try:
+                    side_file(doc.path, uri, where)
+                except MalformedAssetError:
+                    continue  # a missing texture: the loader warns, the material colour shows
+            raw = _uri_bytes(doc, uri, where)
         else:
             raise doc.bad(f"{where} has neither a uri nor a bufferView")
         check_image_bytes(doc.path, raw, where, doc.limits)

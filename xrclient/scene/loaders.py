@@ -3,8 +3,10 @@
 Meshes (glTF 2.0 ``.glb``/``.gltf``, OBJ, STL, PLY with faces) are read with trimesh as a
 scene and flattened: node transforms baked into positions and normals, ``scale`` applied,
 each part's base colour baked into per-vertex linear RGBA colours, see
-:mod:`xrclient.scene.flatten`. Binary PLY files mixing polygon sizes are triangulated first,
-see :mod:`xrclient.scene.ply_polygons`. Scans (PLY without faces, PCD, XYZ) are read with
+:mod:`xrclient.scene.flatten`. OBJ and PLY faces of four or more corners are cut into
+triangles by ear clipping first (concave faces keep their shape), see
+:mod:`xrclient.scene.obj_polygons`, :mod:`xrclient.scene.ply_polygons` and
+:mod:`xrclient.scene.polygons`. Scans (PLY without faces, PCD, XYZ) are read with
 open3d and voxel down-sampled, see :mod:`xrclient.scene.pointclouds`.
 
 glTF specifics: only the default scene (``scene``, else the first) is drawn; nodes with a
@@ -12,8 +14,12 @@ camera, a light or no mesh contribute nothing; skins, morph targets and animatio
 ignored (the static bind pose is drawn); primitives other than triangles and triangle strips
 (points, lines, fans) are skipped. Quantized (``KHR_mesh_quantization``), normalized and sparse
 vertex attributes are decoded to float32 before trimesh reads them, see
-:mod:`xrclient.scene.gltf_decode`. An unknown extension in ``extensionsRequired`` and
-compressed meshes (Draco, meshopt) are refused as unsupported.
+:mod:`xrclient.scene.gltf_decode`. Draco-compressed primitives (``KHR_draco_mesh_compression``)
+and meshopt-compressed bufferViews (``EXT_meshopt_compression``) are decoded in a child
+process (:mod:`xrclient.scene.gltf_draco`, :mod:`xrclient.scene.gltf_meshopt`); nodes with
+``EXT_mesh_gpu_instancing`` are expanded into one copy per instance
+(:mod:`xrclient.scene.gltf_instancing`). An unknown extension in ``extensionsRequired`` is
+refused as unsupported.
 A file that yields no triangles at all (an empty scene, only points or lines) is refused
 with :class:`~xrclient.errors.MalformedAssetError` ("no triangle geometry") in every
 format; an empty :class:`MeshData` is never returned.
@@ -24,9 +30,11 @@ it, and the parsed result is validated again (finite positions, indices in range
 Whatever goes wrong surfaces as an :class:`~xrclient.errors.AssetError` subclass naming
 the file and the reason.
 
-Colours: glTF colours are linear, 8-bit PLY/OBJ colours sRGB (converted to linear); a base
-colour texture contributes its mean colour; parts without any material are a neutral grey.
-Details in :mod:`xrclient.scene.flatten`.
+Colours: glTF colours and OBJ ``Kd`` are linear, 8-bit PLY/OBJ vertex and face colours sRGB
+(converted to linear); a base colour texture contributes its mean colour; parts without any
+material are a neutral grey. Details in :mod:`xrclient.scene.flatten`. A texture or MTL
+file that the file names but its folder lacks is an :class:`AssetWarning` (the material
+colour is drawn), as is a polygon that had to be fanned.
 """
 
 from __future__ import annotations
@@ -67,6 +75,8 @@ from xrclient.scene.guards_gltf import (
     side_file,
 )
 from xrclient.scene.mesh import MeshData
+from xrclient.scene.notices import AssetWarning, warn_asset
+from xrclient.scene.obj_polygons import check_obj_vertices, triangulated_obj
 from xrclient.scene.ply_polygons import triangulated_ply
 from xrclient.scene.pointclouds import SCAN_SUFFIXES, load_point_cloud, read_scan
 
@@ -74,6 +84,7 @@ __all__ = [
     "MESH_SUFFIXES",
     "SCAN_SUFFIXES",
     "AssetCache",
+    "AssetWarning",
     "LoadLimits",
     "describe_file",
     "load_asset",
@@ -104,6 +115,7 @@ def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.
         glb = check_gltf(path, data, limits)
     elif suffix == ".obj":
         check_obj(path, data, limits)
+        data = triangulated_obj(path, data, limits)
     elif suffix == ".stl":
         check_stl(path, data, limits)
     else:
@@ -114,8 +126,10 @@ def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.
                 path, "PLY file has no faces: it is a point cloud, load it as kind 'pointcloud'"
             )
         data = triangulated_ply(path, data, header, limits)
-    scene = _parse(path, suffix, data, limits, glb)
-    return flatten_scene(path, scene, suffix in (".glb", ".gltf"), limits, scale)
+    scene, batches = _parse(path, suffix, data, limits, glb)
+    if suffix == ".obj":
+        check_obj_vertices(path, data, scene)
+    return flatten_scene(path, scene, suffix in (".glb", ".gltf"), limits, scale, batches)
 
 
 def load_asset(
@@ -227,14 +241,15 @@ def _kind_of(path: Path, kind: AssetKind | None, limits: LoadLimits) -> AssetKin
 
 def _parse(
     path: Path, suffix: str, data: bytes, limits: LoadLimits, glb: GlbContents | None = None
-) -> Any:
+) -> tuple[Any, dict[str, Any]]:
+    """The parsed scene and, for glTF instancing, the instance transforms by node name."""
     resolver = _FolderResolver(path, limits)
+    batches: dict[str, Any] = {}
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            decode = gltf_decode.attributes_to_decode(glb.document) if glb is not None else set()
-            if glb is not None and decode:
-                scene = gltf_decode.scene_from_decoded(path, glb, decode, resolver, limits)
+            if glb is not None and gltf_decode.needs_rewrite(glb.document):
+                scene, batches = gltf_decode.scene_from_rewritten(path, glb, resolver, limits)
             elif glb is not None and glb.self_contained and gltf_decode.GLB_BUFFERS is not None:
                 scene = gltf_decode.scene_from_glb(glb, resolver)
             else:
@@ -253,7 +268,23 @@ def _parse(
         ) from None
     if resolver.error is not None:
         raise resolver.error
-    return scene
+    _warn_missing(path, scene, resolver.missing)
+    return scene, batches
+
+
+def _warn_missing(path: Path, scene: Any, missing: list[str]) -> None:
+    """One warning per side file the file names but its folder lacks: a material library
+    (the parts are drawn grey) or a texture (drawn in the material colour). A texture counts
+    only where some part has texture coordinates to use it (MeshLab names "none")."""
+    if not missing:
+        return
+    geometry = getattr(scene, "geometry", {}).values()
+    textured = any(getattr(getattr(g, "visual", None), "uv", None) is not None for g in geometry)
+    for name in dict.fromkeys(missing):
+        if Path(name).suffix.lower() == ".mtl":
+            warn_asset(path, f"material library {name[:80]!r} not found; drawn in neutral grey")
+        elif textured:
+            warn_asset(path, f"texture {name[:80]!r} not found; drawn in its material colour")
 
 
 class _FolderResolver(Resolver):
@@ -264,13 +295,15 @@ class _FolderResolver(Resolver):
         self.limits = limits
         self.total = 0
         self.error: AssetError | None = None
+        self.missing: list[str] = []  # side files named but not there (warned about)
 
     def get(self, name: str) -> bytes:
         try:
             try:
                 target = side_file(self.asset, str(name), "referenced file")
             except MalformedAssetError:
-                # a missing .mtl or texture is tolerated, as the parsers do
+                # a missing .mtl or texture is tolerated, as the parsers do, and warned about
+                self.missing.append(str(name))
                 raise FileNotFoundError(name) from None
             self.total += target.stat().st_size
             if self.total > self.limits.max_file_bytes:

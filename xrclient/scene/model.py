@@ -52,6 +52,9 @@ class Asset:
     kind: AssetKind = "mesh"
     scale: float = 1.0  # metres per file unit, times the asset's own scale
     point_budget: int = 500_000  # point clouds: voxel down-sample to at most this many points
+    #: the file's own up axis; where it differs from the plant's, the machines and fixtures
+    #: using the asset carry the quarter turn between the two in their transforms
+    up_axis: Literal["y", "z"] = "y"
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,16 +112,16 @@ def parse_scene(
     plant = _plant(r, top["plant"])
     unit = UNIT_SCALE[plant.units]
     up_fix = _up_axis_fix(plant.up_axis)
-    assets = _assets(r, top["assets"], base_dir)
+    assets = _assets(r, top["assets"], base_dir, plant.up_axis)
     lines = _lines(r, top["lines"])
     line_ids = {line.id for line in lines}
     machines = tuple(
-        _machine(r, item, f"machines[{i}]", assets, line_ids, unit, up_fix)
+        _machine(r, item, f"machines[{i}]", assets, line_ids, unit, up_fix, plant.up_axis)
         for i, item in enumerate(r.array_of_tables(top["machines"], "machines"))
     )
     r.unique(list(machines), lambda m: m.id, "machines", "id")
     fixtures = tuple(
-        _fixture(r, item, f"fixtures[{i}]", assets, unit, up_fix)
+        _fixture(r, item, f"fixtures[{i}]", assets, unit, up_fix, plant.up_axis)
         for i, item in enumerate(r.array_of_tables(top.get("fixtures", []), "fixtures"))
     )
     r.unique(list(fixtures), lambda f: f.id, "fixtures", "id")
@@ -200,14 +200,14 @@ def _plant(r: Reader, value: object) -> Plant:
     )
 
 
-def _assets(r: Reader, value: object, base_dir: Path) -> dict[str, Asset]:
+def _assets(r: Reader, value: object, base_dir: Path, plant_up: str) -> dict[str, Asset]:
     if not isinstance(value, dict):
         raise r.fail("assets", f"expected a table of named assets, got {describe_value(value)}")
     assets: dict[str, Asset] = {}
     for name, item in value.items():
         path = f"assets.{name}"
         r.string(name, path, ID_PATTERN)
-        t = r.table(item, path, {"path"}, {"kind", "units", "scale", "point_budget"})
+        t = r.table(item, path, {"path"}, {"kind", "units", "scale", "point_budget", "up_axis"})
         rel = r.string(t["path"], f"{path}.path")
         suffix = Path(rel).suffix.lower()
         if suffix not in ASSET_SUFFIXES:
@@ -226,6 +226,7 @@ def _assets(r: Reader, value: object, base_dir: Path) -> dict[str, Asset]:
         units = r.choice(t.get("units", "m"), f"{path}.units", tuple(UNIT_SCALE))
         scale = r.number(t.get("scale", 1.0), f"{path}.scale", positive=True)
         budget = r.integer(t.get("point_budget", 500_000), f"{path}.point_budget", 1)
+        up = r.choice(t.get("up_axis", plant_up), f"{path}.up_axis", ("y", "z"))
         resolved = (base_dir / rel).resolve()
         if not resolved.is_file():
             raise r.fail(f"{path}.path", f"file not found: {resolved}")
@@ -235,6 +236,7 @@ def _assets(r: Reader, value: object, base_dir: Path) -> dict[str, Asset]:
             kind=cast(AssetKind, kind),
             scale=scale * UNIT_SCALE[units],
             point_budget=budget,
+            up_axis="z" if up == "z" else "y",
         )
     return assets
 
@@ -264,6 +266,15 @@ def _up_axis_fix(up_axis: str) -> math3d.F32 | None:
     return math3d.quat_matrix(math3d.euler_quat((-90.0, 0.0, 0.0)))
 
 
+def _asset_turn(plant_up: str, asset: Asset) -> math3d.F32 | None:
+    """Rotation taking the asset file's axes to the plant's (None when they agree): a
+    Z-up file in a Y-up plant turns its Z to Y, a Y-up file in a Z-up plant its Y to Z."""
+    if asset.up_axis == plant_up:
+        return None
+    angle = -90.0 if asset.up_axis == "z" else 90.0
+    return math3d.quat_matrix(math3d.euler_quat((angle, 0.0, 0.0)))
+
+
 def _point(p: Vec3, unit: float, fix: math3d.F32 | None) -> Vec3:
     v = [c * unit for c in p]
     if fix is not None:
@@ -272,7 +283,12 @@ def _point(p: Vec3, unit: float, fix: math3d.F32 | None) -> Vec3:
 
 
 def _transform(
-    r: Reader, value: object, path: str, unit: float, fix: math3d.F32 | None
+    r: Reader,
+    value: object,
+    path: str,
+    unit: float,
+    fix: math3d.F32 | None,
+    turn: math3d.F32 | None = None,
 ) -> Transform:
     t = r.table(value, path, set(), {"position", "rotation", "quaternion", "scale"})
     if "rotation" in t and "quaternion" in t:
@@ -294,6 +310,11 @@ def _transform(
     else:
         s = r.number(raw_scale, f"{path}.scale", positive=True)
         scale = (s, s, s)
+    if turn is not None:
+        # M @ turn, the asset's axes turned to the plant's under the placement; the quarter
+        # turn about X swaps the roles of Y and Z, so the scale's Y and Z swap too
+        quat = math3d.matrix_quat(math3d.quat_matrix(quat) @ turn)
+        scale = (scale[0], scale[2], scale[1])
     if fix is None:
         return Transform(position=position, rotation=quat, scale=scale)
     # Re-express the whole model matrix in the Y-up frame: fix @ M (the mesh stays in its own
@@ -314,17 +335,20 @@ def _machine(
     line_ids: set[str],
     unit: float,
     fix: math3d.F32 | None,
+    plant_up: str = "y",
 ) -> Machine:
     t = r.table(value, path, {"id", "type", "asset", "line"}, {"name", "cell", "transform"})
     machine_id = r.string(t["id"], f"{path}.id", ID_PATTERN)
+    asset = _ref(r, t["asset"], f"{path}.asset", assets, "asset")
+    turn = _asset_turn(plant_up, assets[asset])
     return Machine(
         id=machine_id,
         name=r.string(t.get("name", machine_id), f"{path}.name"),
         type=r.string(t["type"], f"{path}.type", ID_PATTERN),
-        asset=_ref(r, t["asset"], f"{path}.asset", assets, "asset"),
+        asset=asset,
         line=_ref(r, t["line"], f"{path}.line", line_ids, "line"),
         cell=r.string(t.get("cell", ""), f"{path}.cell"),
-        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix),
+        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix, turn),
     )
 
 
@@ -335,12 +359,16 @@ def _fixture(
     assets: dict[str, Asset],
     unit: float,
     fix: math3d.F32 | None,
+    plant_up: str = "y",
 ) -> Fixture:
     t = r.table(value, path, {"id", "asset"}, {"transform"})
+    fixture_id = r.string(t["id"], f"{path}.id", ID_PATTERN)
+    asset = _ref(r, t["asset"], f"{path}.asset", assets, "asset")
+    turn = _asset_turn(plant_up, assets[asset])
     return Fixture(
-        id=r.string(t["id"], f"{path}.id", ID_PATTERN),
-        asset=_ref(r, t["asset"], f"{path}.asset", assets, "asset"),
-        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix),
+        id=fixture_id,
+        asset=asset,
+        transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix, turn),
     )
 
 
