@@ -26,6 +26,7 @@ SCRIPTS = (
     "bench_abuse.py",
     "bench_opcua.py",
     "bench_mqtt.py",
+    "bench_compressed.py",
 )
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from xrclient.errors import AssetError, SceneError
+from xrclient.scene.geometry import SceneGeometry
 from xrclient.scene.load import load_geometry
 from xrclient.scene.loaders import LoadLimits, describe_file
+from xrclient.scene.model import Scene
 from xrclient.scene.schema import load_scene
 
 
@@ -40,7 +42,7 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
         geometry.bounds.astype(np.float64).round(3).tolist() if geometry.instance_count else None
     )
     types = Counter(m.type for m in scene.machines)
-    return {
+    record: dict[str, object] = {
         "kind": "scene",
         "plant": scene.plant.name,
         "machines": len(scene.machines),
@@ -59,4 +61,19 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
             for kind in ("color", "label", "gauge", "alarm")
         },
         "bounds": bounds,
+    }
+    nodes = _node_assets(scene, geometry)
+    if nodes:  # machines taken from nodes of a model file
+        record["node_assets"] = nodes
+    return record
+
+
+def _node_assets(scene: Scene, geometry: SceneGeometry) -> dict[str, dict[str, int]]:
+    """For each asset that machines take nodes from: the nodes claimed, and the triangles
+    of the rest of the file (drawn as static geometry)."""
+    claimed = Counter(m.asset for m in scene.machines if m.node)
+    rest = {b.asset: b.mesh.triangle_count for b in geometry.batches}
+    return {
+        name: {"nodes_claimed": count, "rest_triangles": rest.get(f"{name}#rest", 0)}
+        for name, count in sorted(claimed.items())
     }

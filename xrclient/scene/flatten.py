@@ -33,7 +33,7 @@ from xrclient.errors import AssetLimitError, MalformedAssetError
 from xrclient.scene.guards import LoadLimits
 from xrclient.scene.mesh import MeshData
 
-__all__ = ["flatten_scene"]
+__all__ = ["flatten_groups", "flatten_scene"]
 
 _F32 = npt.NDArray[np.float32]
 _GREY = np.array([0.5, 0.5, 0.5, 1.0], dtype=np.float32)
@@ -69,6 +69,76 @@ def flatten_scene(
         for matrix, name in _world_transforms(scene.graph, batches or {})
         if isinstance(scene.geometry.get(name), trimesh.Trimesh)
     ]
+    triangles = _count_triangles(path, scene, instances, limits)
+    parts: dict[str, _Part] = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        vertices = _prepare_all(path, scene, [instances], gltf, limits, parts)
+        return _assemble(path, instances, parts, vertices, triangles, scale)
+
+
+def flatten_groups(
+    path: Path,
+    scene: Any,
+    groups: Mapping[str, int],
+    count: int,
+    limits: LoadLimits,
+    scale: float,
+    batches: Mapping[str, npt.NDArray[np.float64]] | None = None,
+) -> list[MeshData | None]:
+    """A glTF ``scene`` split by subtree: one :class:`MeshData` per group, then the rest.
+
+    ``groups`` maps scene node names to group numbers ``0 .. count - 1``; every geometry
+    node at or below a grouped node goes to the group of its nearest grouped ancestor, all
+    others to the last item (``count + 1`` items in all). An item is None where its group
+    holds no triangles. The limits apply to the whole file and are checked before any group
+    is assembled.
+    """
+    owners: list[Any] = []
+    placed = _world_transforms(scene.graph, batches or {}, owners)
+    parents = getattr(getattr(scene.graph, "transforms", None), "parents", None)
+    if not isinstance(parents, dict):
+        parents = {}
+    group_of: dict[Any, int] = {scene.graph.base_frame: count}
+
+    def group(node: Any) -> int:
+        chain: list[Any] = []
+        current = node
+        while current not in group_of and len(chain) <= len(parents):
+            if str(current) in groups:
+                group_of[current] = groups[str(current)]
+                break
+            chain.append(current)
+            if current not in parents:
+                current = scene.graph.base_frame
+                break
+            current = parents[current]
+        found = group_of.get(current, count)
+        for item in chain:
+            group_of[item] = found
+        return found
+
+    split: list[list[_Instance]] = [[] for _ in range(count + 1)]
+    for (matrix, name), node in zip(placed, owners, strict=True):
+        if isinstance(scene.geometry.get(name), trimesh.Trimesh):
+            split[group(node)].append((matrix, name))
+    _count_triangles(path, scene, [item for part in split for item in part], limits)
+    parts: dict[str, _Part] = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        _prepare_all(path, scene, split, True, limits, parts)
+        out: list[MeshData | None] = []
+        for instances in split:
+            triangles = sum(len(parts[name].faces) * _copies(m) for m, name in instances)
+            vertices = sum(len(parts[name].positions) * _copies(m) for m, name in instances)
+            out.append(
+                _assemble(path, instances, parts, vertices, triangles, scale) if triangles else None
+            )
+        return out
+
+
+def _count_triangles(path: Path, scene: Any, instances: list[_Instance], limits: LoadLimits) -> int:
+    """The triangles ``instances`` draw, checked: at least one, at most the limit."""
     triangles = sum(len(scene.geometry[name].faces) * _copies(m) for m, name in instances)
     if triangles == 0:
         raise MalformedAssetError(path, "file contains no triangle geometry")
@@ -76,20 +146,30 @@ def flatten_scene(
         raise AssetLimitError(
             path, f"mesh holds {triangles:,} triangles, above the limit of {limits.max_triangles:,}"
         )
-    parts: dict[str, _Part] = {}
+    return triangles
+
+
+def _prepare_all(
+    path: Path,
+    scene: Any,
+    groups: list[list[_Instance]],
+    gltf: bool,
+    limits: LoadLimits,
+    parts: dict[str, _Part],
+) -> int:
+    """Prepare every part ``groups`` use into ``parts``; their vertices, checked."""
     memo: dict[int, _F32] = {}  # material colour by material object, shared between parts
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for _, name in instances:
+    vertices = 0
+    for instances in groups:
+        for matrix, name in instances:
             if name not in parts:
                 parts[name] = _prepare(path, name, scene.geometry[name], gltf, memo)
-        vertices = sum(len(parts[name].positions) * _copies(m) for m, name in instances)
-        if vertices > limits.max_vertices:
-            raise AssetLimitError(
-                path,
-                f"mesh holds {vertices:,} vertices, above the limit of {limits.max_vertices:,}",
-            )
-        return _assemble(path, instances, parts, vertices, triangles, scale)
+            vertices += len(parts[name].positions) * _copies(matrix)
+    if vertices > limits.max_vertices:
+        raise AssetLimitError(
+            path, f"mesh holds {vertices:,} vertices, above the limit of {limits.max_vertices:,}"
+        )
+    return vertices
 
 
 # world matrix (None: identity), or (N, 4, 4) world matrices of N instanced copies
@@ -114,8 +194,11 @@ def _batched(
     return np.asarray(local if matrix is None else matrix @ local, dtype=np.float64)
 
 
-def _world_transforms(graph: Any, batches: Mapping[str, Any]) -> list[_Instance]:
-    """Each geometry node's world matrix, accumulated once per node down the scene tree.
+def _world_transforms(
+    graph: Any, batches: Mapping[str, Any], owners: list[Any] | None = None
+) -> list[_Instance]:
+    """Each geometry node's world matrix, accumulated once per node down the scene tree;
+    ``owners``, when given, receives the scene node of each item, in the same order.
 
     Reads trimesh's forest (child -> parent links and per-edge matrices) directly, which
     is several times cheaper than one ``graph[node]`` path query per node; when the
@@ -131,6 +214,8 @@ def _world_transforms(graph: Any, batches: Mapping[str, Any]) -> list[_Instance]
             matrix, name = graph[node]
             placed = _batched(node, np.asarray(matrix, dtype=np.float64), batches)
             out.append((placed, str(name)))
+            if owners is not None:
+                owners.append(node)
         return out
     unreachable = object()
     world: dict[Any, Any] = {graph.base_frame: None}
@@ -155,6 +240,8 @@ def _world_transforms(graph: Any, batches: Mapping[str, Any]) -> list[_Instance]
         matrix = world[node]
         if matrix is not unreachable:
             instances.append((_batched(node, matrix, batches), str(name)))
+            if owners is not None:
+                owners.append(node)
     return instances
 
 

@@ -7,7 +7,7 @@ vectorised, and world bounds come from :func:`math3d.transform_bounds`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,16 +67,28 @@ class SceneGeometry:
 compose_many = compose_transforms
 
 
-def build_geometry(scene: Scene, load: Callable[[Asset], MeshData]) -> SceneGeometry:
+#: ``split(asset, nodes)``: one mesh per node (in order) and the rest of the file (or None)
+SplitLoader = Callable[[Asset, tuple[str, ...]], tuple[Sequence[MeshData], MeshData | None]]
+
+
+def build_geometry(
+    scene: Scene, load: Callable[[Asset], MeshData], split: SplitLoader | None = None
+) -> SceneGeometry:
     """Group the scene's machines and fixtures into one batch per asset.
 
     Batches follow the order in which assets are first used (machines first, then
-    fixtures). ``load`` is called once per used asset; its errors propagate.
+    fixtures). ``load`` is called once per used asset; its errors propagate. Machines with
+    a ``node`` come after those: ``split`` is called once per asset they use, and each
+    machine is a batch of its own (asset ``"<asset>#<node>"``), the rest of that file one
+    fixture batch (``"<asset>#rest"``), all placed by the machines' shared transform (the
+    asset's axis turn, identity where its up axis is the plant's).
     """
     transforms: list[Transform] = []
     assets: list[str] = []
     machine_of: list[int] = []
     for i, m in enumerate(scene.machines):
+        if m.node:
+            continue
         transforms.append(m.transform)
         assets.append(m.asset)
         machine_of.append(i)
@@ -108,6 +120,16 @@ def build_geometry(scene: Scene, load: Callable[[Asset], MeshData]) -> SceneGeom
         all_bounds.append(world)
         batches.append(Batch(asset=name, mesh=mesh, matrices=mats, machine=owners))
 
+    if any(m.node for m in scene.machines):
+        if split is None:
+            raise ValueError("machines with a node need a split loader")
+        for batch in _node_batches(scene, split):
+            world = math3d.transform_bounds(batch.matrices, batch.mesh.bounds)
+            if batch.machine[0] >= 0:
+                machine_bounds[batch.machine[0]] = world[0]
+            all_bounds.append(world)
+            batches.append(batch)
+
     if all_bounds:
         stacked = np.concatenate(all_bounds)
         bounds = np.stack([stacked[:, 0].min(axis=0), stacked[:, 1].max(axis=0)])
@@ -119,3 +141,25 @@ def build_geometry(scene: Scene, load: Callable[[Asset], MeshData]) -> SceneGeom
         bounds=bounds.astype(np.float32),
         machine_count=n,
     )
+
+
+def _node_batches(scene: Scene, split: SplitLoader) -> list[Batch]:
+    """A batch per node machine and one for the rest of each file they come from."""
+    by_asset: dict[str, list[int]] = {}
+    for i, m in enumerate(scene.machines):
+        if m.node:
+            by_asset.setdefault(m.asset, []).append(i)
+    out: list[Batch] = []
+    for name, members in by_asset.items():
+        if name not in scene.assets:
+            raise KeyError(f"{scene.source}: no asset named '{name}'")
+        meshes, rest = split(scene.assets[name], tuple(scene.machines[i].node for i in members))
+        matrix = scene.machines[members[0]].transform.matrix()[None].astype(np.float32)
+        for i, mesh in zip(members, meshes, strict=True):
+            owner = np.array([i], dtype=np.int32)
+            label = f"{name}#{scene.machines[i].node}"
+            out.append(Batch(asset=label, mesh=mesh, matrices=matrix.copy(), machine=owner))
+        if rest is not None:
+            fixture = np.array([FIXTURE], dtype=np.int32)
+            out.append(Batch(asset=f"{name}#rest", mesh=rest, matrices=matrix, machine=fixture))
+    return out

@@ -20,7 +20,13 @@ import numpy.typing as npt
 from xrclient.errors import MalformedAssetError
 from xrclient.scene.gltf_accessors import read_accessor
 
-__all__ = ["EXTENSION", "instance_matrices", "instanced_nodes", "mark_instanced_nodes"]
+__all__ = [
+    "EXTENSION",
+    "instance_matrices",
+    "instanced_nodes",
+    "mark_instanced_nodes",
+    "marker_names",
+]
 
 EXTENSION = "EXT_mesh_gpu_instancing"
 
@@ -101,17 +107,24 @@ def mark_instanced_nodes(
     other node name starts with it, so :mod:`xrclient.scene.flatten` finds exactly the
     geometry of the instanced nodes by name.
     """
-    indices = instanced_nodes(doc)
-    if not indices:
+    marked = marker_names(doc)
+    if not marked:
         return doc, {}
     nodes = list(doc["nodes"])
-    taken = [str(n.get("name", i)) for i, n in enumerate(nodes)]
-    prefix = "instanced~"
-    while any(name.startswith(prefix) for name in taken):
-        prefix += "~"
     batches: dict[str, _F64] = {}
-    for i in indices:
-        name = f"{prefix}{i}"
+    for i, name in marked.items():
         nodes[i] = {**nodes[i], "name": name}
         batches[name] = instance_matrices(path, doc, buffers, i)
     return {**doc, "nodes": nodes}, batches
+
+
+def marker_names(doc: dict[str, Any]) -> dict[int, str]:
+    """The marker name :func:`mark_instanced_nodes` gives each instanced node, by index."""
+    indices = instanced_nodes(doc)
+    if not indices:
+        return {}
+    taken = [str(n.get("name", i)) for i, n in enumerate(doc["nodes"])]
+    prefix = "instanced~"
+    while any(name.startswith(prefix) for name in taken):
+        prefix += "~"
+    return {i: f"{prefix}{i}" for i in indices}

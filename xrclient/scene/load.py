@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from xrclient.errors import XRClientError
+from xrclient.errors import SceneError, XRClientError
 from xrclient.progress import Progress, quiet
 from xrclient.resources import scene_path
 from xrclient.scene.geometry import SceneGeometry, build_geometry
 from xrclient.scene.loaders import AssetCache, LoadLimits
 from xrclient.scene.mesh import MeshData
 from xrclient.scene.model import Asset, Scene
+from xrclient.scene.nodes import NodeClaimError
 
 
 def resolve_scene(name_or_path: str) -> Path:
@@ -40,6 +42,7 @@ def load_geometry(
     """Load every asset the scene uses once, and build the instanced geometry."""
     cache = AssetCache(limits)
     used = {m.asset for m in scene.machines} | {f.asset for f in scene.fixtures}
+    # an asset that only node machines use is read once, split, and never loaded whole
     total = len(used)
     started = time.perf_counter()
 
@@ -51,7 +54,19 @@ def load_geometry(
             progress(f"  loaded asset {cache.loads}/{total}: {asset.path.name}")
         return mesh
 
-    geometry = build_geometry(scene, load)
+    def split(asset: Asset, nodes: tuple[str, ...]) -> tuple[Sequence[MeshData], MeshData | None]:
+        try:
+            parts = cache.get_nodes(asset.path, nodes, scale=asset.scale)
+        except NodeClaimError as exc:
+            claimed = [i for i, m in enumerate(scene.machines) if m.asset == asset.name and m.node]
+            key = f"machines[{claimed[exc.claim]}].node"
+            detail = exc.detail
+            if exc.other is not None:
+                detail += f" (claimed by machines[{claimed[exc.other]}].node)"
+            raise SceneError(scene.source, key, detail) from None
+        return parts.machines, parts.rest
+
+    geometry = build_geometry(scene, load, split)
     progress(
         f"{scene.source}: {len(scene.machines)} machines, {total} assets, "
         f"{geometry.triangle_count:,} triangles drawn "

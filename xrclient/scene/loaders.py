@@ -20,6 +20,8 @@ process (:mod:`xrclient.scene.gltf_draco`, :mod:`xrclient.scene.gltf_meshopt`); 
 ``EXT_mesh_gpu_instancing`` are expanded into one copy per instance
 (:mod:`xrclient.scene.gltf_instancing`). An unknown extension in ``extensionsRequired`` is
 refused as unsupported.
+:func:`load_nodes` splits a glTF/GLB file into one mesh per claimed node (a machine's
+``node =``) and the rest, see :mod:`xrclient.scene.nodes`.
 A file that yields no triangles at all (an empty scene, only points or lines) is refused
 with :class:`~xrclient.errors.MalformedAssetError` ("no triangle geometry") in every
 format; an empty :class:`MeshData` is never returned.
@@ -75,6 +77,7 @@ from xrclient.scene.guards_gltf import (
     side_file,
 )
 from xrclient.scene.mesh import MeshData
+from xrclient.scene.nodes import NodeSplit, split_nodes
 from xrclient.scene.notices import AssetWarning, warn_asset
 from xrclient.scene.obj_polygons import check_obj_vertices, triangulated_obj
 from xrclient.scene.ply_polygons import triangulated_ply
@@ -89,6 +92,7 @@ __all__ = [
     "describe_file",
     "load_asset",
     "load_mesh",
+    "load_nodes",
     "load_point_cloud",
 ]
 
@@ -130,6 +134,25 @@ def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.
     if suffix == ".obj":
         check_obj_vertices(path, data, scene)
     return flatten_scene(path, scene, suffix in (".glb", ".gltf"), limits, scale, batches)
+
+
+def load_nodes(
+    path: Path, claims: tuple[str, ...], limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.0
+) -> NodeSplit:
+    """A glTF/GLB file split into one mesh per claimed node and the rest, see
+    :mod:`xrclient.scene.nodes`; a bad claim is a :class:`~xrclient.scene.nodes.NodeClaimError`."""
+    path = Path(path)
+    _check_scale(scale)
+    check_file(path, limits)
+    suffix = path.suffix.lower()
+    if suffix not in (".glb", ".gltf"):
+        raise UnsupportedAssetError(
+            path, f"machines from nodes need a glTF/GLB file, not {suffix!r}"
+        )
+    data = read_bytes(path, limits)
+    glb = check_glb(path, data, limits) if suffix == ".glb" else check_gltf(path, data, limits)
+    scene, batches = _parse(path, suffix, data, limits, glb)
+    return split_nodes(path, scene, glb.document, claims, limits, scale, batches)
 
 
 def load_asset(
@@ -182,6 +205,7 @@ class AssetCache:
         self.limits = limits
         self.loads = 0
         self._meshes: dict[tuple[Path, str | None, float, int], MeshData] = {}
+        self._splits: dict[tuple[Path, tuple[str, ...], float], NodeSplit] = {}
 
     def get(
         self,
@@ -204,8 +228,19 @@ class AssetCache:
             self._meshes[key] = mesh
         return mesh
 
+    def get_nodes(self, path: Path, claims: tuple[str, ...], scale: float = 1.0) -> NodeSplit:
+        """The file split by the claimed nodes (see :func:`load_nodes`), loaded once per
+        (file, claims, scale)."""
+        key = (Path(path).resolve(), tuple(claims), float(scale))
+        split = self._splits.get(key)
+        if split is None:
+            split = load_nodes(Path(path), tuple(claims), self.limits, scale)
+            self.loads += 1
+            self._splits[key] = split
+        return split
+
     def __len__(self) -> int:
-        return len(self._meshes)
+        return len(self._meshes) + len(self._splits)
 
 
 # --------------------------------------------------------------------------- parsing

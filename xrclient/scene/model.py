@@ -72,6 +72,9 @@ class Machine:
     line: str
     cell: str
     transform: Transform
+    #: a node of the (glTF) asset whose subtree is this machine, placed where the file puts
+    #: it; "" for a machine that is the whole asset at ``transform``
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

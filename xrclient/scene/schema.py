@@ -337,10 +337,11 @@ def _machine(
     fix: math3d.F32 | None,
     plant_up: str = "y",
 ) -> Machine:
-    t = r.table(value, path, {"id", "type", "asset", "line"}, {"name", "cell", "transform"})
+    t = r.table(value, path, {"id", "type", "asset", "line"}, {"name", "cell", "transform", "node"})
     machine_id = r.string(t["id"], f"{path}.id", ID_PATTERN)
     asset = _ref(r, t["asset"], f"{path}.asset", assets, "asset")
     turn = _asset_turn(plant_up, assets[asset])
+    node = _node(r, t, path, assets[asset]) if "node" in t else ""
     return Machine(
         id=machine_id,
         name=r.string(t.get("name", machine_id), f"{path}.name"),
@@ -349,7 +350,32 @@ def _machine(
         line=_ref(r, t["line"], f"{path}.line", line_ids, "line"),
         cell=r.string(t.get("cell", ""), f"{path}.cell"),
         transform=_transform(r, t.get("transform", {}), f"{path}.transform", unit, fix, turn),
+        node=node,
     )
+
+
+def _node(r: Reader, t: dict[str, Any], path: str, asset: Asset) -> str:
+    """A machine's ``node``: a non-empty node path or name of a glTF/GLB mesh asset; the
+    machine's place then comes from the file, so it takes no transform."""
+    node = r.string(t["node"], f"{path}.node")
+    if not node.strip() or len(node) > 1024:
+        raise r.fail(f"{path}.node", "expected a node path or name of 1 to 1024 characters")
+    if asset.kind != "mesh" or asset.path.suffix.lower() not in (".glb", ".gltf"):
+        raise r.fail(
+            f"{path}.node",
+            f"node = needs a glTF/GLB asset; {asset.name!r} is a {asset.path.suffix} "
+            f"{asset.kind} file",
+        )
+    if "transform" in t:
+        given = t["transform"]
+        keys = (
+            [k for k in ("position", "rotation", "quaternion", "scale") if k in given]
+            if (isinstance(given, dict))
+            else []
+        )
+        key = f"{path}.transform.{keys[0]}" if keys else f"{path}.transform"
+        raise r.fail(key, "a machine with node = is placed where the file puts that node")
+    return node
 
 
 def _fixture(
