@@ -37,19 +37,15 @@ def quat_matrix(quat: Sequence[float]) -> F32:
     return out
 
 
-def compose_many(positions: npt.ArrayLike, quats: npt.ArrayLike, scales: npt.ArrayLike) -> F32:
-    """Model matrices ``T * R * S`` for N positions (N, 3), quaternions (N, 4) as (x, y, z,
-    w), normalised first, and scales (N, 3); vectorised, shape (N, 4, 4)."""
+def quat_matrices(quats: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Rotation matrices (N, 3, 3) of N quaternions (x, y, z, w), normalised first; a zero
+    or non-finite quaternion raises ``ValueError``."""
     q = np.asarray(quats, dtype=np.float64).reshape(-1, 4)
-    n = q.shape[0]
-    out = np.zeros((n, 4, 4), dtype=np.float32)
-    if n == 0:
-        return out
     norm = np.linalg.norm(q, axis=1)
-    if not np.all(np.isfinite(norm) & (norm > 0.0)):
+    if not np.all(np.isfinite(norm) & (norm > 1e-12)):
         raise ValueError("quaternion must be finite and non-zero")
     x, y, z, w = (q / norm[:, None]).T
-    rot = np.empty((n, 3, 3), dtype=np.float64)
+    rot = np.empty((q.shape[0], 3, 3), dtype=np.float64)
     rot[:, 0, 0] = 1 - 2 * (y * y + z * z)
     rot[:, 0, 1] = 2 * (x * y - z * w)
     rot[:, 0, 2] = 2 * (x * z + y * w)
@@ -59,6 +55,18 @@ def compose_many(positions: npt.ArrayLike, quats: npt.ArrayLike, scales: npt.Arr
     rot[:, 2, 0] = 2 * (x * z - y * w)
     rot[:, 2, 1] = 2 * (y * z + x * w)
     rot[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return rot
+
+
+def compose_many(positions: npt.ArrayLike, quats: npt.ArrayLike, scales: npt.ArrayLike) -> F32:
+    """Model matrices ``T * R * S`` for N positions (N, 3), quaternions (N, 4) as (x, y, z,
+    w), normalised first, and scales (N, 3); vectorised, shape (N, 4, 4)."""
+    q = np.asarray(quats, dtype=np.float64).reshape(-1, 4)
+    n = q.shape[0]
+    out = np.zeros((n, 4, 4), dtype=np.float32)
+    if n == 0:
+        return out
+    rot = quat_matrices(q)
     out[:, :3, :3] = rot * np.asarray(scales, dtype=np.float64).reshape(-1, 1, 3)
     out[:, :3, 3] = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     out[:, 3, 3] = 1.0

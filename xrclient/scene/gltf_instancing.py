@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from xrclient.core import math3d
 from xrclient.errors import MalformedAssetError
 from xrclient.scene.gltf_accessors import read_accessor
 
@@ -83,18 +84,7 @@ def _rotations(path: Path, where: str, quats: _F64) -> _F64:
     if (norm < 1e-12).any():
         bad = int(np.argmax(norm < 1e-12))
         raise MalformedAssetError(path, f"{where}: ROTATION {bad} is a zero quaternion")
-    x, y, z, w = (quats / norm[:, None]).T
-    r = np.empty((len(quats), 3, 3))
-    r[:, 0, 0] = 1 - 2 * (y * y + z * z)
-    r[:, 0, 1] = 2 * (x * y - z * w)
-    r[:, 0, 2] = 2 * (x * z + y * w)
-    r[:, 1, 0] = 2 * (x * y + z * w)
-    r[:, 1, 1] = 1 - 2 * (x * x + z * z)
-    r[:, 1, 2] = 2 * (y * z - x * w)
-    r[:, 2, 0] = 2 * (x * z - y * w)
-    r[:, 2, 1] = 2 * (y * z + x * w)
-    r[:, 2, 2] = 1 - 2 * (x * x + y * y)
-    return r
+    return math3d.quat_matrices(quats)
 
 
 def mark_instanced_nodes(
