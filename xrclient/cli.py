@@ -14,6 +14,7 @@ from xrclient.commands import gateway as gateway_cli
 from xrclient.commands import headset as xr_cli
 from xrclient.commands import history as history_cli
 from xrclient.commands import hub as hub_cli
+from xrclient.commands import scene_init as scene_cli
 from xrclient.commands import training as training_cli
 from xrclient.commands import view as desktop_cli
 from xrclient.commands.args import (
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub_cli.add_parsers(sub)
     history_cli.add_parsers(sub)
     training_cli.add_parsers(sub)
+    scene_cli.add_parsers(sub)
     return parser
 
 
@@ -311,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = history_cli.run(args)
         if code is None:
             code = training_cli.run(args)
+        if code is None:
+            code = scene_cli.run(args)
         if code is not None:
             return code
         if args.command == "snapshot":

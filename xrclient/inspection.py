@@ -65,6 +65,7 @@ def _describe_scene(file: Path, limits: LoadLimits) -> dict[str, object]:
     nodes = _node_assets(scene, geometry)
     if nodes:  # machines taken from nodes of a model file
         record["node_assets"] = nodes
+        record["node_machines"] = {m.id: m.node for m in scene.machines if m.node}
     return record
 
 
