@@ -201,6 +201,8 @@ class TwinServer:
         #: when each machine was last known alive (sent with keep-alives and snapshots)
         self._touch_time = np.full(n_machines, started)
         self._ticker: asyncio.Task[None] | None = None
+        #: machines the source says cannot report (updated in place by the source)
+        self._offline = source.offline if isinstance(source, ReportsOffline) else None
         #: connections admitted with the control privilege (read when their handler starts)
         self._controllers: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
 
@@ -302,8 +304,8 @@ class TwinServer:
         reported = changed[:, :-1].any(axis=1)
         self._last_report[reported] = now
         due = now - self._last_report >= self.config.keepalive_s
-        if isinstance(self.source, ReportsOffline):
-            due &= ~self.source.offline
+        if self._offline is not None:
+            due &= ~self._offline
         if due.any():
             self._touch_time[due] = now
             self._last_report[due] = now
