@@ -15,14 +15,15 @@ help:
 	@echo "make assets  regenerate assets/*.glb and scenes/demo-plant.toml"
 
 demo:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	$(VENV)/bin/xrclient demo --out $(OUT)/demo-plant.png
 
 # lint first: it takes seconds, the suite takes minutes
 test:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	$(MAKE) --no-print-directory lint
 	@scripts/install_monado.sh >/dev/null
+	@scripts/install_gltf_tools.sh >/dev/null
 	$(PY) -m pytest
 
 lint:
@@ -32,20 +33,21 @@ lint:
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	@scripts/install_monado.sh >/dev/null
+	@scripts/install_gltf_tools.sh >/dev/null
 	$(PY) benchmarks/run_all.py
 
 assets:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	$(PY) scripts/make_assets.py
 
 golden:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	$(PY) scripts/update_golden.py
 
 wheel:
-	@scripts/bootstrap.sh dev,scan,xr,plant
+	@scripts/bootstrap.sh dev,scan,xr,plant,usd
 	$(PY) -m build --wheel --outdir dist .
 
 clean:

@@ -1,14 +1,18 @@
-"""Loading a large single-file plant: uncompressed and Draco-compressed GLB.
+"""Loading a large single-file plant: uncompressed, Draco- and meshopt-compressed GLB.
 
 The plant is one file of many meshes (``--triangles`` in all, ``--meshes`` of them, icospheres
 placed on a grid), written by trimesh's own glTF exporter, plain and with
-``KHR_draco_mesh_compression``. Each figure is measured in a fresh process, which prints its
-wall time and peak RSS:
+``KHR_draco_mesh_compression``; the meshopt file is the plain one through gltfpack
+(``-c -kn -noq``: ``EXT_meshopt_compression`` with its filters off and float attributes, named
+nodes kept; from ``tools/gltf``, installed by ``scripts/install_gltf_tools.sh``). Each figure
+is measured in a fresh process, which prints its wall time and peak RSS:
 
-* ours: ``xrclient.scene.loaders.load_mesh`` (guards, Draco decoded in its child process,
-  flattening into one ``MeshData``; the Draco decoder's own child process is not counted);
-* baselines, on the same files: ``trimesh.load`` of the plain file, and the bare Draco
-  decoder (``DracoPy.decode`` of every compressed primitive, read straight from the GLB).
+* ours: ``xrclient.scene.loaders.load_mesh`` (guards, Draco and meshopt decoded in their
+  child process, flattening into one ``MeshData``; the decoders' child process is not
+  counted in the RSS);
+* baselines, on the same files: ``trimesh.load`` of the plain file, the bare Draco decoder
+  (``DracoPy.decode`` of every compressed primitive, read straight from the GLB) and the bare
+  meshopt decoder (``meshopt.decode_gltf_buffer`` of every compressed bufferView).
 
 usage: python benchmarks/bench_compressed.py [--triangles N] [--meshes K] [--rounds R] [--quick]
 """
@@ -37,14 +41,20 @@ if what == "ours":
     from xrclient.scene.loaders import LoadLimits, load_mesh
 elif what == "trimesh":
     import trimesh
-else:
-    import struct
+elif what == "dracopy":
     import DracoPy
+else:
+    import meshopt
+import struct
 def hwm():  # this process's own peak RSS in KiB (ru_maxrss would count the parent's)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+def glb(path):  # the JSON document and the BIN chunk's bytes
+    data = path.read_bytes()
+    n = struct.unpack_from("<I", data, 12)[0]
+    return json.loads(data[20 : 20 + n]), data[20 + n + 8 :]
 base = hwm()
 start = time.perf_counter()
 if what == "ours":
@@ -53,11 +63,22 @@ if what == "ours":
 elif what == "trimesh":
     scene = trimesh.load(path, force="scene", process=False)
     tris = sum(len(g.faces) for g in scene.geometry.values())
+elif what == "meshopt":
+    doc, binary = glb(path)
+    tris = 0
+    for view in doc["bufferViews"]:
+        ext = view.get("extensions", {}).get("EXT_meshopt_compression")
+        if ext is None:
+            continue
+        off = ext.get("byteOffset", 0)
+        rows = meshopt.decode_gltf_buffer(
+            binary[off : off + ext["byteLength"]], ext["count"], ext["byteStride"],
+            ext["mode"], ext.get("filter", "NONE"),
+        )
+        if ext["mode"] == "TRIANGLES":
+            tris += ext["count"] // 3
 else:
-    data = path.read_bytes()
-    n = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + n])
-    binary = data[20 + n + 8 :]
+    doc, binary = glb(path)
     tris = 0
     for mesh in doc["meshes"]:
         for prim in mesh["primitives"]:
@@ -94,6 +115,19 @@ def write_plant(folder: Path, triangles: int, meshes: int) -> tuple[Path, Path]:
     return plain, packed
 
 
+def write_meshopt(plain: Path) -> Path:
+    """The plain plant through gltfpack: meshopt compression, float attributes, nodes kept."""
+    tool = Path(__file__).resolve().parents[1] / "tools" / "gltf" / "node_modules" / ".bin"
+    out = plain.with_name("plant-meshopt.glb")
+    subprocess.run(
+        [str(tool / "gltfpack"), "-i", str(plain), "-o", str(out), "-c", "-kn", "-noq"],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    return out
+
+
 def measure(what: str, path: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, what, str(path)],
@@ -118,9 +152,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         plain, packed = write_plant(Path(tmp), args.triangles, args.meshes)
+        squeezed = write_meshopt(plain)
         print(
             f"# plant: {plain.stat().st_size / 2**20:.0f} MiB plain, "
-            f"{packed.stat().st_size / 2**20:.0f} MiB Draco (written by trimesh in "
+            f"{packed.stat().st_size / 2**20:.0f} MiB Draco, "
+            f"{squeezed.stat().st_size / 2**20:.0f} MiB meshopt (written in "
             f"{time.perf_counter() - t0:.0f} s); medians of {args.rounds} rounds, each in a "
             "fresh process; RSS is the process peak minus its peak after imports"
         )
@@ -129,6 +165,8 @@ def main() -> int:
             ("plain", "trimesh", plain),
             ("draco", "ours", packed),
             ("draco", "dracopy", packed),
+            ("meshopt", "ours", squeezed),
+            ("meshopt", "meshopt", squeezed),
         ]
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         for _ in range(args.rounds):  # interleaved rounds
@@ -138,12 +176,13 @@ def main() -> int:
             "ours": "xrclient load_mesh",
             "trimesh": "trimesh.load (baseline)",
             "dracopy": "DracoPy.decode only (baseline)",
+            "meshopt": "meshopt decode only (baseline)",
         }
         for (file, what), runs in results.items():
             s = statistics.median(r["s"] for r in runs)
             rss = statistics.median((r["rss"] - r["base"]) / 1024 for r in runs)
             print(
-                f"{file:6s} {names[what]:32s} {s:7.2f} s  {int(runs[0]['tris']):>11,} triangles"
+                f"{file:7s} {names[what]:32s} {s:7.2f} s  {int(runs[0]['tris']):>11,} triangles"
                 f"  peak RSS +{rss:,.0f} MiB"
             )
     return 0

@@ -27,6 +27,7 @@ SCRIPTS = (
     "bench_opcua.py",
     "bench_mqtt.py",
     "bench_compressed.py",
+    "bench_culling.py",
 )
 
 

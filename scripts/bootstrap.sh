@@ -5,11 +5,11 @@
 #   2. a virtual environment in .venv with xrclient installed in editable mode plus extras.
 # A second run checks and returns in about a second.
 #
-# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan,xr,plant
+# usage: scripts/bootstrap.sh [EXTRAS]     e.g.  scripts/bootstrap.sh dev,scan,xr,plant,usd
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-extras="${1:-dev,scan,xr,plant}"
+extras="${1:-dev,scan,xr,plant,usd}"
 venv="${XRCLIENT_VENV:-.venv}"
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -24,6 +24,8 @@ case ",$extras," in *,bench,*) apt_packages+=(hyperfine) ;; esac
 case ",$extras," in *,dev,*) apt_packages+=(xvfb xauth xdotool) ;; esac
 # the gateway's tests start a real MQTT broker (Debian's mosquitto, run on a private port)
 case ",$extras," in *,dev,*) apt_packages+=(mosquitto mosquitto-clients) ;; esac
+# the interop tests convert models with assimp (the npm tools: scripts/install_gltf_tools.sh)
+case ",$extras," in *,dev,*) apt_packages+=(assimp-utils) ;; esac
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

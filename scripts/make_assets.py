@@ -1,4 +1,4 @@
-"""Regenerate the shipped factory models (``assets/*.glb``) and the demo scene.
+"""Regenerate the shipped factory models (``assets/*.glb``), the demo scene and the hall model.
 
 Usage: ``python scripts/make_assets.py [--out-assets DIR] [--out-scene FILE]``
 
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from plantgen import factory_models as fm  # noqa: E402
+from plantgen.hall import hall_glb  # noqa: E402
 from plantgen.synthetic import demo_plant_toml  # noqa: E402
 
 
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out_scene.parent.mkdir(parents=True, exist_ok=True)
     args.out_scene.write_text(demo_plant_toml(), encoding="utf-8")
     print(f"scene: {args.out_scene}")
+    # the whole hall as one model file (machines as named nodes), from the scene just written
+    hall = hall_glb(demo_plant_toml(), ROOT / "scenes")
+    (args.out_assets / "hall.glb").write_bytes(hall)
+    print(f"hall model: {len(hall) / 1024:.1f} KiB -> {args.out_assets / 'hall.glb'}")
     return 0
 
 

@@ -8,6 +8,13 @@
 // fewest: one inverse square root per normalised vector, constants folded, the hemisphere
 // as one multiply-add (u_hemi_base + u_hemi_slope * n.y, set by the renderer), the sRGB
 // encode without pow.
+//
+// Base colour textures (compiled with TEXTURED 1; u_textured set per draw range, so a
+// textured batch's untextured ranges draw with the same program): sampled from an sRGB texture, so
+// the texel is linear; it scales the vertex colour (material factor x COLOR_0) under the
+// machine tint. u_mirror: MIRRORED_REPEAT per axis (the texture itself repeats or clamps).
+// u_alpha: < 0 the texture's alpha is ignored (OPAQUE), > 1 it scales the alpha (BLEND),
+// else it is the MASK cutoff below which the fragment is discarded (and above: opaque).
 
 #ifndef DIR_LIGHTS
 #define DIR_LIGHTS 0
@@ -17,6 +24,9 @@
 #endif
 #ifndef GLOW
 #define GLOW 1  // 0: no emissive or highlight (see mesh.vert)
+#endif
+#ifndef TEXTURED
+#define TEXTURED 0  // 1: base colour textures (see mesh.vert)
 #endif
 
 const float PI = 3.14159265;
@@ -41,10 +51,20 @@ uniform vec3 u_point_light_color[POINT_LIGHTS];  // linear rgb * intensity
 uniform vec3 u_highlight_color;
 #endif
 uniform bool u_srgb;
+#if TEXTURED
+uniform bool u_textured;
+uniform sampler2D u_texture;
+uniform vec2 u_mirror;
+uniform float u_alpha;
+#endif
 
 in vec3 v_to_eye;
 in vec3 v_normal;
 in vec4 v_diffuse;
+#if TEXTURED
+in vec2 v_uv;
+flat in vec3 v_tint;
+#endif
 #if GLOW
 flat in vec4 v_glow;
 #endif
@@ -85,6 +105,27 @@ void main() {
     }
 
     vec3 diffuse = v_diffuse.rgb;
+    float alpha = v_diffuse.a;
+#if TEXTURED
+    if (u_textured) {
+        vec4 texel;
+        if (u_mirror != vec2(0.0)) {
+            vec2 mirrored = 1.0 - abs(mod(v_uv, 2.0) - 1.0);
+            texel = textureGrad(u_texture, mix(v_uv, mirrored, u_mirror), dFdx(v_uv), dFdy(v_uv));
+        } else {
+            texel = texture(u_texture, v_uv);
+        }
+        diffuse = (diffuse - v_tint) * texel.rgb + v_tint;
+        if (u_alpha > 1.0) {
+            alpha *= texel.a;
+        } else if (u_alpha >= 0.0) {
+            if (alpha * texel.a < u_alpha) {
+                discard;
+            }
+            alpha = 1.0;
+        }
+    }
+#endif
     vec3 color = (u_hemi_base + u_hemi_slope * n.y) * diffuse;
 
 #if DIR_LIGHTS > 0
@@ -106,5 +147,5 @@ void main() {
     float rim = 1.0 - ndv;
     color += v_glow.rgb + v_glow.a * u_highlight_color * (0.35 + 0.65 * rim * rim);
 #endif
-    f_color = vec4(u_srgb ? srgb_encode(color) : color, v_diffuse.a);
+    f_color = vec4(u_srgb ? srgb_encode(color) : color, alpha);
 }

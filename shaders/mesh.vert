@@ -1,5 +1,6 @@
 #version 330 core
-// Instanced triangle meshes. Per vertex: position, normal, linear RGBA colour.
+// Instanced triangle meshes. Per vertex: position, normal, linear RGBA colour and, compiled
+// with TEXTURED 1 (for batches with base colour textures), the texture coordinate.
 // Per instance: model matrix and machine index (-1 = fixture), whose visual state
 // (tint, emissive, highlight) is fetched from the visuals texture (see core/visuals.py).
 //
@@ -12,6 +13,9 @@
 #ifndef GLOW
 #define GLOW 1
 #endif
+#ifndef TEXTURED
+#define TEXTURED 0
+#endif
 
 uniform mat4 u_view_proj;
 uniform vec3 u_eye;
@@ -20,12 +24,19 @@ uniform sampler2D u_visuals;
 in vec3 in_position;
 in vec3 in_normal;
 in vec4 in_color;
+#if TEXTURED
+in vec2 in_uv;
+#endif
 in mat4 in_model;
 in int in_machine;
 
 out vec3 v_to_eye;
 out vec3 v_normal;
 out vec4 v_diffuse;     // rgb: albedo / pi, a: alpha
+#if TEXTURED
+out vec2 v_uv;
+flat out vec3 v_tint;   // the tint's share of v_diffuse.rgb (a texture scales the rest)
+#endif
 #if GLOW
 flat out vec4 v_glow;   // rgb: emissive, a: highlight
 #endif
@@ -45,8 +56,13 @@ void main() {
         v_glow = texelFetch(u_visuals, texel + ivec2(1, 0), 0);
 #endif
     }
-    vec3 albedo = mix(in_color.rgb, tint.rgb, clamp(tint.a, 0.0, 1.0));
+    float weight = clamp(tint.a, 0.0, 1.0);
+    vec3 albedo = mix(in_color.rgb, tint.rgb, weight);
     v_diffuse = vec4(albedo / PI, in_color.a);
+#if TEXTURED
+    v_tint = tint.rgb * (weight / PI);
+    v_uv = in_uv;
+#endif
 
     // Cofactor of the upper 3x3: the inverse-transpose up to a scale, which the
     // normalisation removes; handles non-uniform scale. Its sign does not matter because

@@ -257,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     demo.add_argument(
+        "--scene",
+        default=None,
+        metavar="SCENE",
+        help="run the demo on this scene file (or shipped scene name) instead of the sample "
+        "plant, e.g. one written by `xrclient scene init` (two machines start jammed only "
+        "where the scene has the sample plant's CNV-A3 and RBT-B2)",
+    )
+    demo.add_argument(
         "--via",
         choices=("opcua", "mqtt", "sparkplug"),
         default=None,
@@ -465,10 +473,10 @@ def _demo(args: argparse.Namespace) -> int:
     windowed = display_available() and not args.headless
     if not windowed and not args.headless:
         print(
-            "no display found: rendering the sample plant headlessly instead of opening a window",
+            "no display found: rendering the plant headlessly instead of opening a window",
             file=sys.stderr,
         )
-    scene_file = resolve_scene(DEMO_SCENE)
+    scene_file = resolve_scene(args.scene or DEMO_SCENE)
     if args.via is not None:
         gateway_cli.require_plant_extra(f"demo --via {args.via}")
     if args.procedure is not None:  # a bad procedure fails before anything starts

@@ -73,7 +73,9 @@ def _node_assets(scene: Scene, geometry: SceneGeometry) -> dict[str, dict[str, i
     """For each asset that machines take nodes from: the nodes claimed, and the triangles
     of the rest of the file (drawn as static geometry)."""
     claimed = Counter(m.asset for m in scene.machines if m.node)
-    rest = {b.asset: b.mesh.triangle_count for b in geometry.batches}
+    rest: Counter[str] = Counter()
+    for b in geometry.batches:  # the rest of a large file comes in several chunks
+        rest[b.asset] += b.mesh.triangle_count
     return {
         name: {"nodes_claimed": count, "rest_triangles": rest.get(f"{name}#rest", 0)}
         for name, count in sorted(claimed.items())

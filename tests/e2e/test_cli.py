@@ -92,6 +92,27 @@ def test_demo_without_display_renders_and_says_where(tmp_path: Path) -> None:
     assert out.is_file()
 
 
+def test_the_hall_model_becomes_a_live_demo(tmp_path: Path) -> None:
+    """The README's bring-your-own-plant path on the shipped one-file hall: scene init,
+    then the demo on that scene, every machine a node of the Draco-compressed model."""
+    scene = tmp_path / "hall.toml"
+    init = xrclient(
+        "scene", "init", str(data_dir("assets") / "hall.glb"), "--machines", "*-[A-Z]*[0-9]",
+        "--type-from", "extras.type", "--out", str(scene),
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    assert "65 machines on 4 lines" in init.stdout
+    assert "every mesh node is part of a machine" not in init.stdout  # the building is not
+    out = tmp_path / "hall.png"
+    run = xrclient("demo", "--scene", str(scene), "--out", str(out), "--size", "320x180")
+    assert run.returncode == 0, run.stderr
+    assert "65 machines" in run.stdout
+    assert "65/65 machines reporting" in run.stdout
+    pixels = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
+    background = pixels[0, 0]
+    assert np.count_nonzero(np.abs(pixels - background).sum(axis=2) > 30) > 0.1 * 320 * 180
+
+
 def test_inspect_several_files_json(tmp_path: Path) -> None:
     good = tmp_path / "box.stl"
     trimesh.creation.box(extents=(1, 2, 3)).export(good)

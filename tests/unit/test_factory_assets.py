@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import tomllib
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import trimesh
 
 from plantgen import factory_models as fm
+from plantgen.hall import hall_glb
 from plantgen.synthetic import demo_plant_toml
 from xrclient.resources import data_dir, scene_path
 
@@ -32,7 +34,26 @@ def _demo() -> dict[str, Any]:
 
 
 def test_every_model_is_committed_and_nothing_else() -> None:
-    assert {p.stem for p in ASSETS.glob("*.glb")} == set(fm.MODELS)
+    assert {p.stem for p in ASSETS.glob("*.glb")} == {*fm.MODELS, "hall"}
+
+
+def _glb_document(data: bytes) -> dict[str, Any]:
+    length = int.from_bytes(data[12:16], "little")
+    doc: dict[str, Any] = json.loads(data[20 : 20 + length])
+    return doc
+
+
+def test_committed_hall_matches_its_builder() -> None:
+    """The one-file hall: the demo plant's machines as named nodes with extras, Draco."""
+    committed = _glb_document((ASSETS / "hall.glb").read_bytes())
+    built = _glb_document(hall_glb(DEMO.read_text(encoding="utf-8"), DEMO.parent))
+    assert [n.get("name") for n in committed["nodes"]] == [n.get("name") for n in built["nodes"]]
+    assert committed["extensionsRequired"] == ["KHR_draco_mesh_compression"]
+    extras = {n["name"]: n["extras"] for n in committed["nodes"] if "extras" in n}
+    machines = _demo()["machines"]
+    assert extras == {m["id"]: {"asset_id": m["id"], "type": m["type"]} for m in machines}
+    # a model's parts are one mesh each, shared by every machine of that model
+    assert len(committed["meshes"]) == len(built["meshes"]) < 200
 
 
 def test_assets_folder_stays_small() -> None:

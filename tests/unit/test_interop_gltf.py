@@ -350,13 +350,14 @@ CHECKER = np.array(
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_data_uri_png_texture_contributes_its_mean_colour(tmp_path: Path, form: str) -> None:
+def test_data_uri_png_texture_is_drawn_with_its_factor(tmp_path: Path, form: str) -> None:
     b = GltfBuilder()
     uri = "data:image/png;base64," + base64.b64encode(png_bytes(CHECKER)).decode()
     _textured_cube(b, {"uri": uri, "mimeType": "image/png"})
     mesh = load(b, tmp_path, form)
-    # sRGB white and black average to linear 0.5, times the factor (1, 0.5, 1)
-    np.testing.assert_allclose(mesh.colors, np.tile([0.5, 0.25, 0.5, 1.0], (8, 1)), atol=0.01)
+    # the factor (1, 0.5, 1) in the vertex colours, the texture drawn with the UVs
+    np.testing.assert_allclose(mesh.colors, np.tile([1.0, 0.5, 1.0, 1.0], (8, 1)), atol=0.01)
+    assert mesh.textured and (mesh.textures[0].pixels == CHECKER).all()
 
 
 def test_buffer_view_png_texture_in_glb(tmp_path: Path) -> None:
@@ -364,7 +365,8 @@ def test_buffer_view_png_texture_in_glb(tmp_path: Path) -> None:
     view = b.view(png_bytes(CHECKER))
     _textured_cube(b, {"bufferView": view, "mimeType": "image/png"})
     mesh = load(b, tmp_path)
-    np.testing.assert_allclose(mesh.colors[0], [0.5, 0.25, 0.5, 1.0], atol=0.01)
+    np.testing.assert_allclose(mesh.colors[0], [1.0, 0.5, 1.0, 1.0], atol=0.01)
+    assert mesh.textured and (mesh.textures[0].pixels == CHECKER).all()
 
 
 # --------------------------------------------------------------------------- containers

@@ -116,15 +116,18 @@ def test_gltf_vertex_colors_are_linear_and_factor_defaults(write: Write) -> None
     np.testing.assert_allclose(mesh.colors[0], [128 / 255, 64 / 255, 1.0, 1.0], atol=1e-6)
 
 
-def test_texture_only_material_uses_mean_texture_colour(write: Write) -> None:
+def test_texture_only_material_draws_its_texture(write: Write) -> None:
     box = trimesh.creation.box()
     texture = Image.new("RGB", (32, 32), (255, 0, 0))
-    texture.paste((0, 0, 255), (0, 0, 32, 16))  # top half blue: mean is purple
+    texture.paste((0, 0, 255), (0, 0, 32, 16))  # top half blue
     box.visual = trimesh.visual.TextureVisuals(
         uv=np.zeros((8, 2)), material=PBRMaterial(name="painted", baseColorTexture=texture)
     )
     mesh = load_mesh(write("textured.glb", box.export(file_type="glb")))
-    np.testing.assert_allclose(mesh.colors[0], [0.5, 0.0, 0.5, 1.0], atol=0.02)
+    np.testing.assert_allclose(mesh.colors[0], [1.0, 1.0, 1.0, 1.0], atol=0.02)
+    (drawn,) = mesh.textures
+    assert drawn.pixels[0, 0].tolist() == [0, 0, 255, 255]  # row 0: the image's top
+    assert drawn.pixels[-1, 0].tolist() == [255, 0, 0, 255]
 
 
 def test_glb_handmade_quad(write: Write, kit: Any) -> None:

@@ -19,13 +19,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     actions = scene.add_subparsers(dest="scene_command", metavar="ACTION", required=True)
     init = actions.add_parser(
         "init",
-        help="write a working scene from one glTF/GLB model of a plant",
-        description="Write a scene file from a glTF/GLB model: a machine per matching node "
+        help="write a working scene from one glTF/GLB or OpenUSD model of a plant",
+        description="Write a scene file from a glTF/GLB or OpenUSD model (.usd, .usda, "
+        ".usdc, .usdz; prims are its nodes): a machine per matching node "
         "(the topmost match; matches inside a machine are part of it), lines from the "
         "parent groups, an overview and a viewpoint per line fitted to the bounds, the "
         "[twin] table and a colour-by-state binding. Prints what matched and what did not.",
     )
-    init.add_argument("model", type=Path, metavar="MODEL", help=".glb or .gltf model of the plant")
+    init.add_argument(
+        "model", type=Path, metavar="MODEL", help=".glb, .gltf or OpenUSD model of the plant"
+    )
     init.add_argument(
         "--out", type=Path, required=True, metavar="FILE.toml", help="scene file to write"
     )
@@ -41,7 +44,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--id-from",
         default="name",
         metavar="name|extras.KEY",
-        help="machine ids from node names (default) or a string in each node's extras",
+        help="machine ids from node names (default) or a string in each node's extras "
+        "(OpenUSD: the prim's string attribute or customData entry KEY)",
     )
     init.add_argument(
         "--type-from",
@@ -63,7 +67,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="the model's length unit, written as the plant's units (default m)",
     )
     init.add_argument(
-        "--up", default="y", choices=("y", "z"), help="the model's up axis (default y)"
+        "--up",
+        default=None,
+        choices=("y", "z"),
+        help="the model's up axis (default y; an OpenUSD model: its stage's upAxis)",
     )
     init.add_argument("--name", default=None, help="plant name (default: the model's file name)")
     init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int | None:
         type_from=args.type_from,
         lines_from=args.lines_from,
         units=args.units,
-        up_axis=args.up,
+        up_axis=_up_axis(args.model, args.up),
         limits=limits_from(args),
     )
     text = scene_toml(result, out, args.name)
@@ -99,3 +106,12 @@ def run(args: argparse.Namespace) -> int | None:
         print(line)
     print(f"wrote {out}: try `xrclient view {out}` and `xrclient inspect {out}`")
     return 0
+
+
+def _up_axis(model: Path, given: str | None) -> str:
+    """``--up``, else the stage's upAxis for an OpenUSD model and ``y`` for others."""
+    if given is not None:
+        return given
+    from xrclient.scene.usd_load import USD_SUFFIXES, stage_up_axis
+
+    return stage_up_axis(model) if model.suffix.lower() in USD_SUFFIXES else "y"

@@ -1,11 +1,23 @@
 """The one renderer: instanced, lit scene geometry drawn into any number of views.
 
-Per frame the CPU work is one upload of the machine visuals, one numpy pass finding the
-batches with a glowing machine (emissive or highlight) and, per view, the view-projection
-and eye uniform writes; everything else (buffers, VAOs, lights) is built in ``__init__``.
-Each batch (asset) is one instanced draw call per view, whatever the machine count. A batch
-none of whose machines glows is drawn by the mesh program compiled without glow, which
-gives the same pixels for less work on a software rasterizer.
+Per frame the CPU work is one upload of the machine visuals, one numpy pass per view
+culling every instance against the view frustum, one finding the batches with a glowing
+visible machine (emissive or highlight) and, per view, the view-projection and eye uniform
+writes; everything else (buffers, VAOs, lights, each instance's world box) is built in
+``__init__``. Each batch (an asset, or a chunk of one) is at most one instanced draw call
+per view, whatever the machine count. A batch none of whose visible machines glows is
+drawn by the mesh program compiled without glow, which gives the same pixels for less work
+on a software rasterizer.
+
+View-frustum culling (:mod:`xrclient.render.culling`, ``culling=True``) never changes a
+pixel: a batch no view of the frame sees is not drawn; the views of one frame are culled
+together (a batch is skipped in each view that does not see it and otherwise draws every
+instance any view of the frame sees, so the two eyes of a headset share one instance set);
+an instanced batch with only some instances visible draws them compacted to the front of
+its instance buffers, rewritten only when that set changes (``instance_writes`` counts the
+rewrites). Point batches are never culled (a sprite reaches past its centre). Large static
+meshes come split into spatial chunks by :func:`xrclient.scene.geometry.build_geometry`, so
+they cull piecewise.
 
 Translucent assets (any vertex alpha < 1) are drawn after the opaque ones with alpha
 blending and depth writes off; they are not sorted, which suits a few glass guards but not
@@ -27,11 +39,13 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from xrclient.core import math3d
 from xrclient.core.color import srgb_to_linear
 from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
+from xrclient.render.culling import FramePlan, InstanceCulling
 from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_batch
-from xrclient.scene.geometry import SceneGeometry
+from xrclient.scene.geometry import Batch, SceneGeometry
 from xrclient.scene.model import Light
 
 #: directional + point lights drawn; further ones are ignored
@@ -49,13 +63,16 @@ _VISUALS_UNIT = 0
 
 @dataclass(frozen=True, slots=True)
 class FrameStats:
-    """What one ``Renderer.draw`` did. Counts are per view; ``views`` says how many."""
+    """What one ``Renderer.draw`` did. ``draw_calls``, ``instances`` and ``triangles`` are
+    what was drawn per view (the sum over views divided by ``views``, rounded down);
+    ``culled`` is the instances culling skipped, summed over the views."""
 
     views: int
     draw_calls: int
     instances: int
     triangles: int
     prepare_s: float  # CPU time in draw() outside clears and draw calls
+    culled: int = 0
 
 
 def _light_uniforms(lights: Sequence[Light]) -> tuple[dict[str, int], dict[str, Any]]:
@@ -126,43 +143,68 @@ class Renderer:
         srgb_output: bool = True,
         point_size: float = 3.0,
         highlight_color: Sequence[float] = (1.0, 0.72, 0.2),
+        culling: bool = True,
     ) -> None:
+        """``culling=False`` draws every instance in every view (the same pixels)."""
         self.ctx = ctx
         self.geometry = geometry
+        #: whether draw() culls instances against the views' frustums
+        self.culling = culling
+        #: instance-buffer rewrites of compacted (partly visible) batches so far
+        self.instance_writes = 0
         defines, light_values = _light_uniforms(lights)
         # the mesh program with emissive + highlight, and without for batches none of
         # whose machines glows this frame (same pixels, one varying less)
         self._mesh = load_program(ctx, "mesh", {**defines, "GLOW": 1})
         self._plain = load_program(ctx, "mesh", {**defines, "GLOW": 0})
         self._points = load_program(ctx, "points")
-        self._programs = (self._mesh, self._plain, self._points)
+        # textured batches have programs of their own, so untextured drawing pays nothing
+        textured: tuple[moderngl.Program, moderngl.Program] | None = None
+        if any(b.mesh.textured for b in geometry.batches):
+            textured = (
+                load_program(ctx, "mesh", {**defines, "GLOW": 1, "TEXTURED": 1}),
+                load_program(ctx, "mesh", {**defines, "GLOW": 0, "TEXTURED": 1}),
+            )
+        meshes = (self._mesh, self._plain, *(textured or ()))
+        self._programs = (*meshes, self._points)
         self._visuals = VisualsTexture(ctx, geometry.machine_count)
         self._background = tuple(float(c) for c in background)[:3]
 
-        ready: list[tuple[GpuBatch, np.ndarray]] = []
+        ready: list[tuple[GpuBatch, Batch]] = []
         for b in geometry.batches:
-            uploaded = upload_batch(ctx, b, self._mesh, self._points, self._plain)
+            uploaded = upload_batch(ctx, b, self._mesh, self._points, self._plain, textured)
             if uploaded is not None:
-                ready.append((uploaded, b.machine))
+                ready.append((uploaded, b))
         opaque = [pair for pair in ready if not pair[0].translucent]
         translucent = [pair for pair in ready if pair[0].translucent]
         self._opaque: tuple[GpuBatch, ...] = tuple(g for g, _ in opaque)
         self._translucent: tuple[GpuBatch, ...] = tuple(g for g, _ in translucent)
         self._all = self._opaque + self._translucent
-        self._instances = sum(g.instances for g in self._all)
-        self._triangles = sum(g.instances * g.triangles for g in self._all)
+        placed = [b for _, b in opaque + translucent]  # the scene batches, as in _all
+        self._culler = InstanceCulling(
+            [math3d.transform_bounds(b.matrices, b.mesh.bounds) for b in placed],
+            [not g.points for g in self._all],
+        )
+        # what compaction writes: column-major model matrices and machine indices
+        self._rows = [
+            (np.ascontiguousarray(b.matrices.transpose(0, 2, 1), np.float32), b.machine)
+            for b in placed
+        ]
+        self._batch_triangles = np.array([g.triangles for g in self._all], dtype=np.int64)
+        # draw calls per batch: one per texture range of a textured batch
+        self._batch_calls = np.array([g.draw_calls for g in self._all], dtype=np.int64)
         # every drawn instance's machine (fixtures: one past the last machine, never
         # glowing), batch after batch as in _all, and where each batch starts
         n = geometry.machine_count
-        owners = [np.where(m >= 0, m, n) for _, m in opaque + translucent]
+        owners = [np.where(b.machine >= 0, b.machine, n) for b in placed]
         self._instance_machine = (
             np.concatenate(owners).astype(np.intp) if owners else np.zeros(0, np.intp)
         )
         self._batch_starts = np.cumsum([0] + [g.instances for g in self._all[:-1]], dtype=np.intp)
 
         for name, value in light_values.items():
-            _set(self._mesh, name, value)
-            _set(self._plain, name, value)
+            for prog in meshes:
+                _set(prog, name, value)
         for prog in self._programs:
             _set(prog, "u_visuals", _VISUALS_UNIT)
             _set(prog, "u_highlight_color", tuple(float(c) for c in highlight_color))
@@ -171,14 +213,12 @@ class Renderer:
 
         uses_points = any(g.points for g in self._all)
         uses_mesh = any(not g.points for g in self._all)
-        used = ((self._mesh, uses_mesh), (self._plain, uses_mesh), (self._points, uses_points))
+        used = (*((prog, uses_mesh) for prog in meshes), (self._points, uses_points))
         self._vp_uniforms = tuple(
             u for prog, on in used if on and (u := _uniform(prog, "u_view_proj")) is not None
         )
         self._eye_uniforms = tuple(
-            u
-            for prog in (self._mesh, self._plain)
-            if uses_mesh and (u := _uniform(prog, "u_eye")) is not None
+            u for prog in meshes if uses_mesh and (u := _uniform(prog, "u_eye")) is not None
         )
 
     @property
@@ -200,9 +240,11 @@ class Renderer:
         """The RGBA the views are cleared to, as stored in the framebuffer."""
         return self._clear_color
 
-    def _glowing(self, visuals: MachineVisuals | None) -> list[bool]:
-        """Per batch (in ``_all`` order): does any of its machines glow (emissive or
-        highlight not zero)?"""
+    def _glowing(
+        self, visuals: MachineVisuals | None, visible: np.ndarray | None = None
+    ) -> list[bool]:
+        """Per batch (in ``_all`` order): does any of its ``visible`` instances' machines
+        (all instances when None) glow (emissive or highlight not zero)?"""
         if visuals is None or not self._all:
             return [False] * len(self._all)
         # a machine's glow texel as two 64-bit words: any bit set (-0.0 and NaN included)
@@ -210,26 +252,45 @@ class Renderer:
         words = visuals.data.view(np.uint64)[: visuals.count, 1]
         lit = np.zeros(visuals.count + 1, dtype=bool)
         np.not_equal(words[:, 0] | words[:, 1], 0, out=lit[:-1])
-        flags: list[bool] = np.logical_or.reduceat(
-            lit[self._instance_machine], self._batch_starts
-        ).tolist()
+        shown = lit[self._instance_machine]
+        if visible is not None:
+            shown &= visible
+        flags: list[bool] = np.logical_or.reduceat(shown, self._batch_starts).tolist()
         return flags
 
+    def _compact(self, plan: FramePlan) -> None:
+        """Write the instance buffers of the batches whose drawn set changed."""
+        for b, rows in self._culler.writes(plan):
+            model, machine = self._rows[b]
+            if rows is None:
+                self._all[b].write_instances(model, machine)
+            else:
+                self._all[b].write_instances(model[rows], machine[rows])
+            self.instance_writes += 1
+
     def draw(self, views: Sequence[View], visuals: MachineVisuals | None = None) -> FrameStats:
-        """Clear each view's viewport and draw every batch into it."""
+        """Clear each view's viewport and draw every batch it may see into it."""
         start = time.perf_counter()
         gl_s = 0.0
         ctx = self.ctx
         self._visuals.upload(visuals)
-        glowing = self._glowing(visuals)
+        plan = self._culler.plan([v.view_projection for v in views], self.culling)
+        self._compact(plan)
+        glowing = self._glowing(visuals, plan.visible)
+        counts = plan.counts.tolist()
+        # per batch: the instance count to draw, None for all of them
+        drawn = [None if c == g.instances else c for c, g in zip(counts, self._all, strict=True)]
         split = len(self._opaque)
-        opaque = tuple(zip(self._opaque, glowing[:split], strict=True))
-        translucent = tuple(zip(self._translucent, glowing[split:], strict=True))
         self._visuals.use(_VISUALS_UNIT)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.PROGRAM_POINT_SIZE)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         default_target = ctx.fbo
-        for view in views:
+        for v, view in enumerate(views):
+            seen = plan.seen[v].tolist()
+            opaque = [(self._all[b], glowing[b], drawn[b]) for b in range(split) if seen[b]]
+            translucent = [
+                (self._all[b], glowing[b], drawn[b]) for b in range(split, len(seen)) if seen[b]
+            ]
             target = view.framebuffer if view.framebuffer is not None else default_target
             if target is None:
                 raise RuntimeError("no framebuffer bound and the view names none")
@@ -244,25 +305,28 @@ class Renderer:
                     uniform.write(eye)
             t0 = time.perf_counter()
             target.clear(color=self._clear_color, depth=1.0, viewport=view.viewport)
-            for batch, glow in opaque:
-                batch.render(glow)
+            for batch, glow, count in opaque:
+                batch.render(glow, count)
             gl_s += time.perf_counter() - t0
             if translucent:
                 ctx.enable(moderngl.BLEND)
                 ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
                 target.depth_mask = False
                 t0 = time.perf_counter()
-                for batch, glow in translucent:
-                    batch.render(glow)
+                for batch, glow, count in translucent:
+                    batch.render(glow, count)
                 gl_s += time.perf_counter() - t0
                 target.depth_mask = True
                 ctx.disable(moderngl.BLEND)
+        per_view = max(len(views), 1)
+        instances = plan.seen * plan.counts  # (views, batches)
         return FrameStats(
             views=len(views),
-            draw_calls=len(self._all),
-            instances=self._instances,
-            triangles=self._triangles,
+            draw_calls=int((plan.seen * self._batch_calls).sum()) // per_view,
+            instances=int(instances.sum()) // per_view,
+            triangles=int((instances * self._batch_triangles).sum()) // per_view,
             prepare_s=time.perf_counter() - start - gl_s,
+            culled=plan.culled,
         )
 
     def release(self) -> None:

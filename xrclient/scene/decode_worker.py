@@ -23,17 +23,18 @@ from __future__ import annotations
 import importlib
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import orjson
 
-__all__ = ["decode_request", "main"]
+__all__ = ["decode_request", "limit_memory", "main", "serve_stdio"]
 
 _ALLOWED = frozenset({"<f4", "<f8", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4"})
 
 
-def _limit_memory(extra_bytes: int) -> None:
+def limit_memory(extra_bytes: int) -> None:
     """Cap the address space at what is mapped now plus ``extra_bytes`` (POSIX only)."""
     try:
         import resource
@@ -115,7 +116,7 @@ def decode_request(request: bytes) -> bytes:
         "draco": importlib.import_module("DracoPy") if "draco" in codecs else None,
         "meshopt": importlib.import_module("meshopt") if "meshopt" in codecs else None,
     }
-    _limit_memory(int(header["memory_bytes"]))
+    limit_memory(int(header["memory_bytes"]))
     offset = 8 + length
     heads: list[dict[str, Any]] = []
     chunks: list[bytes] = []
@@ -132,13 +133,18 @@ def decode_request(request: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
-def main() -> int:
+def serve_stdio(handle: Callable[[bytes], bytes]) -> int:
+    """Read one request from stdin, write ``handle``'s reply to stdout (every child's main)."""
     request = sys.stdin.buffer.read()
-    reply = decode_request(request)
+    reply = handle(request)
     del request
     sys.stdout.buffer.write(reply)
     sys.stdout.buffer.flush()
     return 0
+
+
+def main() -> int:
+    return serve_stdio(decode_request)
 
 
 if __name__ == "__main__":

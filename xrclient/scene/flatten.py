@@ -7,11 +7,21 @@ and triangle counts within the limits, at least one triangle.
 
 Colours: glTF ``baseColorFactor`` and ``COLOR_0`` are linear and used as they are, and so
 is OBJ ``Kd`` (exporters write the linear base colour there); 8-bit colours from PLY/OBJ
-(vertex or face colours) are sRGB and converted to linear. A base colour texture
-contributes its mean colour (averaged in linear space over a 64x64 box-filtered copy),
-multiplied with the factor, so a textured part keeps its overall tint rather than turning
-white. Parts without any material, and texture coordinates without a material or texture
-(a PLY with UVs only), are a neutral grey.
+(vertex or face colours) are sRGB and converted to linear. Parts without any material, and
+texture coordinates without a material or texture (a PLY with UVs only), are a neutral grey.
+
+Textures: a part whose material has a base colour texture (glTF ``baseColorTexture``, OBJ
+``map_Kd``, a PLY texture file, a ``PBRMaterial`` or ``SimpleMaterial`` image of a scene
+built in code) and texture coordinates keeps its UVs (``MeshData.uvs``, v = 0 at the top of
+the image) and a texture table entry per (image, sampler, alpha mode): its vertex colours
+are then the material colour alone (an OBJ ``map_Kd`` without ``Kd``: white), which the
+renderer multiplies with the texture. Parts are ordered by texture so that each texture's
+triangles are one range (``MeshData.texture_ranges``); untextured parts come first, in file
+order. Each image is decoded once per file, after the file's texture budget is checked
+(:mod:`xrclient.scene.textures`): over it, all are shrunk, with an
+:class:`~xrclient.scene.notices.AssetWarning`. A textured part without texture coordinates
+gets the texture's mean colour instead (averaged in linear space over a 64x64 box-filtered
+copy) times the material colour.
 """
 
 from __future__ import annotations
@@ -32,6 +42,16 @@ from xrclient.core.color import srgb_to_linear
 from xrclient.errors import AssetLimitError, MalformedAssetError
 from xrclient.scene.guards import LoadLimits
 from xrclient.scene.mesh import MeshData
+from xrclient.scene.notices import warn_asset
+from xrclient.scene.textures import (
+    SAMPLER_KEY,
+    AlphaMode,
+    GltfSampling,
+    Texture,
+    budget_divisor,
+    decode_pixels,
+    texture_bytes,
+)
 
 __all__ = ["flatten_groups", "flatten_scene"]
 
@@ -48,6 +68,66 @@ class _Part:
     colors: _F32  # (4,) uniform or (V, 4)
     faces: npt.NDArray[np.int64]
     material: str | None
+    uvs: _F32 | None = None  # (V, 2) glTF convention, where the part draws a texture
+    texture: int = -1  # index into the file's texture table
+
+
+_ALPHA_MODES: dict[str, AlphaMode] = {"OPAQUE": "OPAQUE", "MASK": "MASK", "BLEND": "BLEND"}
+
+
+@dataclass(slots=True)
+class _TextureTable:
+    """The base colour textures of one file: one entry per (image, sampling, alpha mode);
+    ``images`` holds each image object once, whatever the entries that use it."""
+
+    keys: dict[tuple[Any, ...], int]
+    entries: list[tuple[Any, str, GltfSampling, str, float]]  # image, name, sampling, alpha
+    textures: list[Texture]
+
+    def add(self, image: Any, name: str, sampling: GltfSampling, mode: str, cutoff: float) -> int:
+        key = (id(image), sampling, mode, cutoff)
+        if key not in self.keys:
+            self.keys[key] = len(self.entries)
+            self.entries.append((image, name, sampling, mode, cutoff))
+        return self.keys[key]
+
+    def decode(self, path: Path, limits: LoadLimits) -> str | None:
+        """Decode every image once, shrunk to fit the budget; a warning text if it was."""
+        images: dict[int, Any] = {}
+        for image, *_ in self.entries:
+            images.setdefault(id(image), image)
+        sizes = []
+        for image in images.values():
+            width, height = (int(v) for v in image.size)
+            if width * height > limits.max_image_pixels:
+                raise AssetLimitError(
+                    path,
+                    f"a texture is {width}x{height} pixels, above the limit of "
+                    f"{limits.max_image_pixels:,} pixels",
+                )
+            sizes.append((width, height))
+        divisor = budget_divisor(path, sizes, limits.max_texture_bytes)
+        pixels = {key: decode_pixels(path, image, divisor) for key, image in images.items()}
+        for image, name, sampling, mode, cutoff in self.entries:
+            self.textures.append(
+                Texture(
+                    name=name,
+                    pixels=pixels[id(image)],
+                    wrap_s=sampling.wrap_s,
+                    wrap_t=sampling.wrap_t,
+                    min_filter=sampling.min_filter,
+                    mag_filter=sampling.mag_filter,
+                    alpha_mode=_ALPHA_MODES.get(mode, "OPAQUE"),
+                    alpha_cutoff=cutoff,
+                )
+            )
+        if divisor == 1:
+            return None
+        total = sum(texture_bytes(w, h) for w, h in sizes)
+        return (
+            f"textures need {total:,} bytes on the GPU, above the budget of "
+            f"{limits.max_texture_bytes:,}; drawn at 1/{divisor} of their size"
+        )
 
 
 def flatten_scene(
@@ -71,10 +151,15 @@ def flatten_scene(
     ]
     triangles = _count_triangles(path, scene, instances, limits)
     parts: dict[str, _Part] = {}
+    table = _TextureTable({}, [], [])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        vertices = _prepare_all(path, scene, [instances], gltf, limits, parts)
-        return _assemble(path, instances, parts, vertices, triangles, scale)
+        vertices = _prepare_all(path, scene, [instances], gltf, limits, parts, table)
+        notice = table.decode(path, limits)
+        mesh = _assemble(path, instances, parts, vertices, triangles, scale, table.textures)
+    if notice:
+        warn_asset(path, notice)
+    return mesh
 
 
 def flatten_groups(
@@ -124,17 +209,23 @@ def flatten_groups(
             split[group(node)].append((matrix, name))
     _count_triangles(path, scene, [item for part in split for item in part], limits)
     parts: dict[str, _Part] = {}
+    table = _TextureTable({}, [], [])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        _prepare_all(path, scene, split, True, limits, parts)
+        _prepare_all(path, scene, split, True, limits, parts, table)
+        notice = table.decode(path, limits)
         out: list[MeshData | None] = []
         for instances in split:
             triangles = sum(len(parts[name].faces) * _copies(m) for m, name in instances)
             vertices = sum(len(parts[name].positions) * _copies(m) for m, name in instances)
             out.append(
-                _assemble(path, instances, parts, vertices, triangles, scale) if triangles else None
+                _assemble(path, instances, parts, vertices, triangles, scale, table.textures)
+                if triangles
+                else None
             )
-        return out
+    if notice:
+        warn_asset(path, notice)
+    return out
 
 
 def _count_triangles(path: Path, scene: Any, instances: list[_Instance], limits: LoadLimits) -> int:
@@ -156,14 +247,17 @@ def _prepare_all(
     gltf: bool,
     limits: LoadLimits,
     parts: dict[str, _Part],
+    table: _TextureTable,
 ) -> int:
-    """Prepare every part ``groups`` use into ``parts``; their vertices, checked."""
-    memo: dict[int, _F32] = {}  # material colour by material object, shared between parts
+    """Prepare every part ``groups`` use into ``parts`` (their textures into ``table``);
+    their vertices, checked."""
+    # material colour by (material object, texture drawn), shared between parts
+    memo: dict[tuple[int, bool], _F32] = {}
     vertices = 0
     for instances in groups:
         for matrix, name in instances:
             if name not in parts:
-                parts[name] = _prepare(path, name, scene.geometry[name], gltf, memo)
+                parts[name] = _prepare(path, name, scene.geometry[name], gltf, memo, table)
             vertices += len(parts[name].positions) * _copies(matrix)
     if vertices > limits.max_vertices:
         raise AssetLimitError(
@@ -252,7 +346,13 @@ def _assemble(
     vertices: int,
     triangles: int,
     scale: float,
+    table: list[Texture],
 ) -> MeshData:
+    # the parts of one texture next to each other (a stable sort: untextured first, as given)
+    instances = sorted(instances, key=lambda item: parts[item[1]].texture)
+    textured = any(parts[name].texture >= 0 for _, name in instances)
+    uvs = np.zeros((vertices, 2), dtype=np.float32) if textured else None
+    ranges: list[list[int]] = []
     positions = np.empty((vertices, 3), dtype=np.float32)
     normals = np.zeros((vertices, 3), dtype=np.float32)
     colors = np.empty((vertices, 4), dtype=np.float32)
@@ -262,6 +362,14 @@ def _assemble(
     v0 = t0 = 0
     for matrix, name in instances:
         part = parts[name]
+        if uvs is not None:
+            if ranges and ranges[-1][2] == part.texture:
+                ranges[-1][1] += len(part.faces) * _copies(matrix)
+            else:
+                ranges.append([t0, len(part.faces) * _copies(matrix), part.texture])
+            if part.uvs is not None:
+                n = _copies(matrix)
+                uvs[v0 : v0 + n * len(part.uvs)] = np.tile(part.uvs, (n, 1)) if n > 1 else part.uvs
         if matrix is not None and matrix.ndim == 3:
             v1, t1 = _place_copies(part, matrix, positions, normals, indices, v0, t0)
             if part.normals is None:
@@ -308,6 +416,11 @@ def _assemble(
     if computed:
         rows = np.concatenate([indices[a:b] for a, b in computed])
         normals += _face_normals_at(positions, rows)
+    used = sorted({r[2] for r in ranges if r[2] >= 0})
+    local = {index: k for k, index in enumerate(used)}
+    texture_ranges = np.array(
+        [[first, count, local.get(index, -1)] for first, count, index in ranges], dtype=np.int32
+    ).reshape(-1, 3)
     return MeshData(
         name=path.stem,
         positions=positions,
@@ -317,6 +430,9 @@ def _assemble(
         primitive="triangles",
         parts=sum(_copies(m) for m, _ in instances),
         materials=tuple(materials),
+        uvs=uvs,
+        textures=tuple(table[index] for index in used),
+        texture_ranges=texture_ranges,
     )
 
 
@@ -352,7 +468,14 @@ def _place_copies(
     return v1, t1
 
 
-def _prepare(path: Path, name: str, geom: Any, gltf: bool, memo: dict[int, _F32]) -> _Part:
+def _prepare(
+    path: Path,
+    name: str,
+    geom: Any,
+    gltf: bool,
+    memo: dict[tuple[int, bool], _F32],
+    table: _TextureTable,
+) -> _Part:
     vertices = np.asarray(geom.vertices)
     faces = np.asarray(geom.faces, dtype=np.int64).reshape(-1, 3)
     label = f"part {name[:60]!r}"
@@ -369,7 +492,10 @@ def _prepare(path: Path, name: str, geom: Any, gltf: bool, memo: dict[int, _F32]
     normals: _F32 | None = None
     if given is not None and np.shape(given) == positions.shape:
         normals = np.asarray(given, dtype=np.float32)
-    colors, per_face = _part_colors(path, geom, len(positions), len(faces), gltf, memo)
+    uvs, texture = _part_texture(geom, len(positions), table)
+    colors, per_face = _part_colors(
+        path, geom, len(positions), len(faces), gltf, memo, texture >= 0
+    )
     material = getattr(getattr(geom.visual, "material", None), "name", None)
     if per_face:
         # unshare vertices so each triangle keeps its own colour
@@ -378,7 +504,51 @@ def _prepare(path: Path, name: str, geom: Any, gltf: bool, memo: dict[int, _F32]
         normals = normals[flat] if normals is not None else None
         colors = np.repeat(colors, 3, axis=0)
         faces = np.arange(len(flat), dtype=np.int64).reshape(-1, 3)
-    return _Part(positions, normals, colors, faces, str(material) if material else None)
+    return _Part(
+        positions, normals, colors, faces, str(material) if material else None, uvs, texture
+    )
+
+
+def _part_texture(geom: Any, n_vertices: int, table: _TextureTable) -> tuple[_F32 | None, int]:
+    """The part's texture coordinates (glTF convention) and texture table index, or
+    ``(None, -1)`` where it draws no texture (no image, or no coordinates to place it)."""
+    visual = geom.visual
+    if not isinstance(visual, TextureVisuals):
+        return None, -1
+    material: Any = visual.material
+    if isinstance(material, PBRMaterial):
+        image = material.baseColorTexture
+        mode = str(material.alphaMode or "OPAQUE").upper()
+        cutoff = material.alphaCutoff
+    elif isinstance(material, SimpleMaterial):
+        image = getattr(material, "image", None)
+        if _placeholder(material, image):
+            return None, -1
+        mode, cutoff = "BLEND", None
+    else:
+        return None, -1
+    uv = visual.uv
+    if image is None or not hasattr(image, "size") or uv is None:
+        return None, -1
+    uv = np.asarray(uv)
+    if uv.ndim != 2 or uv.shape[0] != n_vertices or uv.shape[1] < 2:
+        return None, -1
+    coords = np.empty((n_vertices, 2), dtype=np.float32)
+    coords[:, 0] = uv[:, 0]
+    coords[:, 1] = 1.0 - uv[:, 1]  # trimesh keeps v = 0 at the bottom of the image
+    if not np.isfinite(coords).all():
+        coords = np.nan_to_num(coords, nan=0.0, posinf=0.0, neginf=0.0)
+    metadata = getattr(geom, "metadata", None)
+    sampling = metadata.get(SAMPLER_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(sampling, GltfSampling):
+        sampling = GltfSampling()
+    try:
+        limit = float(cutoff) if cutoff is not None else 0.5
+    except (TypeError, ValueError):
+        limit = 0.5
+    limit = min(max(limit, 0.0), 1.0) if np.isfinite(limit) else 0.5
+    name = str(getattr(material, "name", None) or f"texture {len(table.entries)}")[:80]
+    return coords, table.add(image, name, sampling, mode, limit)
 
 
 def _face_normals_at(positions: _F32, faces: npt.NDArray[Any]) -> _F32:
@@ -418,14 +588,23 @@ def _unit(vectors: _F32, positions: _F32, faces: npt.NDArray[Any]) -> _F32:
 
 
 def _part_colors(
-    path: Path, geom: Any, n_vertices: int, n_faces: int, gltf: bool, memo: dict[int, _F32]
+    path: Path,
+    geom: Any,
+    n_vertices: int,
+    n_faces: int,
+    gltf: bool,
+    memo: dict[tuple[int, bool], _F32],
+    textured: bool = False,
 ) -> tuple[_F32, bool]:
-    """Linear RGBA: one (4,) colour, (V, 4) per vertex, or (F, 4) per face (second item True)."""
+    """Linear RGBA: one (4,) colour, (V, 4) per vertex, or (F, 4) per face (second item True).
+
+    ``textured``: the part draws its base colour texture, which the colour then leaves out.
+    """
     visual = geom.visual
     if isinstance(visual, TextureVisuals):
-        key = id(visual.material)
+        key = (id(visual.material), textured)
         if key not in memo:
-            memo[key] = _material_color(path, visual.material)
+            memo[key] = _material_color(path, visual.material, textured)
         base = memo[key]
         attrs = getattr(visual, "vertex_attributes", {})
         color = attrs.get("color") if hasattr(attrs, "get") else None
@@ -464,7 +643,7 @@ def _unit_rgba(values: npt.NDArray[Any], linear: bool) -> _F32:
     return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=1), dtype=np.float32)
 
 
-def _material_color(path: Path, material: Any) -> _F32:
+def _material_color(path: Path, material: Any, textured: bool = False) -> _F32:
     if isinstance(material, PBRMaterial):
         factor = material.baseColorFactor
         if factor is None:
@@ -479,9 +658,11 @@ def _material_color(path: Path, material: Any) -> _F32:
         if _placeholder(material, texture):
             return _GREY.copy()
         color = _kd_color(material)
+        if textured and getattr(material, "kwargs", {}).get("kd") is None:
+            color = np.ones(4, dtype=np.float32)  # map_Kd without Kd: the image as it is
     else:
         return _GREY.copy()
-    if texture is not None:
+    if texture is not None and not textured:
         color = color * _texture_mean(path, texture)
     return color.astype(np.float32)
 

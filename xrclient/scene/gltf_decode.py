@@ -6,10 +6,12 @@ float32 in an extra buffer before trimesh reads the document. In the same rewrit
 meshopt-compressed bufferViews (:mod:`xrclient.scene.gltf_meshopt`) and Draco-compressed
 primitives (:mod:`xrclient.scene.gltf_draco`) are decoded, and nodes with
 ``EXT_mesh_gpu_instancing`` are marked for expansion (:mod:`xrclient.scene.gltf_instancing`);
-documents that need none of this skip the rewrite. Where this trimesh offers the
-GLB reader below its JSON parse (:data:`GLB_BUFFERS`), the document the guard already parsed
-and validated is handed to it directly instead of letting ``trimesh.load_scene`` parse the
-JSON a second time; otherwise the public reader is used.
+a material that has ``KHR_materials_pbrSpecularGlossiness`` next to its metallic-roughness
+values (as assimp writes) keeps only the latter, which trimesh would otherwise replace by an
+approximate conversion. Documents that need none of this skip the rewrite. Where this
+trimesh offers the GLB reader below its JSON parse (:data:`GLB_BUFFERS`), the document the
+guard already parsed and validated is handed to it directly instead of letting
+``trimesh.load_scene`` parse the JSON a second time; otherwise the public reader is used.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
 _F32 = npt.NDArray[np.float32]
 
 _WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
+_SPEC_GLOSS = "KHR_materials_pbrSpecularGlossiness"
 _DECODED = ("POSITION", "NORMAL", "TANGENT", "TEXCOORD_", "COLOR_")
 
 
@@ -104,25 +107,64 @@ def attributes_to_decode(doc: dict[str, Any]) -> set[int]:
     return out
 
 
-def needs_rewrite(doc: dict[str, Any]) -> bool:
-    """Whether the document must be rewritten before trimesh reads it (see module doc)."""
+def needs_rewrite(doc: dict[str, Any], binary: bool = True) -> bool:
+    """Whether the document must be rewritten before trimesh reads it (see module doc).
+
+    ``binary``: the file has a BIN chunk. A buffer without data (no uri, and not a GLB's
+    first buffer), which nothing but compressed views may refer to, is one more reason.
+    """
+    buffers = doc.get("buffers", [])
+    dataless = any("uri" not in b for b in buffers[1:]) or (
+        bool(buffers) and not binary and "uri" not in buffers[0]
+    )
     return bool(
-        gltf_meshopt.compressed_views(doc)
+        dataless
+        or _glossy_with_fallback(doc)
+        or gltf_meshopt.compressed_views(doc)
         or gltf_draco.draco_primitives(doc)
         or gltf_instancing.instanced_nodes(doc)
         or attributes_to_decode(doc)
     )
 
 
+def _glossy_with_fallback(doc: dict[str, Any]) -> list[int]:
+    """Materials with ``KHR_materials_pbrSpecularGlossiness`` and a metallic-roughness
+    fallback (assimp and older exporters write both)."""
+    out = []
+    for i, material in enumerate(doc.get("materials", [])):
+        ext = material.get("extensions")
+        if isinstance(ext, dict) and _SPEC_GLOSS in ext and "pbrMetallicRoughness" in material:
+            out.append(i)
+    return out
+
+
+def _prefer_metallic_roughness(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with the specular-glossiness extension dropped where a material has
+    the core metallic-roughness values too: those are what the file's author wrote for
+    metallic-roughness renderers, while converting specular-glossiness only approximates."""
+    glossy = _glossy_with_fallback(doc)
+    if not glossy:
+        return doc
+    materials = list(doc["materials"])
+    for i in glossy:
+        material = dict(materials[i])
+        material["extensions"] = {
+            k: v for k, v in material["extensions"].items() if k != _SPEC_GLOSS
+        }
+        materials[i] = material
+    return {**doc, "materials": materials}
+
+
 def scene_from_rewritten(
     path: Path, glb: GlbContents, resolver: Resolver, limits: LoadLimits
 ) -> tuple[Any, dict[str, npt.NDArray[np.float64]]]:
-    """Decode meshopt views, Draco primitives and integer attributes, mark instanced nodes.
+    """Decode meshopt views, Draco primitives and integer attributes, mark instanced nodes,
+    and prefer metallic-roughness values to specular-glossiness where a material has both.
 
     Returns the trimesh scene and the instance transforms of the marked nodes by scene node
     name (see :func:`xrclient.scene.gltf_instancing.mark_instanced_nodes`).
     """
-    doc: dict[str, Any] = dict(glb.document)
+    doc: dict[str, Any] = _prefer_metallic_roughness(dict(glb.document))
     buffers: list[bytes] = buffer_bytes(path, glb, limits)
     doc = gltf_meshopt.decode_views(path, doc, buffers, limits)
     doc = gltf_draco.decode_primitives(path, doc, buffers, limits)

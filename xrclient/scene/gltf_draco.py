@@ -18,6 +18,7 @@ are read from their own accessors as usual.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import selectors
@@ -58,9 +59,10 @@ _WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
 _REPLY_DTYPES = frozenset({"<f4", "<f8", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4"})
 
 
+@functools.cache
 def available() -> bool:
     """Whether the Draco decoder (the DracoPy package) is installed."""
-    return importlib.util.find_spec("DracoPy") is not None
+    return importlib.util.find_spec("DracoPy") is not None  # asked per primitive: cached
 
 
 def worker_command() -> list[str]:

@@ -12,6 +12,7 @@ data) are no longer referenced.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import struct
 from pathlib import Path
@@ -28,9 +29,10 @@ __all__ = ["EXTENSION", "available", "compressed_views", "decode_views"]
 EXTENSION = "EXT_meshopt_compression"
 
 
+@functools.cache
 def available() -> bool:
     """Whether the meshopt decoder (the meshopt package) is installed."""
-    return importlib.util.find_spec("meshopt") is not None
+    return importlib.util.find_spec("meshopt") is not None  # asked per primitive: cached
 
 
 def compressed_views(doc: dict[str, Any]) -> list[int]:

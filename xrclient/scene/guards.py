@@ -31,6 +31,8 @@ class LoadLimits:
     max_vertices: int = 10_000_000
     max_points: int = 50_000_000  # declared points in a scan before down-sampling
     max_image_pixels: int = 64 * 2**20  # embedded textures
+    #: one file's base colour textures on the GPU (RGBA8 + mipmaps); past it they are halved
+    max_texture_bytes: int = 512 * 2**20
     max_json_bytes: int = 32 * 2**20  # glTF JSON chunk / .gltf file
 
 

@@ -6,9 +6,10 @@ reference is validated arithmetically: declared element counts against the limit
 ranges against the bytes really present, indices against the array they index, the node
 hierarchy for cycles, and the triangles instanced by all nodes together against the
 triangle limit. Embedded and external images have their declared pixel size read from
-their header (Pillow reads headers lazily) so a decompression bomb is refused before it is
-decoded. ``EXT_mesh_gpu_instancing`` nodes count their mesh once per instance, and their
-instance accessors are checked for type and count. Draco-compressed primitives
+their header (PNG and WebP directly, other formats by Pillow, which reads headers lazily)
+so a decompression bomb is refused before it is decoded; ``EXT_texture_webp`` sources are
+checked like ``source``. ``EXT_mesh_gpu_instancing`` nodes count their mesh once per
+instance, and their instance accessors are checked for type and count. Draco-compressed primitives
 (``KHR_draco_mesh_compression``) are accepted when DracoPy is installed: their accessors
 keep their counts, so the limits apply before anything is decoded. meshopt-compressed
 bufferViews (``EXT_meshopt_compression``) are accepted when the meshopt package is
@@ -61,6 +62,7 @@ _MESHOPT_FIX = (
 _SUPPORTED_REQUIRED = (
     "KHR_materials_",
     "KHR_texture_transform",
+    "EXT_texture_webp",  # Pillow decodes WebP
     "KHR_lights_punctual",
     "KHR_mesh_quantization",  # integer attributes are decoded by the loader
     _INSTANCING,  # instances are expanded into copies by the loader
@@ -285,12 +287,12 @@ def _check_buffers(doc: _Doc) -> None:
         where = f"buffer {i}"
         declared = doc.int_of(buf, "byteLength", where)
         uri = buf.get("uri")
-        if uri is None and (i != 0 or doc.bin_chunk is None) and _uses_meshopt(doc):
-            present = declared  # a placeholder: compressed views decode into its layout
+        if uri is None and (i != 0 or doc.bin_chunk is None):
+            # no data: a meshopt placeholder (compressed views decode into its layout) or
+            # a buffer nothing refers to, both valid; a plain view of it is refused below
+            present = declared
             doc.virtual.add(i)
-        elif uri is None:
-            if i != 0 or doc.bin_chunk is None:
-                raise doc.bad(f"{where} has no uri and the file has no BIN chunk")
+        elif uri is None and doc.bin_chunk is not None:
             present = len(doc.bin_chunk)
         else:
             present = _uri_size(doc, uri, where)
@@ -325,7 +327,9 @@ def _check_views(doc: _Doc) -> list[tuple[int, int, int, int]]:
                 )
         buffer = doc.ref(view, "buffer", where, "buffers", len(doc.buffer_sizes))
         if buffer in doc.virtual and i not in doc.compressed:
-            raise doc.bad(f"{where} refers to buffer {buffer}, a placeholder without data")
+            raise doc.bad(
+                f"{where} refers to buffer {buffer}, which has no uri and no BIN chunk to read"
+            )
         offset = doc.int_of(view, "byteOffset", where, 0)
         length = doc.int_of(view, "byteLength", where)
         stride = doc.int_of(view, "byteStride", where, 0)
@@ -340,11 +344,6 @@ def _check_views(doc: _Doc) -> list[tuple[int, int, int, int]]:
     return views
 
 
-def _uses_meshopt(doc: _Doc) -> bool:
-    used = doc.root.get("extensionsUsed", [])
-    return isinstance(used, list) and _MESHOPT in used and gltf_meshopt.available()
-
-
 def _check_meshopt_view(doc: _Doc, view: dict[str, object], ext: object, where: str) -> int:
     """The extension object of a compressed view (per the spec's validity rules); its size."""
     where = f"{where} {_MESHOPT}"
@@ -352,7 +351,7 @@ def _check_meshopt_view(doc: _Doc, view: dict[str, object], ext: object, where: 
         raise doc.bad(f"{where} must be an object")
     source = doc.ref(ext, "buffer", where, "buffers", len(doc.buffer_sizes))
     if source in doc.virtual:
-        raise doc.bad(f"{where}: compressed data in buffer {source}, a placeholder")
+        raise doc.bad(f"{where}: compressed data in buffer {source}, which has no data")
     offset = doc.int_of(ext, "byteOffset", where, 0)
     length = doc.int_of(ext, "byteLength", where)
     if offset + length > doc.buffer_sizes[source]:
@@ -688,6 +687,10 @@ def _check_images(doc: _Doc, views: list[tuple[int, int, int, int]]) -> None:
     for t, texture in enumerate(textures):
         if "source" in texture:
             doc.ref(texture, "source", f"texture {t}", "images", len(images))
+        extensions = texture.get("extensions")
+        webp = extensions.get("EXT_texture_webp") if isinstance(extensions, dict) else None
+        if isinstance(webp, dict) and "source" in webp:
+            doc.ref(webp, "source", f"texture {t} EXT_texture_webp", "images", len(images))
     for m, material in enumerate(doc.items("materials")):
         slots = [(material, k) for k in _TEXTURE_SLOTS]
         pbr = material.get("pbrMetallicRoughness")
@@ -733,12 +736,16 @@ def check_image_bytes(path: Path, raw: bytes, where: str, limits: LoadLimits) ->
     from PIL import Image
 
     limit = limits.max_image_pixels
+    declared = None
     if raw.startswith(b"\x89PNG\r\n\x1a\n") and raw[12:16] == b"IHDR" and len(raw) >= 24:
-        width, height = struct.unpack_from(">II", raw, 16)
-        if width * height > limit:
-            raise AssetLimitError(
-                path, f"{where} declares {width}x{height} pixels, above the limit of {limit:,}"
-            )
+        declared = struct.unpack_from(">II", raw, 16)
+    elif raw.startswith(b"RIFF") and raw[8:12] == b"WEBP" and len(raw) >= 30:
+        declared = _webp_size(raw)
+    if declared is not None and declared[0] * declared[1] > limit:
+        width, height = declared
+        raise AssetLimitError(
+            path, f"{where} declares {width}x{height} pixels, above the limit of {limit:,}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -753,6 +760,22 @@ def check_image_bytes(path: Path, raw: bytes, where: str, limits: LoadLimits) ->
         raise AssetLimitError(
             path, f"{where} declares {width}x{height} pixels, above the limit of {limit:,} pixels"
         )
+
+
+def _webp_size(raw: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP header declares (VP8X, lossy VP8 or lossless VP8L chunk)."""
+    chunk = raw[12:16]
+    if chunk == b"VP8X":
+        width = int.from_bytes(raw[24:27], "little") + 1
+        height = int.from_bytes(raw[27:30], "little") + 1
+        return width, height
+    if chunk == b"VP8 " and raw[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack_from("<HH", raw, 26)
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and raw[20:21] == b"\x2f" and len(raw) >= 25:
+        bits = int.from_bytes(raw[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
 
 
 def _uri_size(doc: _Doc, uri: object, where: str) -> int:

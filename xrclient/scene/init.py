@@ -1,10 +1,13 @@
-"""A starter scene file from one glTF/GLB model of a plant (``xrclient scene init``).
+"""A starter scene file from one glTF/GLB or OpenUSD model of a plant (``xrclient scene init``).
 
-The model's node tree is read through the glTF guard; machines are the topmost nodes whose
-names match the given globs (or, by default, the children of the groups under the top
-node); their lines come from their parent nodes; viewpoints are fitted to the world
-bounds of the machines. The result is TOML text that :func:`~xrclient.scene.schema.load_scene`
-reads, with every machine taking its geometry from its node of the model.
+The model's node tree is read through the glTF guard (an OpenUSD model's prim tree through
+:mod:`xrclient.scene.usd_load`; ``extras.KEY`` is then a prim's string attribute or
+customData entry named KEY, e.g. ``extras.userProperties:assetId``); machines are the
+topmost nodes whose names match the given globs (or, by default, the children of the
+groups under the top node); their lines come from their parent nodes; viewpoints are fitted
+to the world bounds of the machines. The result is TOML text that
+:func:`~xrclient.scene.schema.load_scene` reads, with every machine taking its geometry from
+its node of the model.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from xrclient.scene.guards import DEFAULT_LIMITS, LoadLimits, check_file, read_b
 from xrclient.scene.guards_gltf import check_glb, check_gltf
 from xrclient.scene.loaders import load_nodes
 from xrclient.scene.nodes import NodeTree, node_tree
+from xrclient.scene.usd_load import USD_SUFFIXES, usd_document
 
 __all__ = [
     "DEFAULT_LINE",
@@ -62,7 +66,7 @@ _TYPE_TAIL = re.compile(r"[-_.:0-9]+$")
 
 
 class InitError(AssetError):
-    """The model cannot make a scene: not glTF, no node matched, a bad extras id."""
+    """The model cannot make a scene: not glTF/USD, no node matched, a bad extras id."""
 
     kind = "scene-init"
 
@@ -136,9 +140,17 @@ def _extras_string(doc: dict[str, Any], node: int, key: str) -> str | None:
 
 
 def _read_document(model: Path, limits: LoadLimits) -> dict[str, Any]:
+    """The model's glTF document; for an OpenUSD model a document of the same shape whose
+    nodes are the prims and whose ``extras`` are the prims' string properties."""
     suffix = model.suffix.lower()
+    if suffix in USD_SUFFIXES:
+        return usd_document(model, limits)
     if suffix not in (".glb", ".gltf"):
-        raise InitError(model, f"scene init reads glTF models (.glb or .gltf), not {suffix!r}")
+        raise InitError(
+            model,
+            f"scene init reads glTF models (.glb or .gltf) and OpenUSD models "
+            f"({', '.join(USD_SUFFIXES)}), not {suffix!r}",
+        )
     check_file(model, limits)
     data = read_bytes(model, limits)
     contents = (
@@ -399,8 +411,10 @@ def scene_toml(result: InitResult, out: Path, plant_name: str | None = None) -> 
         "[assets.model]",
         f"path = {_s(model_path)}",
         f"units = {_s(result.units)}",
-        "",
     ]
+    if result.model.suffix.lower() in USD_SUFFIXES:  # else the stage's upAxis would apply
+        rows.append(f"up_axis = {_s(result.up_axis)}")
+    rows.append("")
     for line_id, line_name in result.lines.items():
         rows += ["[[lines]]", f"id = {_s(line_id)}", f"name = {_s(line_name)}", ""]
     for m in result.machines:

@@ -33,10 +33,14 @@ Whatever goes wrong surfaces as an :class:`~xrclient.errors.AssetError` subclass
 the file and the reason.
 
 Colours: glTF colours and OBJ ``Kd`` are linear, 8-bit PLY/OBJ vertex and face colours sRGB
-(converted to linear); a base colour texture contributes its mean colour; parts without any
-material are a neutral grey. Details in :mod:`xrclient.scene.flatten`. A texture or MTL
-file that the file names but its folder lacks is an :class:`AssetWarning` (the material
-colour is drawn), as is a polygon that had to be fanned.
+(converted to linear); parts without any material are a neutral grey. Base colour textures
+(glTF ``baseColorTexture``, OBJ ``map_Kd``, PLY texture files) are kept with the parts'
+texture coordinates and drawn as textures; for glTF the sampler, ``texCoord`` and
+``KHR_texture_transform`` are read from the document (:mod:`xrclient.scene.textures`) and
+WebP images (``EXT_texture_webp``) are decoded. One file's textures are held to a GPU
+memory budget (``LoadLimits.max_texture_bytes``). Details in :mod:`xrclient.scene.flatten`.
+A texture or MTL file that the file names but its folder lacks is an :class:`AssetWarning`
+(the material colour is drawn), as is a polygon that had to be fanned.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from xrclient.scene.guards import (
 )
 from xrclient.scene.guards_gltf import (
     GlbContents,
+    buffer_bytes,
     check_glb,
     check_gltf,
     check_image_bytes,
@@ -82,6 +87,8 @@ from xrclient.scene.notices import AssetWarning, warn_asset
 from xrclient.scene.obj_polygons import check_obj_vertices, triangulated_obj
 from xrclient.scene.ply_polygons import triangulated_ply
 from xrclient.scene.pointclouds import SCAN_SUFFIXES, load_point_cloud, read_scan
+from xrclient.scene.textures import annotate_gltf_scene
+from xrclient.scene.usd_load import USD_SUFFIXES, load_usd, load_usd_nodes
 
 __all__ = [
     "MESH_SUFFIXES",
@@ -96,7 +103,7 @@ __all__ = [
     "load_point_cloud",
 ]
 
-MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply")
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply", *USD_SUFFIXES)
 AssetKind = Literal["mesh", "pointcloud"]
 _FORMAT_NAMES = {".glb": "GLB", ".gltf": "glTF", ".obj": "OBJ", ".stl": "STL", ".ply": "PLY"}
 
@@ -105,6 +112,8 @@ def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.
     """Read a mesh file into one flattened triangle :class:`MeshData` (see module doc)."""
     path = Path(path)
     _check_scale(scale)
+    if path.suffix.lower() in USD_SUFFIXES:  # read in a child, see xrclient.scene.usd_load
+        return load_usd(path, limits, scale)
     check_file(path, limits)
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
@@ -139,15 +148,17 @@ def load_mesh(path: Path, limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.
 def load_nodes(
     path: Path, claims: tuple[str, ...], limits: LoadLimits = DEFAULT_LIMITS, scale: float = 1.0
 ) -> NodeSplit:
-    """A glTF/GLB file split into one mesh per claimed node and the rest, see
+    """A glTF/GLB (or OpenUSD) file split into one mesh per claimed node and the rest, see
     :mod:`xrclient.scene.nodes`; a bad claim is a :class:`~xrclient.scene.nodes.NodeClaimError`."""
     path = Path(path)
     _check_scale(scale)
+    if path.suffix.lower() in USD_SUFFIXES:  # prims as nodes, see xrclient.scene.usd_load
+        return load_usd_nodes(path, claims, limits, scale)
     check_file(path, limits)
     suffix = path.suffix.lower()
     if suffix not in (".glb", ".gltf"):
         raise UnsupportedAssetError(
-            path, f"machines from nodes need a glTF/GLB file, not {suffix!r}"
+            path, f"machines from nodes need a glTF/GLB or OpenUSD file, not {suffix!r}"
         )
     data = read_bytes(path, limits)
     glb = check_glb(path, data, limits) if suffix == ".glb" else check_gltf(path, data, limits)
@@ -283,13 +294,18 @@ def _parse(
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            if glb is not None and gltf_decode.needs_rewrite(glb.document):
+            if glb is not None and gltf_decode.needs_rewrite(glb.document, glb.binary is not None):
                 scene, batches = gltf_decode.scene_from_rewritten(path, glb, resolver, limits)
             elif glb is not None and glb.self_contained and gltf_decode.GLB_BUFFERS is not None:
                 scene = gltf_decode.scene_from_glb(glb, resolver)
             else:
                 scene = trimesh.load_scene(
                     io.BytesIO(data), file_type=suffix[1:], resolver=resolver, process=False
+                )
+            if glb is not None:
+                contents = glb
+                annotate_gltf_scene(
+                    path, scene, glb.document, lambda: buffer_bytes(path, contents, limits)
                 )
     except AssetError:
         raise

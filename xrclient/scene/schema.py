@@ -49,7 +49,8 @@ FORMAT_VERSION = 1
 MAX_SCENE_BYTES = 16 * 2**20
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 POINTCLOUD_SUFFIXES = (".pcd", ".xyz")
-ASSET_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply", ".pcd", ".xyz")
+USD_SUFFIXES = (".usd", ".usda", ".usdc", ".usdz")
+ASSET_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".ply", ".pcd", ".xyz", *USD_SUFFIXES)
 LIGHT_KINDS: tuple[LightKind, ...] = ("directional", "ambient", "hemisphere", "point")
 
 
@@ -230,6 +231,10 @@ def _assets(r: Reader, value: object, base_dir: Path, plant_up: str) -> dict[str
         resolved = (base_dir / rel).resolve()
         if not resolved.is_file():
             raise r.fail(f"{path}.path", f"file not found: {resolved}")
+        if suffix in USD_SUFFIXES and "up_axis" not in t:
+            from xrclient.scene.usd_load import stage_up_axis
+
+            up = stage_up_axis(resolved)  # the stage's upAxis, unless the scene says
         assets[name] = Asset(
             name=name,
             path=resolved,
@@ -355,15 +360,15 @@ def _machine(
 
 
 def _node(r: Reader, t: dict[str, Any], path: str, asset: Asset) -> str:
-    """A machine's ``node``: a non-empty node path or name of a glTF/GLB mesh asset; the
+    """A machine's ``node``: a non-empty node path or name of a glTF/GLB or OpenUSD asset; the
     machine's place then comes from the file, so it takes no transform."""
     node = r.string(t["node"], f"{path}.node")
     if not node.strip() or len(node) > 1024:
         raise r.fail(f"{path}.node", "expected a node path or name of 1 to 1024 characters")
-    if asset.kind != "mesh" or asset.path.suffix.lower() not in (".glb", ".gltf"):
+    if asset.kind != "mesh" or asset.path.suffix.lower() not in (".glb", ".gltf", *USD_SUFFIXES):
         raise r.fail(
             f"{path}.node",
-            f"node = needs a glTF/GLB asset; {asset.name!r} is a {asset.path.suffix} "
+            f"node = needs a glTF/GLB asset (or OpenUSD); {asset.name!r} is a {asset.path.suffix} "
             f"{asset.kind} file",
         )
     if "transform" in t:
