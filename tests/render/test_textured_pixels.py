@@ -279,7 +279,7 @@ def test_over_budget_textures_are_drawn_smaller_with_a_warning(
     renderer = Renderer(backend.ctx, geometry, AMBIENT)
     try:
         (batch,) = renderer._all
-        assert [t.size for t in batch.textures] == [(128, 128)]
+        assert [t.size for t in renderer._textures.values()] == [(128, 128)]
         assert batch.draw_calls == 1
         backend.render(renderer, [backend.view_from((0.0, 0.0, 2.2), (0.0, 0.0, 0.0))])
         left, right = row(backend.read_rgb(), [0.1, 0.9])
@@ -362,3 +362,41 @@ def mesh_untextured() -> MeshData:
         colors=np.ones((4, 4), dtype=np.float32),
         indices=QUAD_FACES.astype(np.uint32),
     )
+
+
+def test_the_chunks_of_a_large_textured_mesh_share_one_upload(backend: HeadlessBackend) -> None:
+    """A 48,000-triangle textured grid placed once is drawn as spatial chunks, yet its
+    image goes to the GPU once, and every chunk samples it (left red, right blue)."""
+    from xrclient.scene.textures import Texture
+
+    cells = 120
+    xs, ys = np.meshgrid(np.linspace(-1, 1, cells + 1), np.linspace(-1, 1, cells + 1))
+    positions = np.column_stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)]).astype(np.float32)
+    uvs = np.column_stack([(xs.ravel() + 1) / 2, (1 - ys.ravel()) / 2]).astype(np.float32)
+    corner = (np.arange(cells)[None, :] + (cells + 1) * np.arange(cells)[:, None]).ravel()
+    quads = np.stack([corner, corner + 1, corner + cells + 2, corner + cells + 1], axis=1)
+    faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]).astype(np.uint32)
+    faces = np.concatenate([faces, faces])  # 57,600 triangles: over the chunking threshold
+    texture = Texture("halves", image([[RED, BLUE]]), min_filter=9728, mag_filter=9728)
+    mesh = MeshData(
+        name="grid",
+        positions=positions,
+        normals=np.tile(np.float32([0, 0, 1]), (len(positions), 1)),
+        colors=np.ones((len(positions), 4), dtype=np.float32),
+        indices=faces,
+        uvs=uvs,
+        textures=(texture,),
+        texture_ranges=np.array([[0, len(faces), 0]], dtype=np.int32),
+    )
+    geometry = geometry_of(scene_of([], [("grid", (0.0, 0.0, 0.0))]), {"grid": mesh})
+    assert len(geometry.batches) > 1  # chunked
+    renderer = Renderer(backend.ctx, geometry, AMBIENT)
+    try:
+        assert renderer.texture_count == 1
+        backend.render(renderer, [backend.view_from((0.0, 0.0, 3.0), (0.0, 0.0, 0.0))])
+        h, w = backend.size[1], backend.size[0]
+        img = backend.read_rgb()
+        assert tuple(int(c) for c in img[h // 2, w // 2 - 20]) == RED[:3]
+        assert tuple(int(c) for c in img[h // 2, w // 2 + 20]) == BLUE[:3]
+    finally:
+        renderer.release()

@@ -461,8 +461,23 @@ def test_unknown_required_extension_is_refused_by_name(tmp_path: Path, form: str
     b.doc["extensionsUsed"] = ["VENDOR_fancy_geometry"]
     assert load(b, tmp_path, form).triangle_count == 12  # merely used: ignored
     b.doc["extensionsRequired"] = ["VENDOR_fancy_geometry"]
-    with pytest.raises(UnsupportedAssetError, match="VENDOR_fancy_geometry"):
+    with pytest.raises(UnsupportedAssetError, match=r"VENDOR_fancy_geometry.*export"):
         load_mesh(write(b, tmp_path, form))
+
+
+@pytest.mark.parametrize(
+    ("extension", "command"),
+    [("KHR_texture_basisu", "ktxdecompress"), ("EXT_texture_avif", "gltf-transform png")],
+)
+def test_required_texture_formats_not_read_say_how_to_convert(
+    tmp_path: Path, extension: str, command: str
+) -> None:
+    b = GltfBuilder()
+    cube_scene(b)
+    b.doc["extensionsUsed"] = [extension]
+    b.doc["extensionsRequired"] = [extension]
+    with pytest.raises(UnsupportedAssetError, match=rf"{extension}.*{command}"):
+        load_mesh(write(b, tmp_path, "glb"))
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -1,7 +1,7 @@
 """GPU resources built once per scene: programs, instanced batches, the visuals texture.
 
 A textured mesh (:attr:`MeshData.textured`) gets its base colour textures uploaded once
-per batch (an image many parts share, once): sRGB (``GL_SRGB8_ALPHA8``, so the GPU decodes
+(an image many parts or batches share, once): sRGB (``GL_SRGB8_ALPHA8``, so the GPU decodes
 to linear before filtering), mipmapped, with the glTF sampler's filters and wrap modes
 (mirrored repeat is done in the shader) and anisotropic filtering where the driver has it.
 Such a batch draws one call per texture range, its texture on :data:`TEXTURE_UNIT`;
@@ -171,12 +171,17 @@ def _upload_texture(ctx: moderngl.Context, texture: Texture) -> moderngl.Texture
     return gl
 
 
+#: GL textures by (image, wrap s, wrap t, min filter, mag filter): one upload per image
+TextureCache = dict[tuple[int, int, int, int, int], moderngl.Texture]
+
+
 def _texture_ranges(
-    ctx: moderngl.Context, mesh: MeshData
+    ctx: moderngl.Context, mesh: MeshData, shared: TextureCache | None
 ) -> tuple[tuple[TextureRange, ...], tuple[moderngl.Texture, ...], bool]:
-    """The draw ranges of a textured mesh, its GL textures (one per distinct image and
-    sampler) and whether a blended texture has translucent texels."""
-    uploaded: dict[tuple[int, int, int, int, int], moderngl.Texture] = {}
+    """The draw ranges of a textured mesh, the GL textures it owns (one per distinct image
+    and sampler; none when they go into the caller's ``shared`` cache) and whether a
+    blended texture has translucent texels."""
+    uploaded: TextureCache = {} if shared is None else shared
     ranges: list[TextureRange] = []
     blends = False
     for first, count, index in mesh.texture_ranges.tolist():
@@ -198,7 +203,8 @@ def _texture_ranges(
             alpha = _ALPHA_OPAQUE
         mirror = (float(tex.wrap_s == MIRRORED_REPEAT), float(tex.wrap_t == MIRRORED_REPEAT))
         ranges.append(TextureRange(first * 3, count * 3, uploaded[key], mirror, alpha))
-    return tuple(ranges), tuple(uploaded.values()), blends
+    owned = tuple(uploaded.values()) if shared is None else ()
+    return tuple(ranges), owned, blends
 
 
 def upload_batch(
@@ -208,12 +214,16 @@ def upload_batch(
     points_program: moderngl.Program,
     plain_program: moderngl.Program | None = None,
     textured_programs: tuple[moderngl.Program, moderngl.Program | None] | None = None,
+    texture_cache: TextureCache | None = None,
 ) -> GpuBatch | None:
     """Buffers and VAO for ``batch``; ``None`` when there is nothing to draw.
 
     ``plain_program`` (the mesh program without glow) gets a second VAO for triangle
     batches. A textured mesh is drawn by ``textured_programs`` instead (the mesh program
-    compiled with ``TEXTURED 1``, with and without glow), which must then be given.
+    compiled with ``TEXTURED 1``, with and without glow), which must then be given. Its
+    textures go into ``texture_cache`` when one is given (the caller releases them: the
+    chunks of one mesh, or the nodes of one file, upload an image once), else the batch
+    owns them.
     """
     mesh = batch.mesh
     points = mesh.primitive == "points"
@@ -243,7 +253,7 @@ def upload_batch(
             if textured_programs is None:
                 raise ValueError(f"batch {batch.asset!r} is textured: give textured_programs")
             mesh_program, plain_program = textured_programs
-            ranges, textures, blends = _texture_ranges(ctx, mesh)
+            ranges, textures, blends = _texture_ranges(ctx, mesh, texture_cache)
             content[0] = (vbo, "3f 3f 4f 2f", "in_position", "in_normal", "in_color", "in_uv")
             for program in (mesh_program, plain_program):
                 if program is not None:

@@ -44,7 +44,13 @@ from xrclient.core.color import srgb_to_linear
 from xrclient.core.view import View
 from xrclient.core.visuals import MachineVisuals
 from xrclient.render.culling import FramePlan, InstanceCulling
-from xrclient.render.gpu import GpuBatch, VisualsTexture, load_program, upload_batch
+from xrclient.render.gpu import (
+    GpuBatch,
+    TextureCache,
+    VisualsTexture,
+    load_program,
+    upload_batch,
+)
 from xrclient.scene.geometry import Batch, SceneGeometry
 from xrclient.scene.model import Light
 
@@ -170,9 +176,13 @@ class Renderer:
         self._visuals = VisualsTexture(ctx, geometry.machine_count)
         self._background = tuple(float(c) for c in background)[:3]
 
+        # base colour textures, each image uploaded once for all batches (chunks, nodes)
+        self._textures: TextureCache = {}
         ready: list[tuple[GpuBatch, Batch]] = []
         for b in geometry.batches:
-            uploaded = upload_batch(ctx, b, self._mesh, self._points, self._plain, textured)
+            uploaded = upload_batch(
+                ctx, b, self._mesh, self._points, self._plain, textured, self._textures
+            )
             if uploaded is not None:
                 ready.append((uploaded, b))
         opaque = [pair for pair in ready if not pair[0].translucent]
@@ -220,6 +230,11 @@ class Renderer:
         self._eye_uniforms = tuple(
             u for prog in meshes if uses_mesh and (u := _uniform(prog, "u_eye")) is not None
         )
+
+    @property
+    def texture_count(self) -> int:
+        """Base colour textures on the GPU (one per distinct image and sampler)."""
+        return len(self._textures)
 
     @property
     def srgb_output(self) -> bool:
@@ -333,6 +348,9 @@ class Renderer:
         for batch in self._all:
             batch.release()
         self._visuals.release()
+        for texture in self._textures.values():
+            texture.release()
+        self._textures.clear()
         for prog in self._programs:
             prog.release()
         self._opaque = self._translucent = self._all = ()

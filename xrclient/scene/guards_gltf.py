@@ -59,6 +59,14 @@ _MESHOPT_FIX = (
     "convert it without compression, e.g. gltfpack -i in.glb -o out.glb -noq "
     "(a gltfpack release after June 2024)"
 )
+#: what to run to convert a file that requires an extension this loader does not read
+_CONVERSIONS = {
+    "KHR_texture_basisu": "decompress its KTX2 textures to PNG first, e.g. "
+    "gltf-transform ktxdecompress in.glb out.glb",
+    "EXT_texture_avif": "convert its AVIF textures to PNG first, e.g. "
+    "gltf-transform png in.glb out.glb",
+}
+_ANY_CONVERSION = "export the model again without it (an option of the exporter)"
 _SUPPORTED_REQUIRED = (
     "KHR_materials_",
     "KHR_texture_transform",
@@ -279,7 +287,10 @@ def _check_extensions(doc: _Doc) -> None:
         if name in (_DRACO, _MESHOPT):
             continue  # refused above unless the decoder is installed
         if not str(name).startswith(_SUPPORTED_REQUIRED):
-            raise UnsupportedAssetError(doc.path, f"requires unsupported extension {name[:60]!r}")
+            fix = _CONVERSIONS.get(str(name), _ANY_CONVERSION)
+            raise UnsupportedAssetError(
+                doc.path, f"requires unsupported extension {name[:60]!r}; {fix}"
+            )
 
 
 def _check_buffers(doc: _Doc) -> None:
