@@ -9,6 +9,7 @@ import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -175,6 +176,70 @@ def test_display_colours_and_a_preview_surface_colour(tmp_path: Path) -> None:
         key = (round(float(p[0]) - 3, 4), round(float(p[1]), 4), round(float(p[2]), 4))
         assert np.allclose(c, [*expected[key], 1.0], atol=1e-6)  # linear, not 8-bit sRGB
     assert "Blue" in mesh.materials
+
+
+def preview_material(stage: Usd.Stage, where: str, rgb: tuple[float, float, float]) -> Any:
+    material = UsdShade.Material.Define(stage, where)
+    shader = UsdShade.Shader.Define(stage, f"{where}/Surface")
+    shader.CreateIdAttr("UsdPreviewSurface")
+    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(rgb)
+    material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
+    return material
+
+
+def test_material_bind_subsets_colour_their_faces(tmp_path: Path) -> None:
+    """Omniverse and most DCC exports give one mesh several materials by GeomSubsets."""
+    path = tmp_path / "subsets.usda"
+    stage = stage_at(path)
+    cube = add_mesh(stage, "/World/Cube")
+    binding = UsdShade.MaterialBindingAPI.Apply(cube.GetPrim())
+    binding.Bind(preview_material(stage, "/World/Looks/Grey", (0.5, 0.5, 0.5)))
+    red = preview_material(stage, "/World/Looks/Red", (1.0, 0.0, 0.0))
+    green = preview_material(stage, "/World/Looks/Green", (0.0, 1.0, 0.0))
+    for name, faces, material in (("red", [0, 1], red), ("green", [1, 2], green)):
+        subset = UsdGeom.Subset.Define(stage, f"/World/Cube/{name}")
+        subset.CreateElementTypeAttr(UsdGeom.Tokens.face)
+        subset.CreateFamilyNameAttr("materialBind")
+        subset.CreateIndicesAttr(faces)
+        UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(material)
+    stage.GetRootLayer().Save()
+    mesh = load_mesh(path)
+    assert mesh.triangle_count == 12  # six quads, none lost or doubled
+    colours = [tuple(np.round(c[:3], 2)) for c in mesh.colors[mesh.indices[:, 0]]]
+    # face 1 is in both subsets: the first claims it; faces 3-5 keep the mesh's material
+    assert colours.count((1.0, 0.0, 0.0)) == 4
+    assert colours.count((0.0, 1.0, 0.0)) == 2
+    assert colours.count((0.5, 0.5, 0.5)) == 6
+    area = (
+        np.linalg.norm(
+            np.cross(
+                *(
+                    mesh.positions[mesh.indices[:, k]] - mesh.positions[mesh.indices[:, 0]]
+                    for k in (1, 2)
+                )
+            ),
+            axis=1,
+        ).sum()
+        / 2
+    )
+    assert area == pytest.approx(2 * (1 * 1) + 4 * (1 * 2), rel=1e-6)
+
+
+def test_a_subset_face_out_of_range_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad-subset.usda"
+    stage = stage_at(path)
+    cube = add_mesh(stage, "/World/Cube")
+    subset = UsdGeom.Subset.Define(stage, "/World/Cube/bad")
+    subset.CreateElementTypeAttr(UsdGeom.Tokens.face)
+    subset.CreateFamilyNameAttr("materialBind")
+    subset.CreateIndicesAttr([0, 6])
+    UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(
+        preview_material(stage, "/World/Looks/Red", (1.0, 0.0, 0.0))
+    )
+    assert cube
+    stage.GetRootLayer().Save()
+    with pytest.raises(MalformedAssetError, match="GeomSubset 0: a face index is out of range"):
+        load_mesh(path)
 
 
 def textured_stage(path: Path, texture: str = "tex.png") -> Path:

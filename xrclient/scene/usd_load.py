@@ -15,11 +15,12 @@ Read: ``Mesh`` (points, faceVertexCounts/Indices, ``orientation``, normals, ``st
 transforms (``resetXformStack`` included), instanceable prims (each instance a copy),
 ``PointInstancer`` (protoIndices, positions, orientations, scales, invisibleIds), the bound
 material's ``UsdPreviewSurface`` ``diffuseColor`` (a constant, or a ``UsdUVTexture`` file
-inside the asset's folder or package) and constant ``opacity``. Prims with purpose proxy or
+inside the asset's folder or package) and constant ``opacity``, per face where
+material-bind GeomSubsets split a mesh. Prims with purpose proxy or
 guide, invisible prims and inactive prims are skipped. Stage ``metersPerUnit`` scales the
 positions (USD's fallback, 0.01, where unauthored); stage ``upAxis`` is the asset's default
-``up_axis`` in a scene (:func:`stage_up_axis`). Not read: GeomSubsets (per-face materials),
-other shading networks, time samples after the first, curves, points, lights and cameras.
+``up_axis`` in a scene (:func:`stage_up_axis`). Not read: other shading networks, time
+samples after the first, curves, points, lights and cameras.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import io
 import os
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -251,7 +252,18 @@ class _Mesh:
     triangles: int
     vertices: int  # after un-indexing, when it is needed
     corner_wise: bool  # a faceVarying or uniform primvar: one vertex per face corner
-    geometry: Any = None
+    geometry: Any = None  # list of trimesh pieces: one per material-bind subset, then the rest
+
+
+def _rows(
+    used: npt.NDArray[np.int64] | None,
+) -> Callable[[npt.NDArray[Any] | None], npt.NDArray[Any] | None]:
+    """Picks the rows ``used`` (all rows when None) of a per-vertex array, or passes None."""
+
+    def pick(values: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+        return values if values is None or used is None else values[used]
+
+    return pick
 
 
 class _Builder:
@@ -325,22 +337,24 @@ class _Builder:
                 part.geometry = self.geometry(part)
         warn_fanned(self.path, self.fanned, "USD", self.over)
         for j, (node, mesh, matrix) in enumerate(placed):
-            scene.add_geometry(
-                meshes[mesh].geometry,
-                geom_name=f"usd#m{mesh}",
-                node_name=f"usd#p{j}",
-                parent_node_name=tree.frames[node],
-                transform=matrix,
-            )
+            for k, piece in enumerate(meshes[mesh].geometry):
+                scene.add_geometry(
+                    piece,
+                    geom_name=f"usd#m{mesh}.{k}",
+                    node_name=f"usd#p{j}.{k}",
+                    parent_node_name=tree.frames[node],
+                    transform=matrix,
+                )
         for j, (node, mesh, matrices) in enumerate(batched):
-            leaf = f"usd#i{j}"
-            scene.add_geometry(
-                meshes[mesh].geometry,
-                geom_name=f"usd#m{mesh}",
-                node_name=leaf,
-                parent_node_name=tree.frames[node],
-            )
-            batches[leaf] = matrices
+            for k, piece in enumerate(meshes[mesh].geometry):
+                leaf = f"usd#i{j}.{k}"
+                scene.add_geometry(
+                    piece,
+                    geom_name=f"usd#m{mesh}.{k}",
+                    node_name=leaf,
+                    parent_node_name=tree.frames[node],
+                )
+                batches[leaf] = matrices
         meters = self.head.get("meters_per_unit")
         if not isinstance(meters, int | float) or not (np.isfinite(meters) and meters > 0):
             raise self.bad(f"stage metersPerUnit {meters!r} is not a positive number")
@@ -497,13 +511,16 @@ class _Builder:
                 f"{self.limits.max_vertices:,}",
             )
 
-    def triangles(self, mesh: _Mesh) -> npt.NDArray[np.int64]:
-        """(T, 3) corner numbers (into faceVertexIndices) of the mesh's triangles."""
+    def triangles(self, mesh: _Mesh) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(T, 3) corner numbers (into faceVertexIndices) of the mesh's triangles, and the
+        face each comes from."""
         counts = mesh.counts
         starts = np.cumsum(counts) - counts
         out: list[npt.NDArray[np.int64]] = []
+        face_of: list[npt.NDArray[np.int64]] = []
         for n in np.unique(counts).tolist():
             faces = np.flatnonzero(counts == n)
+            face_of.append(np.repeat(faces, n - 2))
             corners = starts[faces][:, None] + np.arange(n, dtype=np.int64)
             if n == 3:
                 out.append(corners)
@@ -517,9 +534,40 @@ class _Builder:
             )
             out.append(picked.reshape(-1, 3))
         tris = np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
+        owner = np.concatenate(face_of) if face_of else np.zeros(0, dtype=np.int64)
         if mesh.record.get("left_handed"):
             tris = tris[:, ::-1]
-        return np.ascontiguousarray(tris)
+        return np.ascontiguousarray(tris), owner
+
+    def pieces(self, mesh: _Mesh, face_of: npt.NDArray[np.int64]) -> list[tuple[Any, Any]]:
+        """(triangle mask or None for all, material number) per piece of the mesh: one per
+        material-bind GeomSubset (a face claimed twice goes to the first), then the faces
+        no subset claims, with the mesh's own material."""
+        subsets = mesh.record.get("subsets")
+        own = mesh.record.get("material")
+        if not isinstance(subsets, list) or not subsets:
+            return [(None, own)]
+        where = f"mesh {str(mesh.record.get('path', '?'))[:120]} GeomSubset"
+        faces = len(mesh.counts)
+        claimed = np.full(faces, -1, dtype=np.int64)
+        materials: list[Any] = []
+        for k, item in enumerate(subsets):
+            if not (isinstance(item, list) and len(item) == 2):
+                raise self.bad(f"{where}: malformed reply")
+            members = self.array(item[0], 1, where).astype(np.int64)
+            if members.size and (int(members.min()) < 0 or int(members.max()) >= faces):
+                raise self.bad(f"{where} {k}: a face index is out of range ({faces:,} faces)")
+            free = members[claimed[members] < 0]
+            claimed[free] = k
+            materials.append(item[1])
+        owner = claimed[face_of]
+        out: list[tuple[Any, Any]] = [
+            (owner == k, material) for k, material in enumerate(materials) if (owner == k).any()
+        ]
+        rest = owner < 0
+        if rest.any():
+            out.append((rest, own))
+        return out
 
     def attribute(
         self, mesh: _Mesh, key: str, width: int, corner_wise: bool
@@ -557,8 +605,8 @@ class _Builder:
             return values
         return values[mesh.indices] if corner_wise else values
 
-    def geometry(self, mesh: _Mesh) -> Any:
-        tris = self.triangles(mesh)
+    def geometry(self, mesh: _Mesh) -> list[Any]:
+        tris, face_of = self.triangles(mesh)
         corner_wise = mesh.corner_wise
         if corner_wise:
             positions = mesh.points[mesh.indices]
@@ -570,26 +618,36 @@ class _Builder:
         uv = self.attribute(mesh, "st", 2, corner_wise)
         color = self.attribute(mesh, "color", 3, corner_wise)
         opacity = self.attribute(mesh, "opacity", 1, corner_wise)
-        visual = self.visual(mesh, len(positions), uv, color, opacity)
-        geometry = trimesh.Trimesh(
-            vertices=positions,
-            faces=faces,
-            vertex_normals=normals,
-            visual=visual,
-            process=False,
-            validate=False,
-        )
-        return geometry
+        out = []
+        for mask, material in self.pieces(mesh, face_of):
+            piece, used = faces, None
+            if mask is not None:
+                used, inverse = np.unique(faces[mask], return_inverse=True)
+                piece = inverse.reshape(-1, 3)
+            at = _rows(used)
+            count = len(positions) if used is None else len(used)
+            visual = self.visual(material, count, at(uv), at(color), at(opacity))
+            out.append(
+                trimesh.Trimesh(
+                    vertices=at(positions),
+                    faces=piece,
+                    vertex_normals=at(normals),
+                    visual=visual,
+                    process=False,
+                    validate=False,
+                )
+            )
+        return out
 
     def visual(
         self,
-        mesh: _Mesh,
+        material_number: Any,
         count: int,
         uv: npt.NDArray[np.float32] | None,
         color: npt.NDArray[np.float32] | None,
         opacity: npt.NDArray[np.float32] | None,
     ) -> Any:
-        material = self.material(mesh.record.get("material"))
+        material = self.material(material_number)
         if material is not None:
             return _TextureVisuals(uv=uv if material.baseColorTexture is not None else None,
                                   material=material)  # fmt: skip

@@ -11,9 +11,10 @@ bytes. Request header: ``{"mode": "read" | "meta", "path": str, "folder": str,
 "memory_bytes": int, "max_prims": int, "max_elements": int}``. ``meta`` opens the root
 layer only and replies ``{"ok": true, "up_axis": "Y" | "Z", "meters_per_unit": float}``.
 ``read`` composes the stage and replies ``{"ok": true, "up_axis", "meters_per_unit",
-"meters_authored", "nodes", "meshes", "materials", "placements", "instancers", "arrays"}`` (see
-:func:`read_stage`) followed by the arrays, C-contiguous, in the order ``arrays`` lists
-them as ``[dtype, shape]``. A failure replies ``{"ok": false, "reason": str, "limit":
+"meters_authored", "nodes", "meshes", "materials", "placements", "instancers", "arrays"}``
+(see :func:`read_stage`; a mesh record's ``subsets`` are its material-bind GeomSubsets of
+faces) followed by the arrays, C-contiguous, in the order ``arrays`` lists them as
+``[dtype, shape]``. A failure replies ``{"ok": false, "reason": str, "limit":
 bool}``.
 """
 
@@ -245,10 +246,28 @@ class _Reader:
             if found is not None and len(found[0]):
                 record[field] = [out.array(found[0], "<f4", width), found[1]]
         record["material"] = self.material(prim)
+        subsets = self.subsets(prim)
+        if subsets:
+            record["subsets"] = subsets
         number = len(self.meshes)
         self.meshes.append(record)
         self.mesh_keys[key] = number
         return number
+
+    def subsets(self, prim: Any) -> list[list[int]]:
+        """The mesh's material-bind GeomSubsets of faces: [face indices array, material]."""
+        from pxr import UsdGeom, UsdShade
+
+        out: list[list[int]] = []
+        for subset in UsdShade.MaterialBindingAPI(prim).GetMaterialBindSubsets():
+            if str(subset.GetElementTypeAttr().Get()) != UsdGeom.Tokens.face:
+                continue
+            faces = subset.GetIndicesAttr().Get(self.time)
+            if faces is None or len(faces) == 0:
+                continue
+            material = self.material(subset.GetPrim())
+            out.append([self.out.array(faces, "<i4", 1), material])
+        return out
 
     def material(self, prim: Any) -> int:
         from pxr import UsdShade
