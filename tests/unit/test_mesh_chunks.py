@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from tests.render.helpers import scene_of
 from xrclient.scene.geometry import (
     FIXTURE,
     MAX_CHUNKS,
@@ -16,7 +16,6 @@ from xrclient.scene.geometry import (
     chunk_mesh,
 )
 from xrclient.scene.mesh import MeshData
-from xrclient.scene.model import Asset, Fixture, Line, Machine, Plant, Scene, Transform
 from xrclient.scene.textures import Texture
 
 
@@ -111,35 +110,13 @@ def test_small_meshes_points_and_the_chunk_cap() -> None:
     assert sum(c.triangle_count for c in many) == 20_000
 
 
-def scene(fixtures: list[str], machines: list[str]) -> Scene:
-    names = set(fixtures) | set(machines)
-    return Scene(
-        source=Path("chunks.toml"),
-        plant=Plant(name="p"),
-        assets={n: Asset(name=n, path=Path(f"{n}.glb")) for n in sorted(names)},
-        lines=(Line(id="L", name="line"),),
-        machines=tuple(
-            Machine(
-                id=f"M{i}",
-                name=f"M{i}",
-                type="t",
-                asset=a,
-                line="L",
-                cell="",
-                transform=Transform(position=(float(i), 0.0, 0.0)),
-            )
-            for i, a in enumerate(machines)
-        ),
-        fixtures=tuple(
-            Fixture(id=f"F{i}", asset=a, transform=Transform(position=(0.0, float(i), 0.0)))
-            for i, a in enumerate(fixtures)
-        ),
-    )
-
-
 def test_build_geometry_chunks_assets_placed_once() -> None:
     meshes = {"hall": soup(45_000), "twice": soup(45_000, seed=9), "unit": soup(45_000, seed=4)}
-    geo = build_geometry(scene(["hall", "twice", "twice"], ["unit"]), lambda a: meshes[a.name])
+    placed = scene_of(
+        [("unit", (0.0, 0.0, 0.0))],
+        [("hall", (0.0, 0.0, 0.0)), ("twice", (0.0, 1.0, 0.0)), ("twice", (0.0, 2.0, 0.0))],
+    )
+    geo = build_geometry(placed, lambda a: meshes[a.name])
     names = [b.asset for b in geo.batches]
     # the machine asset and the hall are placed once: 4 chunks each; "twice" stays whole
     assert names == ["unit"] * 4 + ["hall"] * 4 + ["twice"]
